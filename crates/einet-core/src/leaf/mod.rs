@@ -1,0 +1,308 @@
+//! Leaf families: exponential-family distributions over one variable's channels.
+//!
+//! Parameters are stored as *expectation parameters* φ (the expected sufficient statistics),
+//! per channel, as the EiNet paper does; the M-step is then an average of sufficient
+//! statistics followed by a projection onto the valid set. Channels of a variable are
+//! independent within one factor, so a factor's log-density is the sum over its channels, and
+//! a missing (NaN) channel contributes 0 (exact marginalisation).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::rng::Rng;
+
+/// Clamp for Bernoulli/Binomial success probabilities, as in the reference.
+const PROB_EPS: f32 = 1e-6;
+/// Clamp for categorical probabilities.
+const CAT_EPS: f32 = 1e-12;
+
+/// An exponential family for one channel of a variable.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
+pub enum LeafFamily {
+    /// Values 0 or 1; φ = [p].
+    Bernoulli,
+    /// Values `0..categories`; φ = the category probabilities.
+    Categorical {
+        /// Number of categories.
+        categories: u32,
+    },
+    /// Values `0..=trials`; φ = [E x] = [trials · p].
+    Binomial {
+        /// Number of trials N (255 for 8-bit pixels).
+        trials: u32,
+    },
+    /// Real values; φ = [μ, E x²], with the variance kept in `[min_var, max_var]`.
+    Normal {
+        /// Smallest variance.
+        min_var: f32,
+        /// Largest variance.
+        max_var: f32,
+    },
+}
+
+impl LeafFamily {
+    /// Checks the family's own parameters.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        match *self {
+            LeafFamily::Categorical { categories } if categories < 2 => bad(format!(
+                "categorical leaves need at least 2 categories, got {categories}"
+            )),
+            LeafFamily::Binomial { trials } if trials < 1 => {
+                bad("binomial leaves need at least 1 trial".into())
+            }
+            LeafFamily::Normal { min_var, max_var }
+                if !(min_var > 0.0 && max_var >= min_var && max_var.is_finite()) =>
+            {
+                bad(format!(
+                    "normal leaves need 0 < min_var <= max_var < inf, got [{min_var}, {max_var}]"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A short human-readable name, e.g. `binomial(255)`.
+    pub fn name(&self) -> String {
+        match *self {
+            LeafFamily::Bernoulli => "bernoulli".into(),
+            LeafFamily::Categorical { categories } => format!("categorical({categories})"),
+            LeafFamily::Binomial { trials } => format!("binomial({trials})"),
+            LeafFamily::Normal { min_var, max_var } => format!("normal[{min_var}, {max_var}]"),
+        }
+    }
+
+    /// Number of expectation parameters (= sufficient statistics) per channel.
+    pub fn num_stats(&self) -> usize {
+        match *self {
+            LeafFamily::Bernoulli | LeafFamily::Binomial { .. } => 1,
+            LeafFamily::Categorical { categories } => categories as usize,
+            LeafFamily::Normal { .. } => 2,
+        }
+    }
+
+    /// Number of distinct values of a discrete family (`None` for Normal).
+    pub fn support_size(&self) -> Option<usize> {
+        match *self {
+            LeafFamily::Bernoulli => Some(2),
+            LeafFamily::Categorical { categories } => Some(categories as usize),
+            LeafFamily::Binomial { trials } => Some(trials as usize + 1),
+            LeafFamily::Normal { .. } => None,
+        }
+    }
+
+    /// Whether `x` is a value of this family (NaN, meaning missing, is always accepted).
+    pub fn accepts(&self, x: f32) -> bool {
+        if x.is_nan() {
+            return true;
+        }
+        match self.support_size() {
+            Some(n) => x >= 0.0 && x.fract() == 0.0 && (x as usize) < n,
+            None => x.is_finite(),
+        }
+    }
+
+    /// Log-density of `x` (not NaN) under expectation parameters `phi` (`num_stats` values).
+    pub fn log_density(&self, phi: &[f32], x: f32) -> f32 {
+        match *self {
+            LeafFamily::Bernoulli => {
+                let p = phi[0].clamp(PROB_EPS, 1.0 - PROB_EPS);
+                if x > 0.5 { p.ln() } else { (1.0 - p).ln() }
+            }
+            LeafFamily::Categorical { .. } => {
+                let total: f32 = phi.iter().map(|p| p.max(CAT_EPS)).sum();
+                (phi[x as usize].max(CAT_EPS) / total).ln()
+            }
+            LeafFamily::Binomial { trials } => {
+                let n = trials as f32;
+                let p = (phi[0] / n).clamp(PROB_EPS, 1.0 - PROB_EPS);
+                log_binomial_coefficient(trials, x as u32) + x * p.ln() + (n - x) * (1.0 - p).ln()
+            }
+            LeafFamily::Normal { min_var, max_var } => {
+                let mu = phi[0];
+                let var = (phi[1] - mu * mu).clamp(min_var, max_var);
+                let d = x - mu;
+                -0.5 * ((std::f32::consts::TAU * var).ln() + d * d / var)
+            }
+        }
+    }
+
+    /// Adds `weight · T(x)` to `stats` (`num_stats` values) for an observed `x`.
+    pub fn add_statistics(&self, x: f32, weight: f32, stats: &mut [f32]) {
+        match *self {
+            LeafFamily::Bernoulli | LeafFamily::Binomial { .. } => stats[0] += weight * x,
+            LeafFamily::Categorical { .. } => stats[x as usize] += weight,
+            LeafFamily::Normal { .. } => {
+                stats[0] += weight * x;
+                stats[1] += weight * x * x;
+            }
+        }
+    }
+
+    /// Projects expectation parameters onto the family's valid set (the M-step projection).
+    pub fn project(&self, phi: &mut [f32]) {
+        match *self {
+            LeafFamily::Bernoulli => phi[0] = phi[0].clamp(0.0, 1.0),
+            LeafFamily::Binomial { trials } => phi[0] = phi[0].clamp(0.0, trials as f32),
+            LeafFamily::Categorical { .. } => {
+                phi.iter_mut().for_each(|p| *p = p.max(CAT_EPS));
+                let total: f32 = phi.iter().sum();
+                phi.iter_mut().for_each(|p| *p /= total);
+            }
+            LeafFamily::Normal { min_var, max_var } => {
+                let var = (phi[1] - phi[0] * phi[0]).clamp(min_var, max_var);
+                phi[1] = phi[0] * phi[0] + var;
+            }
+        }
+    }
+
+    /// Random initial parameters, as the reference draws them (then projected).
+    pub fn initialize(&self, rng: &mut Rng, phi: &mut [f32]) {
+        match *self {
+            LeafFamily::Bernoulli => phi[0] = rng.uniform_in(0.01, 0.99),
+            LeafFamily::Binomial { trials } => phi[0] = trials as f32 * rng.uniform_in(0.01, 0.99),
+            LeafFamily::Categorical { .. } => {
+                phi.iter_mut().for_each(|p| *p = rng.uniform_in(0.01, 0.99))
+            }
+            LeafFamily::Normal { .. } => {
+                let mu = rng.normal();
+                phi[0] = mu;
+                phi[1] = 1.0 + mu * mu;
+            }
+        }
+        self.project(phi);
+    }
+
+    /// Draws one value. For Normal, the standard deviation is scaled by `std_correction`
+    /// (0 gives the mean, as the reference's image samples do).
+    pub fn sample(&self, phi: &[f32], rng: &mut Rng, std_correction: f32) -> f32 {
+        match *self {
+            LeafFamily::Bernoulli => f32::from(rng.uniform() < phi[0]),
+            LeafFamily::Categorical { .. } => {
+                let total: f32 = phi.iter().map(|p| p.max(CAT_EPS)).sum();
+                let mut u = rng.uniform() * total;
+                for (c, p) in phi.iter().enumerate() {
+                    u -= p.max(CAT_EPS);
+                    if u <= 0.0 {
+                        return c as f32;
+                    }
+                }
+                (phi.len() - 1) as f32
+            }
+            LeafFamily::Binomial { trials } => {
+                let p = phi[0] / trials as f32;
+                (0..trials).filter(|_| rng.uniform() < p).count() as f32
+            }
+            LeafFamily::Normal { min_var, max_var } => {
+                let var = (phi[1] - phi[0] * phi[0]).clamp(min_var, max_var);
+                phi[0] + std_correction * var.sqrt() * rng.normal()
+            }
+        }
+    }
+
+    /// The most probable value (the mean for Normal).
+    pub fn mode(&self, phi: &[f32]) -> f32 {
+        match *self {
+            LeafFamily::Bernoulli => f32::from(phi[0] > 0.5),
+            LeafFamily::Categorical { .. } => {
+                phi.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (c, &p)| {
+                        if p > best.1 { (c, p) } else { best }
+                    })
+                    .0 as f32
+            }
+            LeafFamily::Binomial { trials } => {
+                let p = (phi[0] / trials as f32).clamp(0.0, 1.0);
+                ((trials as f32 + 1.0) * p)
+                    .floor()
+                    .clamp(0.0, trials as f32)
+            }
+            LeafFamily::Normal { .. } => phi[0],
+        }
+    }
+}
+
+/// `log C(n, k)` computed exactly enough in f64.
+pub fn log_binomial_coefficient(n: u32, k: u32) -> f32 {
+    let k = k.min(n - k.min(n));
+    let mut acc = 0.0f64;
+    for i in 0..k {
+        acc += f64::from(n - i).ln() - f64::from(i + 1).ln();
+    }
+    acc as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn families() -> Vec<LeafFamily> {
+        vec![
+            LeafFamily::Bernoulli,
+            LeafFamily::Categorical { categories: 5 },
+            LeafFamily::Binomial { trials: 7 },
+        ]
+    }
+
+    #[test]
+    fn discrete_families_normalise() {
+        let mut rng = Rng::new(3, 0);
+        for f in families() {
+            let mut phi = vec![0.0; f.num_stats()];
+            f.initialize(&mut rng, &mut phi);
+            let total: f64 = (0..f.support_size().unwrap())
+                .map(|x| f64::from(f.log_density(&phi, x as f32)).exp())
+                .sum();
+            assert!((total - 1.0).abs() < 1e-5, "{f:?}: {total}");
+        }
+    }
+
+    #[test]
+    fn m_step_of_statistics_recovers_the_data_mean() {
+        let f = LeafFamily::Binomial { trials: 10 };
+        let mut stats = [0.0];
+        for x in [2.0, 4.0, 9.0] {
+            f.add_statistics(x, 1.0, &mut stats);
+        }
+        assert!((stats[0] / 3.0 - 5.0).abs() < 1e-6);
+        let n = LeafFamily::Normal {
+            min_var: 1e-3,
+            max_var: 10.0,
+        };
+        let mut phi = [1.0, 1.0];
+        n.project(&mut phi);
+        assert!((phi[1] - phi[0] * phi[0] - 1e-3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn binomial_mode_matches_brute_force() {
+        let f = LeafFamily::Binomial { trials: 9 };
+        for p in [0.05f32, 0.3, 0.5, 0.77, 0.99] {
+            let phi = [9.0 * p];
+            let brute = (0..=9)
+                .max_by(|&a, &b| {
+                    f.log_density(&phi, a as f32)
+                        .total_cmp(&f.log_density(&phi, b as f32))
+                })
+                .unwrap();
+            assert_eq!(f.mode(&phi), brute as f32, "p = {p}");
+        }
+    }
+
+    #[test]
+    fn support_checks() {
+        assert!(!LeafFamily::Bernoulli.accepts(2.0));
+        assert!(!LeafFamily::Binomial { trials: 255 }.accepts(300.0));
+        assert!(!LeafFamily::Categorical { categories: 3 }.accepts(1.5));
+        assert!(LeafFamily::Categorical { categories: 3 }.accepts(f32::NAN));
+        assert!(
+            !LeafFamily::Normal {
+                min_var: 1e-4,
+                max_var: 1.0
+            }
+            .accepts(f32::INFINITY)
+        );
+    }
+}

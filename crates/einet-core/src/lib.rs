@@ -1,0 +1,15 @@
+//! # einet-core
+//!
+//! The backend-independent half of einet, an implementation of Einsum Networks (Peharz et
+//! al., ICML 2020): region graphs and their builders, the layering of a region graph into leaf,
+//! einsum and mixing layers, leaf families, parameters, the model file format and the
+//! [`Backend`](backend::Backend) trait that the CPU and CUDA backends implement.
+
+pub mod error;
+pub mod leaf;
+pub mod region_graph;
+pub mod rng;
+
+pub use error::{ConfigError, ModelFileError, StructureError};
+pub use leaf::LeafFamily;
+pub use region_graph::{RegionGraph, RegionGraphCounts, poon_domingos, random_binary_trees};

@@ -1,0 +1,327 @@
+//! Region graphs: the structure of an Einsum Network.
+//!
+//! A region is a sorted, non-empty set of variables (its *scope*). A partition splits a
+//! region into exactly two child regions whose scopes are disjoint (decomposability) and
+//! together equal the parent's scope (smoothness). Regions without partitions are leaf
+//! regions; exactly one region, the root, covers all variables and has no parent.
+
+mod json;
+mod poon_domingos;
+mod random_binary_trees;
+
+pub use json::RegionGraphJson;
+pub use poon_domingos::{PoonDomingos, poon_domingos};
+pub use random_binary_trees::random_binary_trees;
+
+use std::collections::HashMap;
+
+use crate::error::StructureError;
+
+/// Index of a region in [`RegionGraph::regions`].
+pub type RegionId = usize;
+/// Index of a partition in [`RegionGraph::partitions`].
+pub type PartitionId = usize;
+
+/// A set of variables with a vector of densities over it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// The variables, sorted ascending, without duplicates.
+    pub scope: Vec<u32>,
+    /// The partitions that split this region (empty for a leaf region).
+    pub partitions: Vec<PartitionId>,
+    /// Replica (repetition) this region belongs to; informational (RAT repetitions).
+    pub replica: u32,
+}
+
+impl Region {
+    /// Whether this region is a leaf region (it has no partitions).
+    pub fn is_leaf(&self) -> bool {
+        self.partitions.is_empty()
+    }
+}
+
+/// A split of one region into two child regions (a product node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// The region this partition splits.
+    pub parent: RegionId,
+    /// The two child regions, ordered by (scope, id): "left" then "right".
+    pub children: [RegionId; 2],
+}
+
+/// A validated region graph: a rooted DAG of regions and binary partitions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionGraph {
+    num_vars: usize,
+    regions: Vec<Region>,
+    partitions: Vec<Partition>,
+    root: RegionId,
+}
+
+/// Structure statistics of a region graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RegionGraphCounts {
+    /// Regions with at least one partition.
+    pub sum_regions: usize,
+    /// Regions without partitions.
+    pub leaf_regions: usize,
+    /// Partitions (products).
+    pub products: usize,
+    /// Regions with more than one partition.
+    pub mixed_regions: usize,
+}
+
+impl RegionGraph {
+    /// Builds and validates a region graph from scopes and partitions.
+    ///
+    /// `scopes[r]` is the scope of region `r` (any order; it is sorted), `replicas[r]` its
+    /// replica, and each partition is `(parent, children)`. Children are re-ordered by
+    /// (scope, id). Fails with a precise [`StructureError`] when the graph is not a valid
+    /// region graph.
+    pub fn new(
+        num_vars: usize,
+        scopes: Vec<Vec<u32>>,
+        replicas: Vec<u32>,
+        partitions: Vec<(RegionId, Vec<RegionId>)>,
+    ) -> Result<Self, StructureError> {
+        if num_vars == 0 {
+            return Err(StructureError::NoVariables);
+        }
+        if replicas.len() != scopes.len() {
+            return Err(StructureError::ReplicaCount {
+                regions: scopes.len(),
+                replicas: replicas.len(),
+            });
+        }
+        let mut regions = Vec::with_capacity(scopes.len());
+        for (id, (mut scope, replica)) in scopes.into_iter().zip(replicas).enumerate() {
+            if scope.is_empty() {
+                return Err(StructureError::EmptyRegion { region: id });
+            }
+            scope.sort_unstable();
+            if let Some(w) = scope.windows(2).find(|w| w[0] == w[1]) {
+                return Err(StructureError::DuplicateVariable {
+                    region: id,
+                    var: w[0],
+                });
+            }
+            if let Some(&v) = scope.iter().find(|&&v| v as usize >= num_vars) {
+                return Err(StructureError::VariableOutOfRange {
+                    region: id,
+                    var: v,
+                    num_vars,
+                });
+            }
+            regions.push(Region {
+                scope,
+                partitions: Vec::new(),
+                replica,
+            });
+        }
+        let n = regions.len();
+        if n == 0 {
+            return Err(StructureError::NoRegions);
+        }
+        for (pid, (parent, children)) in partitions.iter().enumerate() {
+            if children.len() != 2 {
+                return Err(StructureError::NotBinary {
+                    partition: pid,
+                    children: children.len(),
+                });
+            }
+            if let Some(&region) = std::iter::once(parent).chain(children).find(|&&r| r >= n) {
+                return Err(StructureError::UnknownRegion {
+                    partition: pid,
+                    region,
+                });
+            }
+        }
+        check_acyclic(n, &partitions)?;
+        let mut parts = Vec::with_capacity(partitions.len());
+        let mut has_parent = vec![false; n];
+        for (pid, (parent, children)) in partitions.into_iter().enumerate() {
+            let (mut a, mut b) = (children[0], children[1]);
+            if (&regions[b].scope, b) < (&regions[a].scope, a) {
+                std::mem::swap(&mut a, &mut b);
+            }
+            check_partition(pid, parent, &regions, a, b)?;
+            has_parent[a] = true;
+            has_parent[b] = true;
+            regions[parent].partitions.push(pid);
+            parts.push(Partition {
+                parent,
+                children: [a, b],
+            });
+        }
+        let roots: Vec<RegionId> = (0..n).filter(|&r| !has_parent[r]).collect();
+        let root = match roots.as_slice() {
+            [] => unreachable!("an acyclic graph with at least one region has a source"),
+            [r] => *r,
+            _ => return Err(StructureError::MultipleRoots { roots }),
+        };
+        if regions[root].scope.len() != num_vars {
+            return Err(StructureError::RootScope {
+                root,
+                covered: regions[root].scope.len(),
+                num_vars,
+            });
+        }
+        let graph = RegionGraph {
+            num_vars,
+            regions,
+            partitions: parts,
+            root,
+        };
+        graph.check_reachable()?;
+        Ok(graph)
+    }
+
+    fn check_reachable(&self) -> Result<(), StructureError> {
+        let mut seen = vec![false; self.regions.len()];
+        let mut stack = vec![self.root];
+        seen[self.root] = true;
+        while let Some(r) = stack.pop() {
+            for &p in &self.regions[r].partitions {
+                for &c in &self.partitions[p].children {
+                    if !seen[c] {
+                        seen[c] = true;
+                        stack.push(c);
+                    }
+                }
+            }
+        }
+        match seen.iter().position(|s| !s) {
+            Some(region) => Err(StructureError::Unreachable { region }),
+            None => Ok(()),
+        }
+    }
+
+    /// Number of variables; the root's scope is `0..num_vars`.
+    pub fn num_vars(&self) -> usize {
+        self.num_vars
+    }
+    /// All regions, indexed by [`RegionId`].
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+    /// All partitions, indexed by [`PartitionId`].
+    pub fn partitions(&self) -> &[Partition] {
+        &self.partitions
+    }
+    /// The root region.
+    pub fn root(&self) -> RegionId {
+        self.root
+    }
+
+    /// Structure statistics (sum regions, leaf regions, products, regions with several products).
+    pub fn counts(&self) -> RegionGraphCounts {
+        let leaf_regions = self.regions.iter().filter(|r| r.is_leaf()).count();
+        RegionGraphCounts {
+            sum_regions: self.regions.len() - leaf_regions,
+            leaf_regions,
+            products: self.partitions.len(),
+            mixed_regions: self
+                .regions
+                .iter()
+                .filter(|r| r.partitions.len() > 1)
+                .count(),
+        }
+    }
+
+    /// Parents (partitions) of every region.
+    pub fn parents(&self) -> Vec<Vec<PartitionId>> {
+        let mut parents = vec![Vec::new(); self.regions.len()];
+        for (p, part) in self.partitions.iter().enumerate() {
+            for &c in &part.children {
+                parents[c].push(p);
+            }
+        }
+        parents
+    }
+}
+
+/// Fails with [`StructureError::Cycle`] naming a region on a directed cycle.
+fn check_acyclic(n: usize, partitions: &[(RegionId, Vec<RegionId>)]) -> Result<(), StructureError> {
+    let mut children = vec![Vec::new(); n];
+    for (parent, cs) in partitions {
+        children[*parent].extend(cs.iter().copied());
+    }
+    // Iterative three-colour DFS: 0 = new, 1 = on the stack, 2 = done.
+    let mut colour = vec![0u8; n];
+    for start in 0..n {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        colour[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&child) = children[node].get(*next) {
+                *next += 1;
+                match colour[child] {
+                    0 => {
+                        colour[child] = 1;
+                        stack.push((child, 0));
+                    }
+                    1 => return Err(StructureError::Cycle { region: child }),
+                    _ => {}
+                }
+            } else {
+                colour[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_partition(
+    partition: PartitionId,
+    parent: RegionId,
+    regions: &[Region],
+    a: RegionId,
+    b: RegionId,
+) -> Result<(), StructureError> {
+    let (sa, sb, sp) = (&regions[a].scope, &regions[b].scope, &regions[parent].scope);
+    if let Some(&var) = sa.iter().find(|v| sb.binary_search(v).is_ok()) {
+        return Err(StructureError::NotDecomposable { partition, var });
+    }
+    let mut union: Vec<u32> = sa.iter().chain(sb).copied().collect();
+    union.sort_unstable();
+    if &union != sp {
+        return Err(StructureError::NotSmooth { partition, parent });
+    }
+    Ok(())
+}
+
+/// Deduplicating region store used by the builders: one region per (scope, replica).
+#[derive(Default)]
+pub(crate) struct RegionStore {
+    pub(crate) scopes: Vec<Vec<u32>>,
+    pub(crate) replicas: Vec<u32>,
+    pub(crate) partitions: Vec<(RegionId, Vec<RegionId>)>,
+    index: HashMap<(Vec<u32>, u32), RegionId>,
+}
+
+impl RegionStore {
+    /// Returns the id of the region with this scope and replica, creating it if new.
+    /// The flag is true when the region was created.
+    pub(crate) fn intern(&mut self, scope: Vec<u32>, replica: u32) -> (RegionId, bool) {
+        if let Some(&id) = self.index.get(&(scope.clone(), replica)) {
+            return (id, false);
+        }
+        let id = self.push(scope.clone(), replica);
+        self.index.insert((scope, replica), id);
+        (id, true)
+    }
+
+    /// Adds a fresh region (never deduplicated).
+    pub(crate) fn push(&mut self, scope: Vec<u32>, replica: u32) -> RegionId {
+        self.scopes.push(scope);
+        self.replicas.push(replica);
+        self.scopes.len() - 1
+    }
+
+    pub(crate) fn finish(self, num_vars: usize) -> Result<RegionGraph, StructureError> {
+        RegionGraph::new(num_vars, self.scopes, self.replicas, self.partitions)
+    }
+}
