@@ -140,6 +140,19 @@ impl LeafFamily {
         }
     }
 
+    /// Turns responsibility-weighted statistics (`stats`, with total mass `mass > 0`) into the
+    /// maximum-likelihood expectation parameters, in place. Discrete families add
+    /// `pseudocount` virtual observations spread uniformly over their support.
+    pub fn estimate(&self, mass: f32, pseudocount: f32, stats: &mut [f32]) {
+        let (virtual_stat, virtual_mass) = match *self {
+            LeafFamily::Bernoulli => (0.5 * pseudocount, pseudocount),
+            LeafFamily::Binomial { trials } => (0.5 * trials as f32 * pseudocount, pseudocount),
+            LeafFamily::Categorical { categories } => (pseudocount, categories as f32 * pseudocount),
+            LeafFamily::Normal { .. } => (0.0, 0.0),
+        };
+        stats.iter_mut().for_each(|s| *s = (*s + virtual_stat) / (mass + virtual_mass));
+    }
+
     /// Projects expectation parameters onto the family's valid set (the M-step projection).
     pub fn project(&self, phi: &mut [f32]) {
         match *self {

@@ -1,0 +1,146 @@
+//! The backend trait: what the CPU and CUDA backends implement.
+//!
+//! Inputs are row-major `(rows, num_vars, num_channels)` `f32` values; NaN marks a missing
+//! channel, which is marginalised exactly. Every method returns a [`BackendError`] on bad
+//! input or device failure and never panics.
+
+use crate::em::EmStatistics;
+use crate::layout::Layout;
+use crate::model::Einet;
+use crate::params::Params;
+
+/// What a backend can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend cannot run here (no driver, no device, missing library).
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// The input does not fit the model.
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// The device failed (out of memory, kernel error).
+    #[error("device error: {0}")]
+    Device(String),
+}
+
+/// Which root output defines the likelihood.
+#[derive(Clone, Copy, Debug)]
+pub enum Root<'a> {
+    /// The uniform mixture over the classes (the only class of a one-class model).
+    Mixture,
+    /// One class for every sample.
+    Class(usize),
+    /// One class per sample.
+    Labels(&'a [u32]),
+}
+
+/// The two MPE queries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MpeKind {
+    /// The reference's approximation: a sum-product forward pass, then arg-max backtracking
+    /// over the posteriors of each sum choice, and the mode of each chosen leaf factor.
+    Approximate,
+    /// Exact max-product (Viterbi) MPE of the augmented model: a max-product forward pass and
+    /// backtracking; returns the most probable joint state of the variables and the latent
+    /// sum choices.
+    MaxProduct,
+}
+
+/// A backend: creates device-resident models.
+pub trait Backend {
+    /// The model type of this backend.
+    type Model: BackendModel;
+    /// A short name (`cpu`, `cuda`).
+    fn name(&self) -> String;
+    /// Copies `einet`'s layout and parameters to the backend.
+    fn load(&self, einet: &Einet) -> Result<Self::Model, BackendError>;
+}
+
+/// A model living on a backend.
+pub trait BackendModel {
+    /// The layout the model was loaded with.
+    fn layout(&self) -> &Layout;
+    /// Log-likelihood of each row under `root`.
+    fn log_likelihood(&mut self, x: &[f32], root: Root<'_>) -> Result<Vec<f32>, BackendError>;
+    /// Log-likelihood of each row under each class, `(rows, classes)` row-major.
+    fn class_log_likelihoods(&mut self, x: &[f32]) -> Result<Vec<f32>, BackendError>;
+    /// E-step: adds the expected statistics of `x` to the model's accumulators and returns
+    /// the summed log-likelihood of the rows.
+    fn em_accumulate(&mut self, x: &[f32], root: Root<'_>) -> Result<f64, BackendError>;
+    /// The accumulated statistics.
+    fn em_statistics(&self) -> Result<EmStatistics, BackendError>;
+    /// M-step with the accumulated statistics (`step_size` 1 for full-batch EM), then clears
+    /// the accumulators.
+    fn em_update(&mut self, step_size: f32, pseudocount: f32) -> Result<(), BackendError>;
+    /// The current parameters.
+    fn params(&self) -> Result<Params, BackendError>;
+    /// Replaces the parameters.
+    fn set_params(&mut self, params: &Params) -> Result<(), BackendError>;
+    /// `n` unconditional samples (of `class`, or of the class mixture), reproducible by `seed`.
+    /// Normal leaves scale their standard deviation by `std_correction`.
+    fn sample(
+        &mut self,
+        n: usize,
+        class: Option<usize>,
+        seed: u64,
+        std_correction: f32,
+    ) -> Result<Vec<f32>, BackendError>;
+    /// One sample per row of `evidence` from `p(missing | observed)`; observed values are kept.
+    fn sample_conditional(
+        &mut self,
+        evidence: &[f32],
+        seed: u64,
+        std_correction: f32,
+    ) -> Result<Vec<f32>, BackendError>;
+    /// Completes every row of `evidence` with an MPE state of its missing values.
+    fn mpe(&mut self, evidence: &[f32], kind: MpeKind) -> Result<Vec<f32>, BackendError>;
+}
+
+/// Checks that `x` holds whole rows of valid values for `layout`; returns the row count.
+pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
+    let width = layout.num_vars * layout.num_channels;
+    if x.len() % width != 0 {
+        return Err(BackendError::Input(format!(
+            "{} values are not whole rows of {} variables × {} channels",
+            x.len(),
+            layout.num_vars,
+            layout.num_channels
+        )));
+    }
+    let leaf = &layout.leaf;
+    for (i, row) in x.chunks_exact(width).enumerate() {
+        for (j, &value) in row.iter().enumerate() {
+            let v = j / layout.num_channels;
+            let family = leaf.families[leaf.var_family[v] as usize];
+            if !family.accepts(value) {
+                return Err(BackendError::Input(format!(
+                    "row {i}, variable {v}: value {value} is not valid for {} leaves",
+                    family.name()
+                )));
+            }
+        }
+    }
+    Ok(x.len() / width)
+}
+
+/// Checks a [`Root`] against the model and row count.
+pub fn check_root(layout: &Layout, root: Root<'_>, rows: usize) -> Result<(), BackendError> {
+    let classes = layout.num_classes();
+    match root {
+        Root::Mixture => Ok(()),
+        Root::Class(c) if c < classes => Ok(()),
+        Root::Class(c) => Err(BackendError::Input(format!(
+            "class {c} does not exist; the model has {classes} classes"
+        ))),
+        Root::Labels(labels) if labels.len() != rows => Err(BackendError::Input(format!(
+            "{} labels for {rows} rows",
+            labels.len()
+        ))),
+        Root::Labels(labels) => match labels.iter().find(|&&c| c as usize >= classes) {
+            Some(c) => Err(BackendError::Input(format!(
+                "label {c} does not exist; the model has {classes} classes"
+            ))),
+            None => Ok(()),
+        },
+    }
+}

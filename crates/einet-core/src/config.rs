@@ -1,0 +1,114 @@
+//! Model configuration: vector lengths, classes, channels and leaf families.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::leaf::LeafFamily;
+
+/// A leaf family for a group of variables.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeafGroup {
+    /// The variables of the group.
+    pub vars: Vec<u32>,
+    /// Their family.
+    pub family: LeafFamily,
+}
+
+/// Which leaf family models which variable: a default, and groups that override it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeafSpec {
+    /// Family of every variable not named in a group.
+    pub default: LeafFamily,
+    /// Groups of variables with their own family (mixed tabular data).
+    #[serde(default)]
+    pub groups: Vec<LeafGroup>,
+}
+
+impl LeafSpec {
+    /// The same family for every variable.
+    pub fn uniform(family: LeafFamily) -> Self {
+        LeafSpec {
+            default: family,
+            groups: Vec::new(),
+        }
+    }
+
+    /// The distinct families (index 0 is the default) and each variable's family index.
+    pub fn resolve(&self, num_vars: usize) -> Result<(Vec<LeafFamily>, Vec<u16>), ConfigError> {
+        let mut families = vec![self.default];
+        let mut of_var = vec![0u16; num_vars];
+        let mut assigned = vec![false; num_vars];
+        for group in &self.groups {
+            group.family.validate()?;
+            let idx = match families.iter().position(|f| *f == group.family) {
+                Some(i) => i,
+                None => {
+                    families.push(group.family);
+                    families.len() - 1
+                }
+            };
+            for &v in &group.vars {
+                let v = v as usize;
+                if v >= num_vars {
+                    return Err(ConfigError::Invalid(format!(
+                        "leaf group for {} names variable {v}, but there are {num_vars} variables",
+                        group.family.name()
+                    )));
+                }
+                if std::mem::replace(&mut assigned[v], true) {
+                    return Err(ConfigError::Invalid(format!(
+                        "variable {v} is in more than one leaf group"
+                    )));
+                }
+                of_var[v] = idx as u16;
+            }
+        }
+        self.default.validate()?;
+        Ok((families, of_var))
+    }
+}
+
+/// Everything besides the region graph that fixes a model's shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EinetConfig {
+    /// Vector length K of leaf regions.
+    pub k_leaf: usize,
+    /// Vector length K of internal regions.
+    pub k_sum: usize,
+    /// Vector length of the root: one output per class.
+    pub num_classes: usize,
+    /// Channels per variable (3 for RGB pixels).
+    pub num_channels: usize,
+    /// Leaf families.
+    pub leaves: LeafSpec,
+}
+
+impl EinetConfig {
+    /// A single-class model with one channel and the same family for every variable.
+    pub fn new(k: usize, family: LeafFamily) -> Self {
+        EinetConfig {
+            k_leaf: k,
+            k_sum: k,
+            num_classes: 1,
+            num_channels: 1,
+            leaves: LeafSpec::uniform(family),
+        }
+    }
+
+    /// Checks ranges (all K and channels at least 1).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, v) in [
+            ("k_leaf", self.k_leaf),
+            ("k_sum", self.k_sum),
+            ("num_classes", self.num_classes),
+            ("num_channels", self.num_channels),
+        ] {
+            if v == 0 || v > 1 << 16 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 1 and 65536, got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,180 @@
+//! The model file: safetensors tensors plus JSON metadata, written atomically.
+//!
+//! Tensors: `layer.{i}.weights` for each inner layer and `leaf.params`, all 1-D `F32`.
+//! Metadata (string map): `format` = `einet-model`, `format_version`, `structure` (region
+//! graph JSON), `config` ([`EinetConfig`] JSON), `training` (free JSON), and `checksum`
+//! (CRC-32 of all tensor bytes in name order), so truncated or corrupted files are rejected.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::config::EinetConfig;
+use crate::error::ModelFileError;
+use crate::layout::Layout;
+use crate::model::Einet;
+use crate::params::Params;
+use crate::region_graph::RegionGraph;
+
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT: &str = "einet-model";
+
+fn tensor_names(num_layers: usize) -> Vec<String> {
+    (0..num_layers)
+        .map(|i| format!("layer.{i}.weights"))
+        .chain(std::iter::once("leaf.params".to_string()))
+        .collect()
+}
+
+fn checksum<'a>(tensors: impl Iterator<Item = &'a [u8]>) -> String {
+    let mut hasher = crc32fast::Hasher::new();
+    tensors.for_each(|t| hasher.update(t));
+    format!("{:08x}", hasher.finalize())
+}
+
+impl Einet {
+    /// Writes the model to `path` atomically: a temporary file in the same folder is written,
+    /// flushed to disk and renamed over `path`, so a crash never leaves a partial model.
+    pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
+        let io = |source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let names = tensor_names(self.params.layers.len());
+        let data: Vec<&[f32]> = self
+            .params
+            .layers
+            .iter()
+            .map(Vec::as_slice)
+            .chain(std::iter::once(self.params.leaf.as_slice()))
+            .collect();
+        let mut metadata = HashMap::new();
+        metadata.insert("format".into(), FORMAT.into());
+        metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
+        metadata.insert("structure".into(), self.graph.to_json_string());
+        metadata.insert(
+            "config".into(),
+            serde_json::to_string(&self.config).expect("config serialises"),
+        );
+        metadata.insert("training".into(), self.training.to_string());
+        metadata.insert(
+            "checksum".into(),
+            checksum(data.iter().map(|d| bytemuck::cast_slice::<f32, u8>(d))),
+        );
+        let views: Vec<(String, TensorView<'_>)> = names
+            .into_iter()
+            .zip(&data)
+            .map(|(name, d)| {
+                let view = TensorView::new(Dtype::F32, vec![d.len()], bytemuck::cast_slice(d))
+                    .expect("shape matches data");
+                (name, view)
+            })
+            .collect();
+        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelFileError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = path.file_name().map_or("model".into(), |n| n.to_string_lossy());
+        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io)
+    }
+
+    /// Reads a model written by [`Einet::save`]. Truncated, corrupted or newer-version files
+    /// give an error, never a panic.
+    pub fn load(path: &Path) -> Result<Self, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelFileError> {
+        let corrupt = |reason: String| ModelFileError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
+        let meta = header
+            .metadata()
+            .as_ref()
+            .ok_or_else(|| corrupt("no einet metadata".into()))?;
+        let get = |key: &str| {
+            meta.get(key)
+                .ok_or_else(|| corrupt(format!("metadata has no '{key}'")))
+        };
+        if get("format")? != FORMAT {
+            return Err(corrupt(format!("format is '{}', not '{FORMAT}'", get("format")?)));
+        }
+        let version: u32 = get("format_version")?
+            .parse()
+            .map_err(|_| corrupt("format_version is not a number".into()))?;
+        if version > FORMAT_VERSION {
+            return Err(ModelFileError::NewerVersion {
+                path: path.to_path_buf(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let graph = RegionGraph::from_json_str(get("structure")?)
+            .map_err(|e| corrupt(format!("structure: {e}")))?;
+        let config: EinetConfig =
+            serde_json::from_str(get("config")?).map_err(|e| corrupt(format!("config: {e}")))?;
+        let training: serde_json::Value =
+            serde_json::from_str(get("training")?).map_err(|e| corrupt(format!("training: {e}")))?;
+        let layout = Layout::new(&graph, &config).map_err(|e| corrupt(format!("config: {e}")))?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
+        let names = tensor_names(layout.layers.len());
+        let mut data = Vec::with_capacity(names.len());
+        for name in &names {
+            let view = tensors
+                .tensor(name)
+                .map_err(|_| corrupt(format!("tensor '{name}' is missing")))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(corrupt(format!("tensor '{name}' is not f32")));
+            }
+            data.push(view.data());
+        }
+        if checksum(data.iter().copied()) != *get("checksum")? {
+            return Err(corrupt("checksum mismatch: the tensor data is corrupted".into()));
+        }
+        let mut floats: Vec<Vec<f32>> = data
+            .iter()
+            .map(|d| d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            .collect();
+        let leaf = floats.pop().unwrap_or_default();
+        let params = Params { layers: floats, leaf };
+        let expected = Params::zeros(&layout);
+        let shapes_match = params.leaf.len() == expected.leaf.len()
+            && params.layers.iter().zip(&expected.layers).all(|(a, b)| a.len() == b.len());
+        if !shapes_match {
+            return Err(corrupt("tensor sizes do not match the structure".into()));
+        }
+        if let Some(bad) = params.layers.iter().flatten().chain(&params.leaf).find(|x| !x.is_finite()) {
+            return Err(corrupt(format!("parameter value {bad} is not finite")));
+        }
+        Ok(Einet {
+            graph,
+            config,
+            layout,
+            params,
+            training,
+        })
+    }
+}

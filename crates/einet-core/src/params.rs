@@ -1,0 +1,104 @@
+//! Model parameters: sum weights per layer and leaf expectation parameters.
+
+use std::ops::Range;
+
+use crate::layout::{Layer, Layout};
+use crate::rng::Rng;
+
+/// All parameters of an Einsum Network, laid out as [`Layout`] describes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// Weights of each inner layer (`layout.layers[i]`), in that layer's layout.
+    pub layers: Vec<Vec<f32>>,
+    /// Leaf expectation parameters, `[entry][k][channel][stat]`.
+    pub leaf: Vec<f32>,
+}
+
+impl Params {
+    /// All-zero parameters of the right shapes (an accumulator for statistics).
+    pub fn zeros(layout: &Layout) -> Self {
+        Params {
+            layers: layout.layers.iter().map(|l| vec![0.0; l.num_weights()]).collect(),
+            leaf: vec![0.0; layout.leaf.num_params],
+        }
+    }
+
+    /// Seeded random initialisation as in the reference: weights `U(0.01, 0.99)` then
+    /// normalised; leaves drawn per family. Tensor `i` uses Philox stream `i`, so the result
+    /// does not depend on thread count.
+    pub fn random(layout: &Layout, seed: u64) -> Self {
+        let mut params = Params::zeros(layout);
+        for (i, (layer, weights)) in layout.layers.iter().zip(&mut params.layers).enumerate() {
+            let mut rng = Rng::new(seed, i as u64);
+            for range in distributions(layout, layer) {
+                let w = &mut weights[range];
+                w.iter_mut().for_each(|x| *x = rng.uniform_in(0.01, 0.99));
+                normalise(w);
+            }
+        }
+        let leaf = &layout.leaf;
+        let d = layout.num_channels;
+        let mut rng = Rng::new(seed, layout.layers.len() as u64);
+        for e in 0..leaf.vars.len() {
+            let family = leaf.family(e);
+            let s = family.num_stats();
+            let start = leaf.param_offsets[e] as usize;
+            for phi in params.leaf[start..start + leaf.k * d * s].chunks_exact_mut(s) {
+                family.initialize(&mut rng, phi);
+            }
+        }
+        params
+    }
+
+    /// Normalises every einsum product's weights over `(i, j)` for each output `o`, and every
+    /// mixing region's weights over its valid components for each `k` (padding stays 0).
+    pub fn normalise_weights(&mut self, layout: &Layout) {
+        for (layer, weights) in layout.layers.iter().zip(&mut self.layers) {
+            for range in distributions(layout, layer) {
+                normalise(&mut weights[range]);
+            }
+        }
+    }
+
+    /// Number of parameter values.
+    pub fn len(&self) -> usize {
+        self.layers.iter().map(Vec::len).sum::<usize>() + self.leaf.len()
+    }
+
+    /// Whether there are no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The index ranges of every normalised weight vector of `layer` in its weight tensor: the
+/// `K_l·K_r` weights of one einsum output, or the valid components of one mixing entry.
+pub fn distributions(layout: &Layout, layer: &Layer) -> Vec<Range<usize>> {
+    match layer {
+        Layer::Einsum(l) => (0..l.out.len())
+            .flat_map(|p| {
+                let kl = layout.k[l.left[p] as usize] as usize;
+                let kr = layout.k[l.right[p] as usize] as usize;
+                let (start, end) = (l.weight_offsets[p] as usize, l.weight_offsets[p + 1] as usize);
+                (start..end).step_by(kl * kr).map(move |s| s..s + kl * kr)
+            })
+            .collect(),
+        Layer::Mixing(l) => l
+            .num_components
+            .iter()
+            .enumerate()
+            .flat_map(|(m, &n)| {
+                (0..l.k).map(move |k| {
+                    let start = (m * l.k + k) * l.max_components;
+                    start..start + n as usize
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Divides `w` by its sum.
+pub fn normalise(w: &mut [f32]) {
+    let total: f32 = w.iter().sum();
+    w.iter_mut().for_each(|x| *x /= total);
+}
