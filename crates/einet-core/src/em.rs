@@ -95,7 +95,12 @@ pub fn m_step(
     step_size: f32,
     pseudocount: f32,
 ) {
-    for ((layer, weights), counts) in layout.layers.iter().zip(&mut params.layers).zip(&stats.counts) {
+    for ((layer, weights), counts) in layout
+        .layers
+        .iter()
+        .zip(&mut params.layers)
+        .zip(&stats.counts)
+    {
         for range in distributions(layout, layer) {
             let n = &counts[range.clone()];
             if pseudocount == 0.0 && n.iter().sum::<f32>() <= MIN_MASS {

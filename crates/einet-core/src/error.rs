@@ -99,12 +99,6 @@ pub enum StructureError {
         /// Number of variables.
         num_vars: usize,
     },
-    /// A region cannot be reached from the root.
-    #[error("region {region} cannot be reached from the root")]
-    Unreachable {
-        /// The unreachable region.
-        region: usize,
-    },
     /// Bad builder parameters (RAT depth, PD deltas, ...).
     #[error("{0}")]
     InvalidParameters(String),

@@ -183,7 +183,9 @@ impl Layout {
         let mut region_node = vec![NO_NODE; regions.len()];
 
         // Leaf layer, in (scope, id) order.
-        let mut leaves: Vec<RegionId> = (0..regions.len()).filter(|&r| regions[r].is_leaf()).collect();
+        let mut leaves: Vec<RegionId> = (0..regions.len())
+            .filter(|&r| regions[r].is_leaf())
+            .collect();
         leaves.sort_by(|&a, &b| (&regions[a].scope, a).cmp(&(&regions[b].scope, b)));
         let mut var_offsets = vec![0u32];
         let mut vars = Vec::new();
@@ -198,7 +200,8 @@ impl Layout {
                 vars.push(v);
                 entry_family.push(fam);
                 param_offsets.push(to_u32(num_params)?);
-                num_params += config.k_leaf * config.num_channels * families[fam as usize].num_stats();
+                num_params +=
+                    config.k_leaf * config.num_channels * families[fam as usize].num_stats();
             }
             var_offsets.push(vars.len() as u32);
         }
@@ -248,7 +251,11 @@ impl Layout {
             }
             layers.push(Layer::Einsum(einsum));
             if !mixed.is_empty() {
-                let max_components = mixed.iter().map(|&r| regions[r].partitions.len()).max().unwrap_or(0);
+                let max_components = mixed
+                    .iter()
+                    .map(|&r| regions[r].partitions.len())
+                    .max()
+                    .unwrap_or(0);
                 // The root is alone in the top sum layer, so one layer's mixed regions share K.
                 let mut mixing = MixingLayer {
                     k: k_of(mixed[0]),
@@ -322,5 +329,7 @@ impl Layout {
 }
 
 fn to_u32(n: usize) -> Result<u32, ConfigError> {
-    u32::try_from(n).map_err(|_| ConfigError::Invalid(format!("model too large: {n} does not fit 32-bit indices")))
+    u32::try_from(n).map_err(|_| {
+        ConfigError::Invalid(format!("model too large: {n} does not fit 32-bit indices"))
+    })
 }

@@ -73,15 +73,18 @@ impl Einet {
                 (name, view)
             })
             .collect();
-        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelFileError::Corrupt {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let bytes =
+            safetensors::serialize(views, Some(metadata)).map_err(|e| ModelFileError::Corrupt {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let file_name = path.file_name().map_or("model".into(), |n| n.to_string_lossy());
+        let file_name = path
+            .file_name()
+            .map_or("model".into(), |n| n.to_string_lossy());
         let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
         let result = (|| {
             let mut f = std::fs::File::create(&tmp)?;
@@ -110,7 +113,8 @@ impl Einet {
             path: path.to_path_buf(),
             reason,
         };
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
         let meta = header
             .metadata()
             .as_ref()
@@ -120,7 +124,10 @@ impl Einet {
                 .ok_or_else(|| corrupt(format!("metadata has no '{key}'")))
         };
         if get("format")? != FORMAT {
-            return Err(corrupt(format!("format is '{}', not '{FORMAT}'", get("format")?)));
+            return Err(corrupt(format!(
+                "format is '{}', not '{FORMAT}'",
+                get("format")?
+            )));
         }
         let version: u32 = get("format_version")?
             .parse()
@@ -136,8 +143,8 @@ impl Einet {
             .map_err(|e| corrupt(format!("structure: {e}")))?;
         let config: EinetConfig =
             serde_json::from_str(get("config")?).map_err(|e| corrupt(format!("config: {e}")))?;
-        let training: serde_json::Value =
-            serde_json::from_str(get("training")?).map_err(|e| corrupt(format!("training: {e}")))?;
+        let training: serde_json::Value = serde_json::from_str(get("training")?)
+            .map_err(|e| corrupt(format!("training: {e}")))?;
         let layout = Layout::new(&graph, &config).map_err(|e| corrupt(format!("config: {e}")))?;
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
         let names = tensor_names(layout.layers.len());
@@ -152,21 +159,40 @@ impl Einet {
             data.push(view.data());
         }
         if checksum(data.iter().copied()) != *get("checksum")? {
-            return Err(corrupt("checksum mismatch: the tensor data is corrupted".into()));
+            return Err(corrupt(
+                "checksum mismatch: the tensor data is corrupted".into(),
+            ));
         }
         let mut floats: Vec<Vec<f32>> = data
             .iter()
-            .map(|d| d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            .map(|d| {
+                d.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            })
             .collect();
         let leaf = floats.pop().unwrap_or_default();
-        let params = Params { layers: floats, leaf };
+        let params = Params {
+            layers: floats,
+            leaf,
+        };
         let expected = Params::zeros(&layout);
         let shapes_match = params.leaf.len() == expected.leaf.len()
-            && params.layers.iter().zip(&expected.layers).all(|(a, b)| a.len() == b.len());
+            && params
+                .layers
+                .iter()
+                .zip(&expected.layers)
+                .all(|(a, b)| a.len() == b.len());
         if !shapes_match {
             return Err(corrupt("tensor sizes do not match the structure".into()));
         }
-        if let Some(bad) = params.layers.iter().flatten().chain(&params.leaf).find(|x| !x.is_finite()) {
+        if let Some(bad) = params
+            .layers
+            .iter()
+            .flatten()
+            .chain(&params.leaf)
+            .find(|x| !x.is_finite())
+        {
             return Err(corrupt(format!("parameter value {bad} is not finite")));
         }
         Ok(Einet {

@@ -18,7 +18,11 @@ impl Params {
     /// All-zero parameters of the right shapes (an accumulator for statistics).
     pub fn zeros(layout: &Layout) -> Self {
         Params {
-            layers: layout.layers.iter().map(|l| vec![0.0; l.num_weights()]).collect(),
+            layers: layout
+                .layers
+                .iter()
+                .map(|l| vec![0.0; l.num_weights()])
+                .collect(),
             leaf: vec![0.0; layout.leaf.num_params],
         }
     }
@@ -79,7 +83,10 @@ pub fn distributions(layout: &Layout, layer: &Layer) -> Vec<Range<usize>> {
             .flat_map(|p| {
                 let kl = layout.k[l.left[p] as usize] as usize;
                 let kr = layout.k[l.right[p] as usize] as usize;
-                let (start, end) = (l.weight_offsets[p] as usize, l.weight_offsets[p + 1] as usize);
+                let (start, end) = (
+                    l.weight_offsets[p] as usize,
+                    l.weight_offsets[p + 1] as usize,
+                );
                 (start..end).step_by(kl * kr).map(move |s| s..s + kl * kr)
             })
             .collect(),

@@ -1,37 +1,41 @@
 //! The JSON file format for user-supplied region graphs.
 //!
-//! A region graph is a JSON object with a format tag, a version, the number of variables,
-//! the regions (each a scope and an optional replica index, default 0) and the partitions
-//! (each a parent region and its two child regions, by position in `regions`):
-//!
-//! ```json
-//! {
-//!   "format": "einet-region-graph",
-//!   "version": 1,
-//!   "num_vars": 2,
-//!   "regions": [
-//!     {"scope": [0, 1]},
-//!     {"scope": [0], "replica": 0},
-//!     {"scope": [1]}
-//!   ],
-//!   "partitions": [
-//!     {"region": 0, "children": [1, 2]}
-//!   ]
-//! }
-//! ```
-//!
-//! Reading validates the graph exactly like [`RegionGraph::new`]: one root covering
-//! `0..num_vars`, a DAG, binary, decomposable and smooth partitions, every region reachable.
-//! Unknown fields are rejected, so a misspelt key is an error rather than silently ignored.
-//! Writing lists regions and partitions by id, one per line, so that reading a written graph
-//! gives back exactly the same graph.
+//! The format is documented on [`RegionGraphJson`] (this module is private, so its docs are
+//! not rendered); it is read by [`RegionGraph::from_json_str`] and written by
+//! [`RegionGraph::to_json_string`].
 
 use serde::{Deserialize, Serialize};
 
 use super::{RegionGraph, RegionId};
 use crate::error::StructureError;
 
-/// Serialised form of a region graph (see the [module docs](self) for the layout).
+/// Serialised form of a region graph: the JSON region-graph format, version 1.
+///
+/// A region graph is a JSON object with a format tag, a version, the number of variables,
+/// the regions (each a scope and an optional replica index, default 0) and the partitions
+/// (each a parent region and its two child regions, by position in `regions`):
+///
+/// ```json
+/// {
+///   "format": "einet-region-graph",
+///   "version": 1,
+///   "num_vars": 2,
+///   "regions": [
+///     {"scope": [0, 1]},
+///     {"scope": [0], "replica": 0},
+///     {"scope": [1]}
+///   ],
+///   "partitions": [
+///     {"region": 0, "children": [1, 2]}
+///   ]
+/// }
+/// ```
+///
+/// Reading validates the graph exactly like [`RegionGraph::new`]: one root covering
+/// `0..num_vars`, a DAG, binary, decomposable and smooth partitions, every region reachable.
+/// Unknown fields are rejected, so a misspelt key is an error rather than silently ignored.
+/// Writing lists regions and partitions by id, one per line, so that reading a written graph
+/// gives back exactly the same graph.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionGraphJson {

@@ -9,7 +9,7 @@ mod json;
 mod poon_domingos;
 mod random_binary_trees;
 
-pub use json::RegionGraphJson;
+pub use json::{PartitionJson, RegionGraphJson, RegionJson};
 pub use poon_domingos::{PoonDomingos, poon_domingos};
 pub use random_binary_trees::random_binary_trees;
 
@@ -166,34 +166,13 @@ impl RegionGraph {
                 num_vars,
             });
         }
-        let graph = RegionGraph {
+        // Acyclic with a single source: every region is reachable from the root.
+        Ok(RegionGraph {
             num_vars,
             regions,
             partitions: parts,
             root,
-        };
-        graph.check_reachable()?;
-        Ok(graph)
-    }
-
-    fn check_reachable(&self) -> Result<(), StructureError> {
-        let mut seen = vec![false; self.regions.len()];
-        let mut stack = vec![self.root];
-        seen[self.root] = true;
-        while let Some(r) = stack.pop() {
-            for &p in &self.regions[r].partitions {
-                for &c in &self.partitions[p].children {
-                    if !seen[c] {
-                        seen[c] = true;
-                        stack.push(c);
-                    }
-                }
-            }
-        }
-        match seen.iter().position(|s| !s) {
-            Some(region) => Err(StructureError::Unreachable { region }),
-            None => Ok(()),
-        }
+        })
     }
 
     /// Number of variables; the root's scope is `0..num_vars`.

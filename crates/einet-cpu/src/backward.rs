@@ -1,0 +1,258 @@
+//! The EM-statistics backward pass (spec §5.5), by explicit formulas, no autograd.
+//!
+//! `grad` holds `δ = ∂L/∂(node value)` in the activation layout. Layers are visited in reverse;
+//! each product turns its output's `δ` into expected weight counts and its children's `δ`;
+//! the leaf layer turns `δ` into responsibility mass and weighted sufficient statistics.
+
+use einet_core::em::EmStatistics;
+use einet_core::layout::{EinsumLayer, Layer, Layout, MixingLayer};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use rayon::prelude::*;
+
+use crate::forward::{ROW_CHUNK, ShiftedChildren, node_block};
+
+/// Propagates `grad` (set at the root) down the network, adding expected counts and leaf
+/// statistics to `stats`. `act` holds the forward pass of the same rows.
+pub fn backward(
+    layout: &Layout,
+    weights: &[Vec<f32>],
+    x: &[f32],
+    rows: usize,
+    act: &[f32],
+    grad: &mut [f32],
+    stats: &mut EmStatistics,
+) {
+    for ((layer, w), counts) in layout
+        .layers
+        .iter()
+        .zip(weights)
+        .zip(&mut stats.counts)
+        .rev()
+    {
+        match layer {
+            Layer::Einsum(l) => einsum_backward(layout, l, w, rows, act, grad, counts),
+            Layer::Mixing(l) => mixing_backward(layout, l, w, rows, act, grad, counts),
+        }
+    }
+    leaf_backward(layout, x, rows, grad, stats);
+}
+
+/// Per product: its weight counts and its children's gradients.
+struct ProductGrad {
+    counts: Vec<f32>,
+    left: Vec<f32>,
+    right: Vec<f32>,
+}
+
+fn einsum_backward(
+    layout: &Layout,
+    layer: &EinsumLayer,
+    weights: &[f32],
+    rows: usize,
+    act: &[f32],
+    grad: &mut [f32],
+    counts: &mut [f32],
+) {
+    let results: Vec<ProductGrad> = (0..layer.out.len())
+        .into_par_iter()
+        .map(|p| {
+            let (l, r, o) = (layer.left[p], layer.right[p], layer.out[p]);
+            let (kl, kr) = (layout.k[l as usize] as usize, layout.k[r as usize] as usize);
+            let k_out = layout.k[o as usize] as usize;
+            let w =
+                &weights[layer.weight_offsets[p] as usize..layer.weight_offsets[p + 1] as usize];
+            product_backward(
+                &act[node_block(layout, rows, l)],
+                &act[node_block(layout, rows, r)],
+                &act[node_block(layout, rows, o)],
+                &grad[node_block(layout, rows, o)],
+                w,
+                rows,
+                [kl, kr, k_out],
+            )
+        })
+        .collect();
+    for (p, g) in results.into_iter().enumerate() {
+        let range = layer.weight_offsets[p] as usize..layer.weight_offsets[p + 1] as usize;
+        counts[range]
+            .iter_mut()
+            .zip(&g.counts)
+            .for_each(|(c, n)| *c += n);
+        for (node, dg) in [(layer.left[p], &g.left), (layer.right[p], &g.right)] {
+            grad[node_block(layout, rows, node)]
+                .iter_mut()
+                .zip(dg)
+                .for_each(|(a, b)| *a += b);
+        }
+    }
+}
+
+/// Counts `n[o,i,j] = W[o,i,j]·Σ_b ρ[b,o]·el[b,i]·er[b,j]` and child gradients
+/// `δl[b,i] = el[b,i]·Σ_j U[b,i,j]·er[b,j]`, `δr` alike, with `ρ = δ·e^{a+c−out}` and
+/// `U = ρ·W` (rows of `W` flattened over `(i, j)`).
+fn product_backward(
+    left: &[f32],
+    right: &[f32],
+    out: &[f32],
+    delta: &[f32],
+    w: &[f32],
+    rows: usize,
+    [kl, kr, k_out]: [usize; 3],
+) -> ProductGrad {
+    let kk = kl * kr;
+    let mut g = ProductGrad {
+        counts: vec![0.0; w.len()],
+        left: vec![0.0; rows * kl],
+        right: vec![0.0; rows * kr],
+    };
+    let chunk = ROW_CHUNK.min(rows);
+    let mut rho = vec![0.0; chunk * k_out];
+    let mut q = vec![0.0; chunk * kk];
+    let mut u = vec![0.0; chunk * kk];
+    let mut raw = vec![0.0; w.len()];
+    let w_view = ArrayView2::from_shape((k_out, kk), w).expect("shape");
+    for start in (0..rows).step_by(ROW_CHUNK) {
+        let n = ROW_CHUNK.min(rows - start);
+        let s = ShiftedChildren::new(
+            &left[start * kl..(start + n) * kl],
+            &right[start * kr..(start + n) * kr],
+            kl,
+            kr,
+            n,
+        );
+        for b in 0..n {
+            for o in 0..k_out {
+                let d = delta[(start + b) * k_out + o];
+                let y = out[(start + b) * k_out + o];
+                rho[b * k_out + o] = if d == 0.0 || y == f32::NEG_INFINITY {
+                    0.0
+                } else {
+                    d * (s.shift[b] - y).exp()
+                };
+            }
+            for i in 0..kl {
+                for j in 0..kr {
+                    q[b * kk + i * kr + j] = s.el[b * kl + i] * s.er[b * kr + j];
+                }
+            }
+        }
+        let rho_v = ArrayView2::from_shape((n, k_out), &rho[..n * k_out]).expect("shape");
+        let q_v = ArrayView2::from_shape((n, kk), &q[..n * kk]).expect("shape");
+        let mut raw_v = ArrayViewMut2::from_shape((k_out, kk), &mut raw[..]).expect("shape");
+        general_mat_mul(1.0, &rho_v.t(), &q_v, 1.0, &mut raw_v);
+        let mut u_v = ArrayViewMut2::from_shape((n, kk), &mut u[..n * kk]).expect("shape");
+        general_mat_mul(1.0, &rho_v, &w_view, 0.0, &mut u_v);
+        for b in 0..n {
+            let ub = &u[b * kk..(b + 1) * kk];
+            let (el, er) = (&s.el[b * kl..(b + 1) * kl], &s.er[b * kr..(b + 1) * kr]);
+            for i in 0..kl {
+                let row = &ub[i * kr..(i + 1) * kr];
+                let t: f32 = row.iter().zip(er).map(|(a, b)| a * b).sum();
+                g.left[(start + b) * kl + i] = el[i] * t;
+                for j in 0..kr {
+                    g.right[(start + b) * kr + j] += row[j] * el[i];
+                }
+            }
+            for j in 0..kr {
+                g.right[(start + b) * kr + j] *= er[j];
+            }
+        }
+    }
+    g.counts
+        .iter_mut()
+        .zip(w)
+        .zip(&raw)
+        .for_each(|((c, w), r)| *c = w * r);
+    g
+}
+
+fn mixing_backward(
+    layout: &Layout,
+    layer: &MixingLayer,
+    weights: &[f32],
+    rows: usize,
+    act: &[f32],
+    grad: &mut [f32],
+    counts: &mut [f32],
+) {
+    let (k, cmax) = (layer.k, layer.max_components);
+    for (m, &out) in layer.out.iter().enumerate() {
+        let comps = &layer.components[m * cmax..m * cmax + layer.num_components[m] as usize];
+        let v = &weights[m * k * cmax..(m + 1) * k * cmax];
+        let out_block = node_block(layout, rows, out);
+        for (c, &node) in comps.iter().enumerate() {
+            let block = node_block(layout, rows, node);
+            for b in 0..rows {
+                for kk in 0..k {
+                    let d = grad[out_block.start + b * k + kk];
+                    let y = act[out_block.start + b * k + kk];
+                    if d == 0.0 || y == f32::NEG_INFINITY {
+                        continue;
+                    }
+                    let flow = d * v[kk * cmax + c] * (act[block.start + b * k + kk] - y).exp();
+                    grad[block.start + b * k + kk] += flow;
+                    counts[(m * k + kk) * cmax + c] += flow;
+                }
+            }
+        }
+    }
+}
+
+fn leaf_backward(layout: &Layout, x: &[f32], rows: usize, grad: &[f32], stats: &mut EmStatistics) {
+    let leaf = &layout.leaf;
+    let (k, d) = (leaf.k, layout.num_channels);
+    let width = layout.num_vars * d;
+    // Entries of one leaf are contiguous, so each leaf owns a contiguous slice of both
+    // accumulators; split them per leaf and process leaves in parallel.
+    let mut mass_parts = Vec::with_capacity(leaf.len());
+    let mut stat_parts = Vec::with_capacity(leaf.len());
+    let (mut mass, mut stat) = (&mut stats.leaf_mass[..], &mut stats.leaf_stats[..]);
+    for n in 0..leaf.len() {
+        let entries = leaf.entries(n);
+        let stat_end = if entries.end < leaf.vars.len() {
+            leaf.param_offsets[entries.end] as usize
+        } else {
+            leaf.num_params
+        } - leaf.param_offsets[entries.start] as usize;
+        let (m_head, m_tail) = mass.split_at_mut(entries.len() * k * d);
+        let (s_head, s_tail) = stat.split_at_mut(stat_end);
+        mass_parts.push(m_head);
+        stat_parts.push(s_head);
+        mass = m_tail;
+        stat = s_tail;
+    }
+    mass_parts
+        .into_par_iter()
+        .zip(stat_parts)
+        .enumerate()
+        .for_each(|(n, (mass, stat))| {
+            let entries = leaf.entries(n);
+            let base = leaf.param_offsets[entries.start] as usize;
+            let delta = &grad[node_block(layout, rows, n as u32)];
+            for b in 0..rows {
+                let db = &delta[b * k..(b + 1) * k];
+                if db.iter().all(|&g| g == 0.0) {
+                    continue;
+                }
+                let row = &x[b * width..(b + 1) * width];
+                for (j, e) in entries.clone().enumerate() {
+                    let family = leaf.family(e);
+                    let s = family.num_stats();
+                    let v = leaf.vars[e] as usize;
+                    let off = leaf.param_offsets[e] as usize - base;
+                    for c in 0..d {
+                        let value = row[v * d + c];
+                        if value.is_nan() {
+                            continue;
+                        }
+                        for (kk, &g) in db.iter().enumerate() {
+                            mass[(j * k + kk) * d + c] += g;
+                            let at = off + (kk * d + c) * s;
+                            family.add_statistics(value, g, &mut stat[at..at + s]);
+                        }
+                    }
+                }
+            }
+        });
+}

@@ -1,0 +1,272 @@
+//! The forward pass: leaf, einsum and mixing layers, in the sum-product semiring (likelihoods)
+//! or the max-product semiring (MPE).
+//!
+//! Activations are node-major: node `n` owns `rows · k[n]` values starting at
+//! `rows · k_offset[n]`, laid out `[row][k]`. A layer's outputs are consecutive nodes, so each
+//! layer writes one contiguous block and reads only earlier ones, and products run in parallel.
+
+use einet_core::layout::{EinsumLayer, Layer, Layout, MixingLayer};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use rayon::prelude::*;
+
+use crate::leaf_table::{LeafTable, Missing};
+
+/// Rows processed together inside one product (bounds temporary memory and stays in cache).
+pub(crate) const ROW_CHUNK: usize = 256;
+
+/// Which semiring a pass computes in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Semiring {
+    /// Sums: log-likelihoods, with missing values marginalised.
+    SumProduct,
+    /// Maxima: the log-probability of the best joint state, missing values maximised.
+    MaxProduct,
+}
+
+/// The block of node `n` in an activation buffer of `rows` rows.
+#[inline]
+pub(crate) fn node_block(layout: &Layout, rows: usize, n: u32) -> std::ops::Range<usize> {
+    let start = rows * layout.k_offset[n as usize] as usize;
+    start..start + rows * layout.k[n as usize] as usize
+}
+
+/// Runs the whole forward pass; `act` must hold `rows · activation_len` values.
+pub fn forward(
+    layout: &Layout,
+    weights: &[Vec<f32>],
+    table: &LeafTable,
+    x: &[f32],
+    rows: usize,
+    semiring: Semiring,
+    act: &mut [f32],
+) {
+    leaf_forward(layout, table, x, rows, semiring, act);
+    for (layer, w) in layout.layers.iter().zip(weights) {
+        let first = layer.outputs()[0];
+        let (inputs, outputs) = act.split_at_mut(rows * layout.k_offset[first as usize] as usize);
+        match layer {
+            Layer::Einsum(l) => einsum_forward(layout, l, w, rows, semiring, inputs, outputs),
+            Layer::Mixing(l) => mixing_forward(layout, l, w, rows, semiring, inputs, outputs),
+        }
+    }
+}
+
+fn leaf_forward(
+    layout: &Layout,
+    table: &LeafTable,
+    x: &[f32],
+    rows: usize,
+    semiring: Semiring,
+    act: &mut [f32],
+) {
+    let leaf = &layout.leaf;
+    let (k, d) = (leaf.k, layout.num_channels);
+    let width = layout.num_vars * d;
+    let missing = match semiring {
+        Semiring::SumProduct => Missing::Marginalise,
+        Semiring::MaxProduct => Missing::Maximise,
+    };
+    act[..rows * k * leaf.len()]
+        .par_chunks_mut(rows * k)
+        .enumerate()
+        .for_each(|(n, block)| {
+            block.fill(0.0);
+            for (b, acc) in block.chunks_exact_mut(k).enumerate() {
+                let row = &x[b * width..(b + 1) * width];
+                for e in leaf.entries(n) {
+                    let v = leaf.vars[e] as usize;
+                    for c in 0..d {
+                        table.add(e, c, row[v * d + c], missing, acc);
+                    }
+                }
+            }
+        });
+}
+
+/// Exponentiates `src` shifted by its maximum into `dst`; returns the maximum.
+#[inline]
+pub(crate) fn exp_shifted(src: &[f32], dst: &mut [f32]) -> f32 {
+    let m = src.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if m == f32::NEG_INFINITY {
+        dst.fill(0.0);
+    } else {
+        dst.iter_mut()
+            .zip(src)
+            .for_each(|(d, s)| *d = (s - m).exp());
+    }
+    m
+}
+
+/// Exponentiated, max-shifted children of one product for a chunk of rows.
+pub(crate) struct ShiftedChildren {
+    pub el: Vec<f32>,
+    pub er: Vec<f32>,
+    /// `a + c` per row: the sum of the two children's maxima.
+    pub shift: Vec<f32>,
+}
+
+impl ShiftedChildren {
+    pub(crate) fn new(left: &[f32], right: &[f32], kl: usize, kr: usize, rows: usize) -> Self {
+        let mut s = ShiftedChildren {
+            el: vec![0.0; rows * kl],
+            er: vec![0.0; rows * kr],
+            shift: vec![0.0; rows],
+        };
+        for b in 0..rows {
+            let a = exp_shifted(&left[b * kl..(b + 1) * kl], &mut s.el[b * kl..(b + 1) * kl]);
+            let c = exp_shifted(
+                &right[b * kr..(b + 1) * kr],
+                &mut s.er[b * kr..(b + 1) * kr],
+            );
+            s.shift[b] = a + c;
+        }
+        s
+    }
+}
+
+/// `T = er · Wᵀ`, with `W` viewed as `(k_out·kl) × kr`: `T[b, o·kl + i] = Σ_j W[o,i,j]·er[b,j]`.
+pub(crate) fn contract_right(er: &[f32], w: &[f32], rows: usize, kr: usize, t: &mut [f32]) {
+    let okl = w.len() / kr;
+    let er = ArrayView2::from_shape((rows, kr), er).expect("shape");
+    let w = ArrayView2::from_shape((okl, kr), w).expect("shape");
+    let mut t = ArrayViewMut2::from_shape((rows, okl), t).expect("shape");
+    general_mat_mul(1.0, &er, &w.t(), 0.0, &mut t);
+}
+
+fn einsum_forward(
+    layout: &Layout,
+    layer: &EinsumLayer,
+    weights: &[f32],
+    rows: usize,
+    semiring: Semiring,
+    inputs: &[f32],
+    outputs: &mut [f32],
+) {
+    let k_out = layout.k[layer.out[0] as usize] as usize;
+    outputs[..rows * k_out * layer.out.len()]
+        .par_chunks_mut(rows * k_out)
+        .enumerate()
+        .for_each(|(p, out)| {
+            let (l, r) = (layer.left[p], layer.right[p]);
+            let (kl, kr) = (layout.k[l as usize] as usize, layout.k[r as usize] as usize);
+            let w =
+                &weights[layer.weight_offsets[p] as usize..layer.weight_offsets[p + 1] as usize];
+            let left = &inputs[node_block(layout, rows, l)];
+            let right = &inputs[node_block(layout, rows, r)];
+            match semiring {
+                Semiring::SumProduct => product_sum(left, right, w, rows, kl, kr, k_out, out),
+                Semiring::MaxProduct => product_max(left, right, w, rows, kl, kr, k_out, out),
+            }
+        });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product_sum(
+    left: &[f32],
+    right: &[f32],
+    w: &[f32],
+    rows: usize,
+    kl: usize,
+    kr: usize,
+    k_out: usize,
+    out: &mut [f32],
+) {
+    let mut t = vec![0.0; ROW_CHUNK.min(rows) * k_out * kl];
+    for start in (0..rows).step_by(ROW_CHUNK) {
+        let n = ROW_CHUNK.min(rows - start);
+        let s = ShiftedChildren::new(
+            &left[start * kl..(start + n) * kl],
+            &right[start * kr..(start + n) * kr],
+            kl,
+            kr,
+            n,
+        );
+        let t = &mut t[..n * k_out * kl];
+        contract_right(&s.er, w, n, kr, t);
+        for b in 0..n {
+            let o_row = &mut out[(start + b) * k_out..(start + b + 1) * k_out];
+            let el = &s.el[b * kl..(b + 1) * kl];
+            for (o, y) in o_row.iter_mut().enumerate() {
+                let tb = &t[(b * k_out + o) * kl..(b * k_out + o + 1) * kl];
+                let sum: f32 = el.iter().zip(tb).map(|(a, b)| a * b).sum();
+                *y = if s.shift[b] == f32::NEG_INFINITY {
+                    f32::NEG_INFINITY
+                } else {
+                    sum.ln() + s.shift[b]
+                };
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product_max(
+    left: &[f32],
+    right: &[f32],
+    w: &[f32],
+    rows: usize,
+    kl: usize,
+    kr: usize,
+    k_out: usize,
+    out: &mut [f32],
+) {
+    let log_w: Vec<f32> = w.iter().map(|x| x.ln()).collect();
+    for b in 0..rows {
+        let l = &left[b * kl..(b + 1) * kl];
+        let r = &right[b * kr..(b + 1) * kr];
+        for o in 0..k_out {
+            let mut best = f32::NEG_INFINITY;
+            for i in 0..kl {
+                let row = &log_w[(o * kl + i) * kr..(o * kl + i + 1) * kr];
+                for j in 0..kr {
+                    best = best.max(row[j] + l[i] + r[j]);
+                }
+            }
+            out[b * k_out + o] = best;
+        }
+    }
+}
+
+fn mixing_forward(
+    layout: &Layout,
+    layer: &MixingLayer,
+    weights: &[f32],
+    rows: usize,
+    semiring: Semiring,
+    inputs: &[f32],
+    outputs: &mut [f32],
+) {
+    let (k, cmax) = (layer.k, layer.max_components);
+    outputs[..rows * k * layer.out.len()]
+        .par_chunks_mut(rows * k)
+        .enumerate()
+        .for_each(|(m, out)| {
+            let comps = &layer.components[m * cmax..m * cmax + layer.num_components[m] as usize];
+            let v = &weights[m * k * cmax..(m + 1) * k * cmax];
+            for b in 0..rows {
+                for kk in 0..k {
+                    let value =
+                        |c: usize| inputs[node_block(layout, rows, comps[c]).start + b * k + kk];
+                    let mx = (0..comps.len())
+                        .map(value)
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    out[b * k + kk] = if mx == f32::NEG_INFINITY {
+                        f32::NEG_INFINITY
+                    } else {
+                        match semiring {
+                            Semiring::SumProduct => {
+                                let s: f32 = (0..comps.len())
+                                    .map(|c| v[kk * cmax + c] * (value(c) - mx).exp())
+                                    .sum();
+                                mx + s.ln()
+                            }
+                            Semiring::MaxProduct => (0..comps.len())
+                                .map(|c| v[kk * cmax + c].ln() + value(c))
+                                .fold(f32::NEG_INFINITY, f32::max),
+                        }
+                    };
+                }
+            }
+        });
+}
