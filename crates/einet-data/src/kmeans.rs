@@ -73,15 +73,21 @@ fn distance(x: &[f32], c: &[f32]) -> f32 {
     }
 }
 
-fn nearest(x: &[f32], centroids: &[f32], row_len: usize) -> (usize, f32) {
+/// The nearest centroid and its distance; ties go to `prefer` (the current cluster), then
+/// to the lowest index.
+fn nearest_preferring(x: &[f32], centroids: &[f32], row_len: usize, prefer: usize) -> (usize, f32) {
     let mut best = (0, f32::INFINITY);
     for (c, centroid) in centroids.chunks_exact(row_len).enumerate() {
         let d = distance(x, centroid);
-        if d < best.1 {
+        if d < best.1 || (d == best.1 && c == prefer) {
             best = (c, d);
         }
     }
     best
+}
+
+fn nearest(x: &[f32], centroids: &[f32], row_len: usize) -> (usize, f32) {
+    nearest_preferring(x, centroids, row_len, usize::MAX)
 }
 
 /// Per-coordinate mean over non-NaN values (0 where a coordinate is always missing).
@@ -113,7 +119,8 @@ fn filled(row: &[f32], means: &[f32]) -> Vec<f32> {
 /// Clusters the rows of `data` into `k` groups: k-means++ seeding (fixed by `seed`), then
 /// Lloyd iterations until no assignment changes or `max_iter` iterations have run. Missing
 /// values (NaN) are left out of distances and means. A cluster that becomes empty takes
-/// over the row farthest from its centroid. Fails unless `1 <= k <= rows`.
+/// over the row farthest from its centroid; ties in distance keep a row in its cluster.
+/// Fails unless `1 <= k <= rows`.
 pub fn kmeans(data: &Dataset, k: usize, seed: u64, max_iter: usize) -> Result<KMeans, DataError> {
     let n = data.rows();
     if k == 0 || k > n {
@@ -168,7 +175,7 @@ pub fn kmeans(data: &Dataset, k: usize, seed: u64, max_iter: usize) -> Result<KM
     let assign = |centroids: &[f32], assignments: &mut [usize], dist: &mut [f32]| -> usize {
         let mut changed = 0;
         for i in 0..n {
-            let (c, d) = nearest(data.row(i), centroids, m);
+            let (c, d) = nearest_preferring(data.row(i), centroids, m, assignments[i]);
             if assignments[i] != c {
                 assignments[i] = c;
                 changed += 1;
@@ -190,6 +197,15 @@ pub fn kmeans(data: &Dataset, k: usize, seed: u64, max_iter: usize) -> Result<KM
             break;
         }
     }
+    if !converged && refill_empty_clusters(k, &mut assignments, &mut dist) {
+        update_centroids(data, k, &assignments, &means, &mut centroids);
+        for (i, d) in dist.iter_mut().enumerate() {
+            *d = distance(
+                data.row(i),
+                &centroids[assignments[i] * m..(assignments[i] + 1) * m],
+            );
+        }
+    }
     let inertia = dist.iter().map(|&d| f64::from(d)).sum();
     Ok(KMeans {
         k,
@@ -203,16 +219,18 @@ pub fn kmeans(data: &Dataset, k: usize, seed: u64, max_iter: usize) -> Result<KM
 }
 
 /// Gives each empty cluster the row farthest from its centroid among clusters with more
-/// than one row.
-fn refill_empty_clusters(k: usize, assignments: &mut [usize], dist: &mut [f32]) {
+/// than one row; returns whether any cluster was empty.
+fn refill_empty_clusters(k: usize, assignments: &mut [usize], dist: &mut [f32]) -> bool {
     let mut sizes = vec![0usize; k];
     for &a in assignments.iter() {
         sizes[a] += 1;
     }
+    let mut any = false;
     for c in 0..k {
         if sizes[c] > 0 {
             continue;
         }
+        any = true;
         let far = (0..assignments.len())
             .filter(|&i| sizes[assignments[i]] > 1)
             .max_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(b.cmp(&a)));
@@ -223,6 +241,7 @@ fn refill_empty_clusters(k: usize, assignments: &mut [usize], dist: &mut [f32]) 
             dist[i] = 0.0;
         }
     }
+    any
 }
 
 /// Sets each centroid to the mean of its rows (NaN ignored; a coordinate missing in all of
