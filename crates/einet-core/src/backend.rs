@@ -94,6 +94,26 @@ pub trait BackendModel {
     ) -> Result<Vec<f32>, BackendError>;
     /// Completes every row of `evidence` with an MPE state of its missing values.
     fn mpe(&mut self, evidence: &[f32], kind: MpeKind) -> Result<Vec<f32>, BackendError>;
+
+    /// `log p(x_q | x_e)` per row: `joint` holds query and evidence values, `evidence` the same
+    /// rows with the query variables missing (NaN).
+    fn log_conditional(
+        &mut self,
+        joint: &[f32],
+        evidence: &[f32],
+    ) -> Result<Vec<f32>, BackendError> {
+        if joint.len() != evidence.len() {
+            return Err(BackendError::Input(format!(
+                "joint and evidence differ in size ({} and {} values)",
+                joint.len(),
+                evidence.len()
+            )));
+        }
+        let mut ll = self.log_likelihood(joint, Root::Mixture)?;
+        let le = self.log_likelihood(evidence, Root::Mixture)?;
+        ll.iter_mut().zip(le).for_each(|(a, b)| *a -= b);
+        Ok(ll)
+    }
 }
 
 /// Checks that `x` holds whole rows of valid values for `layout`; returns the row count.

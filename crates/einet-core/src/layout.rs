@@ -173,12 +173,20 @@ pub fn topological_layers(graph: &RegionGraph) -> Vec<(Vec<usize>, Vec<RegionId>
 
 impl Layout {
     /// Lays out `graph` for `config`. Any K for leaves, internal regions and the root works
-    /// for every structure (a product's children may have different K).
+    /// for every structure (a product's children may have different K). A graph without
+    /// partitions has a leaf as its root, so it needs `num_classes == k_leaf`.
     pub fn new(graph: &RegionGraph, config: &EinetConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let (families, family_of_var) = config.leaves.resolve(graph.num_vars())?;
         let regions = graph.regions();
         let partitions = graph.partitions();
+        if regions[graph.root()].is_leaf() && config.num_classes != config.k_leaf {
+            return Err(ConfigError::Invalid(format!(
+                "the region graph has no partitions, so its root is a leaf with k_leaf = {} \
+                 entries; num_classes = {} must equal k_leaf",
+                config.k_leaf, config.num_classes
+            )));
+        }
         let mut k: Vec<u32> = Vec::new();
         let mut region_node = vec![NO_NODE; regions.len()];
 

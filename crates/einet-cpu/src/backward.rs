@@ -146,17 +146,13 @@ fn product_backward(
         for b in 0..n {
             let ub = &u[b * kk..(b + 1) * kk];
             let (el, er) = (&s.el[b * kl..(b + 1) * kl], &s.er[b * kr..(b + 1) * kr]);
-            for i in 0..kl {
-                let row = &ub[i * kr..(i + 1) * kr];
+            let right = &mut g.right[(start + b) * kr..(start + b + 1) * kr];
+            for (i, row) in ub.chunks_exact(kr).enumerate() {
                 let t: f32 = row.iter().zip(er).map(|(a, b)| a * b).sum();
                 g.left[(start + b) * kl + i] = el[i] * t;
-                for j in 0..kr {
-                    g.right[(start + b) * kr + j] += row[j] * el[i];
-                }
+                right.iter_mut().zip(row).for_each(|(r, u)| *r += u * el[i]);
             }
-            for j in 0..kr {
-                g.right[(start + b) * kr + j] *= er[j];
-            }
+            right.iter_mut().zip(er).for_each(|(r, e)| *r *= e);
         }
     }
     g.counts

@@ -187,7 +187,7 @@ impl BackendModel for CpuModel {
     }
 
     fn em_update(&mut self, step_size: f32, pseudocount: f32) -> Result<(), BackendError> {
-        if !(step_size > 0.0 && step_size <= 1.0) || !(pseudocount >= 0.0) {
+        if !(step_size > 0.0 && step_size <= 1.0 && pseudocount >= 0.0) {
             return Err(BackendError::Input(format!(
                 "EM step size must be in (0, 1] and pseudocount >= 0, got {step_size} and {pseudocount}"
             )));

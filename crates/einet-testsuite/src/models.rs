@@ -1,0 +1,141 @@
+//! Small random models for the suite: RAT and Poon–Domingos structures with every leaf family.
+
+use einet_core::region_graph::PoonDomingos;
+use einet_core::{Einet, EinetConfig, LeafFamily, LeafGroup, LeafSpec, random_binary_trees};
+
+/// A small discrete model described by a few numbers (so proptest can shrink it).
+#[derive(Clone, Debug)]
+pub struct SmallModel {
+    /// 0: RAT, 1: PD on a 2-D grid, 2: PD on a 3-D grid.
+    pub structure: u8,
+    /// Number of variables (RAT) or cells per axis (PD).
+    pub size: usize,
+    /// RAT depth.
+    pub depth: usize,
+    /// RAT repetitions.
+    pub repetitions: usize,
+    /// K of leaves, sums and the root.
+    pub k: [usize; 3],
+    /// 0: Bernoulli, 1: Categorical(3), 2: Binomial(2), 3: a mix of all three.
+    pub family: u8,
+    /// Parameter seed.
+    pub seed: u64,
+}
+
+impl SmallModel {
+    /// Builds the model.
+    pub fn build(&self) -> Einet {
+        let graph = match self.structure {
+            0 => random_binary_trees(self.size, self.depth, self.repetitions, self.seed),
+            1 => PoonDomingos {
+                shape: vec![2, self.size],
+                deltas: vec![vec![1.0, 1.0]],
+                axes: None,
+                max_split_depth: None,
+            }
+            .build(),
+            _ => PoonDomingos {
+                shape: vec![2, 2, 2],
+                deltas: vec![vec![1.0; 3]],
+                axes: None,
+                max_split_depth: None,
+            }
+            .build(),
+        }
+        .expect("valid structure");
+        let n = graph.num_vars() as u32;
+        let leaves = match self.family {
+            0 => LeafSpec::uniform(LeafFamily::Bernoulli),
+            1 => LeafSpec::uniform(LeafFamily::Categorical { categories: 3 }),
+            2 => LeafSpec::uniform(LeafFamily::Binomial { trials: 2 }),
+            _ => LeafSpec {
+                default: LeafFamily::Bernoulli,
+                groups: vec![
+                    LeafGroup {
+                        vars: (0..n).filter(|v| v % 3 == 1).collect(),
+                        family: LeafFamily::Categorical { categories: 3 },
+                    },
+                    LeafGroup {
+                        vars: (0..n).filter(|v| v % 3 == 2).collect(),
+                        family: LeafFamily::Binomial { trials: 2 },
+                    },
+                ],
+            },
+        };
+        let config = EinetConfig {
+            k_leaf: self.k[0],
+            k_sum: self.k[1],
+            num_classes: self.k[2],
+            num_channels: 1,
+            leaves,
+        };
+        Einet::new(graph, config, self.seed).expect("valid config")
+    }
+
+    /// The proptest strategy: models with at most `max_states` joint states.
+    pub fn strategy() -> impl proptest::strategy::Strategy<Value = SmallModel> {
+        use proptest::prelude::*;
+        (
+            0u8..3,
+            2usize..7,
+            1usize..3,
+            1usize..4,
+            [1usize..4, 1usize..4, 1usize..4],
+            0u8..4,
+            any::<u64>(),
+        )
+            .prop_map(|(structure, size, depth, repetitions, k, family, seed)| {
+                let size = match structure {
+                    0 => size.max(1 << depth),
+                    1 => size.min(3),
+                    _ => 2,
+                };
+                SmallModel {
+                    structure,
+                    size,
+                    depth,
+                    repetitions,
+                    k,
+                    family,
+                    seed,
+                }
+            })
+    }
+}
+
+/// Every joint state of a discrete model with one channel, row-major.
+pub fn all_states(einet: &Einet) -> Vec<f32> {
+    let layout = &einet.layout;
+    let sizes: Vec<usize> = (0..layout.num_vars)
+        .map(|v| {
+            layout.leaf.families[layout.leaf.var_family[v] as usize]
+                .support_size()
+                .expect("discrete")
+        })
+        .collect();
+    let total: usize = sizes.iter().product();
+    let mut out = Vec::with_capacity(total * sizes.len());
+    for mut idx in 0..total {
+        for &s in &sizes {
+            out.push((idx % s) as f32);
+            idx /= s;
+        }
+    }
+    out
+}
+
+/// A Normal-leaf model over two variables (for quadrature).
+pub fn normal_model(seed: u64) -> Einet {
+    let graph = random_binary_trees(2, 1, 2, seed).expect("valid");
+    let config = EinetConfig {
+        k_leaf: 3,
+        k_sum: 2,
+        num_classes: 1,
+        num_channels: 1,
+        leaves: LeafSpec::uniform(LeafFamily::Normal {
+            min_var: 0.2,
+            max_var: 2.0,
+        }),
+    };
+    Einet::new(graph, config, seed).expect("valid")
+}
