@@ -106,11 +106,10 @@ pub fn m_step(
             if pseudocount == 0.0 && n.iter().sum::<f32>() <= MIN_MASS {
                 continue;
             }
-            let mut estimate: Vec<f32> = n.iter().map(|x| (x + pseudocount).max(1e-16)).collect();
-            normalise(&mut estimate);
+            let total: f32 = n.iter().map(|x| (x + pseudocount).max(1e-16)).sum();
             let w = &mut weights[range];
-            for (x, e) in w.iter_mut().zip(estimate) {
-                *x = (1.0 - step_size) * *x + step_size * e;
+            for (x, c) in w.iter_mut().zip(n) {
+                *x = (1.0 - step_size) * *x + step_size * (c + pseudocount).max(1e-16) / total;
             }
             normalise(w);
         }

@@ -146,7 +146,9 @@ pub fn topological_layers(graph: &RegionGraph) -> Vec<(Vec<usize>, Vec<RegionId>
     let parents = graph.parents();
     let mut unplaced_parents: Vec<usize> = parents.iter().map(Vec::len).collect();
     let mut layers = Vec::new();
+    // A root without partitions is a leaf: there are no inner layers at all.
     let mut sums = vec![graph.root()];
+    sums.retain(|&r| !regions[r].is_leaf());
     while !sums.is_empty() {
         sums.sort_by(|&a, &b| (&regions[a].scope, a).cmp(&(&regions[b].scope, b)));
         let mut products: Vec<usize> = sums
@@ -328,6 +330,22 @@ impl Layout {
     /// Number of sum weights in all layers.
     pub fn num_sum_weights(&self) -> usize {
         self.layers.iter().map(Layer::num_weights).sum()
+    }
+
+    /// Floating-point operations per sample of a sum-product forward pass through the inner
+    /// layers: `2·K_out·K_l·K_r` per product (the contraction) and `2·K·C` per mixed region.
+    pub fn forward_flops_per_sample(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::Einsum(l) => (0..l.out.len())
+                    .map(|p| 2 * u64::from(l.weight_offsets[p + 1] - l.weight_offsets[p]))
+                    .sum::<u64>(),
+                Layer::Mixing(l) => {
+                    2 * l.num_components.iter().map(|&c| u64::from(c)).sum::<u64>() * l.k as u64
+                }
+            })
+            .sum()
     }
 
     /// Number of parameters: sum weights plus leaf expectation parameters.

@@ -26,3 +26,4 @@ pub mod model;
 pub mod model_file;
 pub use backend::{Backend, BackendError, BackendModel, MpeKind, Root};
 pub use model::Einet;
+pub mod canonical;

@@ -3,7 +3,8 @@
 //! Tensors: `layer.{i}.weights` for each inner layer and `leaf.params`, all 1-D `F32`.
 //! Metadata (string map): `format` = `einet-model`, `format_version`, `structure` (region
 //! graph JSON), `config` ([`EinetConfig`] JSON), `training` (free JSON), and `checksum`
-//! (CRC-32 of all tensor bytes in name order), so truncated or corrupted files are rejected.
+//! (CRC-32 of all tensor bytes in name order, then of the other metadata entries), so
+//! truncated or corrupted files are rejected.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,9 +30,27 @@ fn tensor_names(num_layers: usize) -> Vec<String> {
         .collect()
 }
 
-fn checksum<'a>(tensors: impl Iterator<Item = &'a [u8]>) -> String {
+/// The metadata entries the checksum covers, in hashing order (all but the checksum).
+const CHECKED_KEYS: [&str; 5] = [
+    "format",
+    "format_version",
+    "structure",
+    "config",
+    "training",
+];
+
+fn checksum<'a>(
+    tensors: impl Iterator<Item = &'a [u8]>,
+    metadata: &HashMap<String, String>,
+) -> String {
     let mut hasher = crc32fast::Hasher::new();
     tensors.for_each(|t| hasher.update(t));
+    for key in CHECKED_KEYS {
+        let value = metadata.get(key).map_or("", String::as_str);
+        hasher.update(key.as_bytes());
+        hasher.update(&(value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    }
     format!("{:08x}", hasher.finalize())
 }
 
@@ -60,10 +79,11 @@ impl Einet {
             serde_json::to_string(&self.config).expect("config serialises"),
         );
         metadata.insert("training".into(), self.training.to_string());
-        metadata.insert(
-            "checksum".into(),
-            checksum(data.iter().map(|d| bytemuck::cast_slice::<f32, u8>(d))),
+        let sum = checksum(
+            data.iter().map(|d| bytemuck::cast_slice::<f32, u8>(d)),
+            &metadata,
         );
+        metadata.insert("checksum".into(), sum);
         let views: Vec<(String, TensorView<'_>)> = names
             .into_iter()
             .zip(&data)
@@ -158,9 +178,9 @@ impl Einet {
             }
             data.push(view.data());
         }
-        if checksum(data.iter().copied()) != *get("checksum")? {
+        if checksum(data.iter().copied(), meta) != *get("checksum")? {
             return Err(corrupt(
-                "checksum mismatch: the tensor data is corrupted".into(),
+                "checksum mismatch: the tensor data or metadata is corrupted".into(),
             ));
         }
         let mut floats: Vec<Vec<f32>> = data

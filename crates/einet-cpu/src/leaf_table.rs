@@ -35,6 +35,7 @@ impl LeafTable {
         let mut widths = Vec::with_capacity(leaf.vars.len());
         let mut normal = Vec::with_capacity(leaf.vars.len());
         let mut data = Vec::new();
+        let mut scratch = Vec::new();
         for e in 0..leaf.vars.len() {
             let family = leaf.family(e);
             let s = family.num_stats();
@@ -48,14 +49,20 @@ impl LeafTable {
             for kk in 0..k {
                 for c in 0..d {
                     let p = &phi[base + (kk * d + c) * s..base + (kk * d + c + 1) * s];
-                    for x in 0..width {
-                        data[start + (c * width + x) * k + kk] = match family {
-                            LeafFamily::Normal { min_var, max_var } => {
-                                let var = (p[1] - p[0] * p[0]).clamp(min_var, max_var);
-                                [p[0], -0.5 / var, -0.5 * (std::f32::consts::TAU * var).ln()][x]
-                            }
-                            _ => family.log_density(p, x as f32),
-                        };
+                    scratch.resize(width, 0.0);
+                    match family {
+                        LeafFamily::Normal { min_var, max_var } => {
+                            let var = (p[1] - p[0] * p[0]).clamp(min_var, max_var);
+                            scratch.copy_from_slice(&[
+                                p[0],
+                                -0.5 / var,
+                                -0.5 * (std::f32::consts::TAU * var).ln(),
+                            ]);
+                        }
+                        _ => family.log_densities(p, &mut scratch),
+                    }
+                    for (x, v) in scratch.iter().enumerate() {
+                        data[start + (c * width + x) * k + kk] = *v;
                     }
                 }
             }

@@ -128,6 +128,28 @@ impl LeafFamily {
         }
     }
 
+    /// Writes `log p(x)` for every value `x` of a discrete family's support into `out`
+    /// (`support_size` values), in `O(support)` time.
+    pub fn log_densities(&self, phi: &[f32], out: &mut [f32]) {
+        match *self {
+            LeafFamily::Binomial { trials } => {
+                let n = trials as f32;
+                let p = (phi[0] / n).clamp(PROB_EPS, 1.0 - PROB_EPS);
+                let (lp, lq) = (f64::from(p.ln()), f64::from((1.0 - p).ln()));
+                let mut log_coefficient = 0.0f64;
+                for (x, o) in out.iter_mut().enumerate() {
+                    let xf = x as f64;
+                    *o = (log_coefficient + xf * lp + (f64::from(trials) - xf) * lq) as f32;
+                    log_coefficient += (f64::from(trials) - xf).ln() - (xf + 1.0).ln();
+                }
+            }
+            _ => out
+                .iter_mut()
+                .enumerate()
+                .for_each(|(x, o)| *o = self.log_density(phi, x as f32)),
+        }
+    }
+
     /// Adds `weight · T(x)` to `stats` (`num_stats` values) for an observed `x`.
     pub fn add_statistics(&self, x: f32, weight: f32, stats: &mut [f32]) {
         match *self {
@@ -273,6 +295,28 @@ mod tests {
                 .map(|x| f64::from(f.log_density(&phi, x as f32)).exp())
                 .sum();
             assert!((total - 1.0).abs() < 1e-5, "{f:?}: {total}");
+        }
+    }
+
+    #[test]
+    fn log_densities_equal_log_density() {
+        let mut rng = Rng::new(5, 0);
+        for f in [
+            LeafFamily::Binomial { trials: 255 },
+            LeafFamily::Categorical { categories: 4 },
+            LeafFamily::Bernoulli,
+        ] {
+            let mut phi = vec![0.0; f.num_stats()];
+            f.initialize(&mut rng, &mut phi);
+            let mut all = vec![0.0; f.support_size().unwrap()];
+            f.log_densities(&phi, &mut all);
+            for (x, v) in all.iter().enumerate() {
+                let want = f.log_density(&phi, x as f32);
+                assert!(
+                    (v - want).abs() < 1e-3 * want.abs().max(1.0),
+                    "{f:?} x={x}: {v} vs {want}"
+                );
+            }
         }
     }
 
