@@ -154,10 +154,18 @@ fn einsum_forward(
                 &weights[layer.weight_offsets[p] as usize..layer.weight_offsets[p + 1] as usize];
             let left = &inputs[node_block(layout, rows, l)];
             let right = &inputs[node_block(layout, rows, r)];
-            match semiring {
-                Semiring::SumProduct => product_sum(left, right, w, rows, kl, kr, k_out, out),
-                Semiring::MaxProduct => product_max(left, right, w, rows, kl, kr, k_out, out),
-            }
+            // Row chunks of one product run in parallel too, so narrow layers use every core.
+            out.par_chunks_mut(ROW_CHUNK * k_out)
+                .enumerate()
+                .for_each(|(chunk, out)| {
+                    let (start, n) = (chunk * ROW_CHUNK, out.len() / k_out);
+                    let left = &left[start * kl..(start + n) * kl];
+                    let right = &right[start * kr..(start + n) * kr];
+                    match semiring {
+                        Semiring::SumProduct => product_sum(left, right, w, n, kl, kr, k_out, out),
+                        Semiring::MaxProduct => product_max(left, right, w, n, kl, kr, k_out, out),
+                    }
+                });
         });
 }
 
