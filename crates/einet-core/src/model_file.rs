@@ -105,7 +105,9 @@ impl Einet {
         let file_name = path
             .file_name()
             .map_or("model".into(), |n| n.to_string_lossy());
-        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{file_name}.tmp-{}-{unique}", std::process::id()));
         let result = (|| {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
