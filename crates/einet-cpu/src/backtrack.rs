@@ -62,13 +62,18 @@ impl Backtrack<'_> {
     /// missing); `class` fixes the root output, else it is chosen from the root's scores.
     pub fn run(&self, out: &mut [f32], rows: usize, class: Option<usize>, first_row: u64) {
         let width = self.layout.num_vars * self.layout.num_channels;
-        out.par_chunks_mut(width).enumerate().for_each(|(b, row)| {
-            let mut rng = match self.choice {
-                Choice::Sample { seed, .. } => Rng::new(seed, first_row + b as u64),
-                Choice::Argmax => Rng::new(0, 0),
-            };
-            self.row(b, rows, row, class, &mut rng);
-        });
+        // Each worker reuses one stack and one score buffer for all its rows.
+        let scratch = || (Vec::new(), Vec::new());
+        out.par_chunks_mut(width).enumerate().for_each_init(
+            scratch,
+            |(stack, scores), (b, row)| {
+                let mut rng = match self.choice {
+                    Choice::Sample { seed, .. } => Rng::new(seed, first_row + b as u64),
+                    Choice::Argmax => Rng::new(0, 0),
+                };
+                self.row(b, rows, row, class, &mut rng, stack, scores);
+            },
+        );
     }
 
     fn value(&self, rows: usize, b: usize, node: u32, k: usize) -> f32 {
@@ -102,7 +107,17 @@ impl Backtrack<'_> {
         }
     }
 
-    fn row(&self, b: usize, rows: usize, row: &mut [f32], class: Option<usize>, rng: &mut Rng) {
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &self,
+        b: usize,
+        rows: usize,
+        row: &mut [f32],
+        class: Option<usize>,
+        rng: &mut Rng,
+        stack: &mut Vec<(u32, usize)>,
+        scores: &mut Vec<f32>,
+    ) {
         let layout = self.layout;
         let root = layout.root;
         let classes = layout.num_classes();
@@ -110,8 +125,8 @@ impl Backtrack<'_> {
             let scores: Vec<f32> = (0..classes).map(|c| self.value(rows, b, root, c)).collect();
             self.pick(&scores, rng)
         });
-        let mut stack = vec![(root, class)];
-        let mut scores = Vec::new();
+        stack.clear();
+        stack.push((root, class));
         while let Some((node, k)) = stack.pop() {
             match self.kinds[node as usize] {
                 NodeKind::Leaf(n) => self.leaf(n, k, row, rng),
@@ -133,7 +148,7 @@ impl Backtrack<'_> {
                             scores.push(w[i * kr + j].ln() + vl + self.value(rows, b, right, j));
                         }
                     }
-                    let ij = self.pick(&scores, rng);
+                    let ij = self.pick(scores, rng);
                     stack.push((right, ij % kr));
                     stack.push((left, ij / kr));
                 }
@@ -151,7 +166,7 @@ impl Backtrack<'_> {
                             .enumerate()
                             .map(|(c, &node)| v[c].ln() + self.value(rows, b, node, k)),
                     );
-                    let c = self.pick(&scores, rng);
+                    let c = self.pick(scores, rng);
                     stack.push((comps[c], k));
                 }
             }
