@@ -1,1 +1,246 @@
-fn main() {}
+//! `einet`: train, evaluate, sample, inpaint, inspect and benchmark Einsum Networks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod backend_arg;
+mod bench;
+mod dataset_arg;
+mod eval;
+mod hide;
+mod image_grid;
+mod info;
+mod inpaint;
+mod leaf_arg;
+mod mpe;
+mod output;
+mod progress;
+mod record;
+mod sample;
+mod structure_arg;
+mod train;
+
+use backend_arg::RunArgs;
+use dataset_arg::{DatasetSpec, Split};
+use hide::HideSpec;
+
+/// Einsum Networks: tractable probabilistic models trained with EM.
+#[derive(Parser, Debug)]
+#[command(name = "einet", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model with EM; writes model.einet, metrics.jsonl (and samples.png for images)
+    Train(train::TrainArgs),
+    /// Log-likelihood of a data split under a model (nats per instance; bits/dim for images)
+    Eval(EvalArgs),
+    /// Draw unconditional samples: a PNG grid for images, CSV otherwise
+    Sample(SampleArgs),
+    /// Complete hidden image regions: original | masked | conditional sample | MPE
+    Inpaint(InpaintArgs),
+    /// Complete hidden variables of data rows with their most probable values (CSV)
+    Mpe(MpeArgs),
+    /// Show a model's structure, size, leaves and training configuration
+    Info(InfoArgs),
+    /// Time the canonical configurations of perf-anchors.md (A1..C3) on random data
+    Bench(bench::BenchArgs),
+}
+
+/// Options naming a model and the data to use with it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelData {
+    /// The model file
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Data set: digits, nltcs, debd:NAME, mnist, cifar or csv:PATH [default: the one the
+    /// model was trained on]
+    #[arg(long, short = 'd')]
+    pub dataset: Option<DatasetSpec>,
+    /// Data folder [default: $EINET_DATA, else the folder used in training, else the
+    /// repository's data/]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Which part of the data
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
+}
+
+/// `einet eval`.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: ModelData,
+    /// Rows per forward pass
+    #[arg(long, default_value_t = 1000, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub batch_size: usize,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `einet sample`.
+#[derive(clap::Args, Debug)]
+pub struct SampleArgs {
+    /// The model file
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Number of samples
+    #[arg(short = 'n', long = "num", default_value_t = 25, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub n: usize,
+    /// Random seed
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file: .png (image models) or .csv
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Sample this class instead of the class mixture
+    #[arg(long)]
+    pub class: Option<usize>,
+    /// Factor on the standard deviation of Normal leaves (0 draws their means)
+    #[arg(long, default_value_t = 1.0)]
+    pub std_correction: f32,
+    /// Upscaling of each pixel in the PNG [default: 4 for 8×8 images, else 1]
+    #[arg(long, value_parser = positive_usize)]
+    pub scale: Option<usize>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Which MPE query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MpeArg {
+    /// Exact max-product (Viterbi) MPE
+    MaxProduct,
+    /// The reference's approximation: sum-product forward pass, arg-max backtracking
+    Approximate,
+}
+
+impl MpeArg {
+    /// The backend's MPE kind.
+    pub fn kind(self) -> einet_core::MpeKind {
+        match self {
+            MpeArg::MaxProduct => einet_core::MpeKind::MaxProduct,
+            MpeArg::Approximate => einet_core::MpeKind::Approximate,
+        }
+    }
+}
+
+/// `einet inpaint`.
+#[derive(clap::Args, Debug)]
+pub struct InpaintArgs {
+    #[command(flatten)]
+    pub data: ModelData,
+    /// What to hide: top, bottom, left, right, mask:PATH (PNG, bright = hidden), vars:I,J,..,
+    /// random:FRACTION or all
+    #[arg(long, default_value = "top")]
+    pub hide: HideSpec,
+    /// Number of images (the first n of the split)
+    #[arg(short = 'n', long = "num", default_value_t = 8, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub n: usize,
+    /// Random seed of the conditional samples
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG file
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// The MPE query of the last column
+    #[arg(long, value_enum, default_value_t = MpeArg::MaxProduct)]
+    pub mpe: MpeArg,
+    /// Factor on the standard deviation of Normal leaves when sampling
+    #[arg(long, default_value_t = 1.0)]
+    pub std_correction: f32,
+    /// Upscaling of each pixel [default: 4 for 8×8 images, else 1]
+    #[arg(long, value_parser = positive_usize)]
+    pub scale: Option<usize>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `einet mpe`.
+#[derive(clap::Args, Debug)]
+pub struct MpeArgs {
+    #[command(flatten)]
+    pub data: ModelData,
+    /// What to hide: top, bottom, left, right, mask:PATH, vars:I,J,.., random:FRACTION or
+    /// all [default: top for images, random:0.5 otherwise]
+    #[arg(long)]
+    pub hide: Option<HideSpec>,
+    /// Number of rows (the first n of the split)
+    #[arg(short = 'n', long = "num", default_value_t = 10, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub n: usize,
+    /// Seed of random masks
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The MPE query
+    #[arg(long, value_enum, default_value_t = MpeArg::MaxProduct)]
+    pub mpe: MpeArg,
+    /// Output CSV file [default: standard output]
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `einet info`.
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    /// The model file
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a positive integer, with a message that names the rule.
+pub fn positive_usize(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if n > 0 => usize::try_from(n).map_err(|_| format!("{s} is too large")),
+        Ok(n) => Err(format!("must be a positive integer, got {n}")),
+        Err(_) => Err(format!("must be a positive integer, got '{s}'")),
+    }
+}
+
+/// The error and its causes on one line, leaving out causes that an outer message already
+/// quotes.
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&text);
+        }
+    }
+    msg
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train::run(&a),
+        Command::Eval(a) => eval::run(&a),
+        Command::Sample(a) => sample::run(&a),
+        Command::Inpaint(a) => inpaint::run(&a),
+        Command::Mpe(a) => mpe::run(&a),
+        Command::Info(a) => info::run(&a),
+        Command::Bench(a) => bench::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", message(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

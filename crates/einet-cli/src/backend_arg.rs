@@ -1,0 +1,72 @@
+//! `--backend` and `--threads`: where models run.
+
+use anyhow::{Context, Result, bail};
+use einet_core::{Backend, BackendModel, Einet};
+use einet_cpu::CpuBackend;
+use serde::Serialize;
+
+/// A compute backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The multithreaded CPU backend.
+    Cpu,
+    /// The CUDA backend (not built into this binary yet).
+    Cuda,
+}
+
+impl BackendKind {
+    /// The name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+/// Backend options shared by the commands that compute.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Compute backend
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    pub backend: BackendKind,
+    /// Worker threads of the CPU backend [default: one per core]
+    #[arg(long, value_parser = crate::positive_usize)]
+    pub threads: Option<usize>,
+}
+
+impl RunArgs {
+    /// Checks that the backend exists and sizes the thread pool; call before any work.
+    pub fn init(&self) -> Result<()> {
+        if self.backend == BackendKind::Cuda {
+            bail!("the cuda backend is not built into this binary; use --backend cpu");
+        }
+        if let Some(n) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global()
+                .context("cannot start the thread pool")?;
+        }
+        Ok(())
+    }
+
+    /// Loads `einet` onto the backend.
+    pub fn load(&self, einet: &Einet) -> Result<Box<dyn BackendModel>> {
+        match self.backend {
+            BackendKind::Cpu => Ok(Box::new(
+                CpuBackend
+                    .load(einet)
+                    .context("cannot load the model onto the cpu backend")?,
+            )),
+            BackendKind::Cuda => {
+                bail!("the cuda backend is not built into this binary; use --backend cpu")
+            }
+        }
+    }
+
+    /// Number of worker threads in use.
+    pub fn threads(&self) -> usize {
+        rayon::current_num_threads()
+    }
+}

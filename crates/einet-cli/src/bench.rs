@@ -1,0 +1,356 @@
+//! `einet bench`: the canonical configurations of `shared/docs/perf-anchors.md` on random
+//! data: forward and training throughput, peak memory and achieved FLOP rate.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use einet_core::region_graph::PoonDomingos;
+use einet_core::rng::Rng;
+use einet_core::{Einet, EinetConfig, Layout, LeafFamily, RegionGraph, Root};
+use serde_json::json;
+
+use crate::backend_arg::RunArgs;
+use crate::info::forward_flops;
+use crate::positive_usize;
+
+/// `einet bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Configurations, comma-separated: A1, A2, B1, B2, B3, C1, C2, C3, or all [default: all
+    /// but C3, whose 387 M parameters need a large machine]
+    #[arg(long = "config", value_delimiter = ',', value_name = "IDS")]
+    pub configs: Vec<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Rows per batch [default: each configuration's reference batch: 1000 for A1, A2, B3,
+    /// C3; 100 for B1, B2, C1, C2]
+    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub batch_size: Option<usize>,
+    /// Timed repetitions (after one warm-up); the median is reported
+    #[arg(long, default_value_t = 5, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub repeats: usize,
+    /// Write the results as a JSON array to this file
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Only build the structures and report parameters and FLOPs (no timing)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seed of the parameters and the random data
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// One canonical configuration.
+struct Anchor {
+    id: &'static str,
+    structure: &'static str,
+    family: LeafFamily,
+    k: usize,
+    channels: usize,
+    step_size: f64,
+    batch: usize,
+    reference_params: u64,
+}
+
+const IMAGE_NORMAL: LeafFamily = LeafFamily::Normal {
+    min_var: 1e-6,
+    max_var: 0.01,
+};
+
+const ANCHORS: [Anchor; 8] = [
+    Anchor {
+        id: "A1",
+        structure: "random binary trees, 784 vars, depth 5, 20 repetitions",
+        family: LeafFamily::Categorical { categories: 2 },
+        k: 20,
+        channels: 1,
+        step_size: 0.05,
+        batch: 1000,
+        reference_params: 5_435_220,
+    },
+    Anchor {
+        id: "A2",
+        structure: "random binary trees, 784 vars, depth 5, 20 repetitions",
+        family: LeafFamily::Bernoulli,
+        k: 20,
+        channels: 1,
+        step_size: 0.05,
+        batch: 1000,
+        reference_params: 5_121_620,
+    },
+    Anchor {
+        id: "B1",
+        structure: "Poon-Domingos 28x28, delta 7",
+        family: LeafFamily::Binomial { trials: 255 },
+        k: 10,
+        channels: 1,
+        step_size: 0.05,
+        batch: 100,
+        reference_params: 204_146,
+    },
+    Anchor {
+        id: "B2",
+        structure: "Poon-Domingos 28x28, delta 7",
+        family: LeafFamily::Categorical { categories: 256 },
+        k: 10,
+        channels: 1,
+        step_size: 0.05,
+        batch: 100,
+        reference_params: 2_203_346,
+    },
+    Anchor {
+        id: "B3",
+        structure: "Poon-Domingos 28x28, delta 4",
+        family: LeafFamily::Binomial { trials: 255 },
+        k: 10,
+        channels: 1,
+        step_size: 0.05,
+        batch: 1000,
+        reference_params: 3_163_452,
+    },
+    Anchor {
+        id: "C1",
+        structure: "Poon-Domingos 32x32, axis 1 only, delta 8, 3 channels",
+        family: IMAGE_NORMAL,
+        k: 40,
+        channels: 3,
+        step_size: 0.5,
+        batch: 100,
+        reference_params: 698_723,
+    },
+    Anchor {
+        id: "C2",
+        structure: "Poon-Domingos 32x32, delta 8, 3 channels",
+        family: IMAGE_NORMAL,
+        k: 40,
+        channels: 3,
+        step_size: 0.5,
+        batch: 100,
+        reference_params: 12_678_166,
+    },
+    Anchor {
+        id: "C3",
+        structure: "Poon-Domingos 32x32, delta 4, 3 channels",
+        family: IMAGE_NORMAL,
+        k: 40,
+        channels: 3,
+        step_size: 0.5,
+        batch: 1000,
+        reference_params: 386_681_054,
+    },
+];
+
+impl Anchor {
+    fn graph(&self, seed: u64) -> Result<RegionGraph> {
+        let pd = |side: usize, delta: f64, axes: Option<Vec<usize>>| {
+            PoonDomingos {
+                shape: vec![side, side],
+                deltas: vec![vec![delta; 2]],
+                axes,
+                max_split_depth: None,
+            }
+            .build()
+        };
+        let g = match self.id {
+            "A1" | "A2" => einet_core::random_binary_trees(784, 5, 20, seed),
+            "B1" | "B2" => pd(28, 7.0, None),
+            "B3" => pd(28, 4.0, None),
+            "C1" => pd(32, 8.0, Some(vec![1])),
+            "C2" => pd(32, 8.0, None),
+            _ => pd(32, 4.0, None),
+        };
+        g.with_context(|| format!("cannot build the structure of {}", self.id))
+    }
+
+    fn config(&self) -> EinetConfig {
+        let mut c = EinetConfig::new(self.k, self.family);
+        c.num_channels = self.channels;
+        c
+    }
+}
+
+/// Random data of the right kind: 0/1, 0..=255 or uniform [0, 1).
+fn random_data(family: LeafFamily, len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed, 0xBE7C);
+    (0..len)
+        .map(|_| match family.support_size() {
+            Some(n) => rng.below(n as u32) as f32,
+            None => rng.uniform(),
+        })
+        .collect()
+}
+
+/// Peak resident memory of this process (VmHWM), on Linux.
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the peak-memory counter (Linux ≥ 4.0); returns whether it worked.
+fn reset_peak_memory() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        0.5 * (xs[n / 2 - 1] + xs[n / 2])
+    }
+}
+
+/// Runs `einet bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    args.run.init()?;
+    let mut chosen: Vec<&Anchor> = Vec::new();
+    let ids: Vec<String> = if args.configs.is_empty() {
+        ANCHORS
+            .iter()
+            .filter(|a| a.id != "C3")
+            .map(|a| a.id.into())
+            .collect()
+    } else {
+        args.configs
+            .iter()
+            .map(|s| s.trim().to_uppercase())
+            .collect()
+    };
+    for id in &ids {
+        if id == "ALL" {
+            chosen.extend(ANCHORS.iter());
+            continue;
+        }
+        match ANCHORS.iter().find(|a| a.id == id) {
+            Some(a) => chosen.push(a),
+            None => bail!(
+                "unknown bench configuration '{id}'; choose from A1, A2, B1, B2, B3, C1, C2, C3 \
+                 or all"
+            ),
+        }
+    }
+    let mut results = Vec::new();
+    println!(
+        "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10} {:>9} {:>10}",
+        "id",
+        "batch",
+        "params",
+        "ref params",
+        "fwd samples/s",
+        "train samp/s",
+        "MFLOP/smp",
+        "GFLOP/s",
+        "peak MB"
+    );
+    for anchor in chosen {
+        let batch = args.batch_size.unwrap_or(anchor.batch);
+        let graph = anchor.graph(args.seed)?;
+        let config = anchor.config();
+        let layout = Layout::new(&graph, &config)
+            .with_context(|| format!("cannot lay out {}", anchor.id))?;
+        let params = layout.num_params();
+        let flops = forward_flops(&layout);
+        let counts = graph.counts();
+        let mut result = json!({
+            "config": anchor.id,
+            "structure": anchor.structure,
+            "leaf": anchor.family.name(),
+            "k": anchor.k,
+            "step_size": anchor.step_size,
+            "backend": args.run.backend.name(),
+            "threads": args.run.threads(),
+            "batch_size": batch,
+            "repeats": args.repeats,
+            "params": params,
+            "reference_params": anchor.reference_params,
+            "sum_regions": counts.sum_regions,
+            "leaf_regions": counts.leaf_regions,
+            "products": counts.products,
+            "flops_per_sample": flops,
+        });
+        if args.dry_run {
+            println!(
+                "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10.3} {:>9} {:>10}",
+                anchor.id,
+                batch,
+                params,
+                anchor.reference_params,
+                "-",
+                "-",
+                flops as f64 / 1e6,
+                "-",
+                "-"
+            );
+            results.push(result);
+            continue;
+        }
+        let reset = reset_peak_memory();
+        let einet = Einet::new(graph, config, args.seed)
+            .with_context(|| format!("cannot build {}", anchor.id))?;
+        let mut model = args.run.load(&einet)?;
+        drop(einet);
+        let width = layout.num_vars * layout.num_channels;
+        let data = random_data(anchor.family, batch * width, args.seed);
+        let mut forward = Vec::with_capacity(args.repeats);
+        for i in 0..=args.repeats {
+            let t = Instant::now();
+            let ll = model
+                .log_likelihood(&data, Root::Mixture)
+                .with_context(|| format!("{}: forward pass failed", anchor.id))?;
+            std::hint::black_box(ll);
+            if i > 0 {
+                forward.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let mut train = Vec::with_capacity(args.repeats);
+        for i in 0..=args.repeats {
+            let t = Instant::now();
+            model
+                .em_accumulate(&data, Root::Mixture)
+                .with_context(|| format!("{}: EM statistics failed", anchor.id))?;
+            model
+                .em_update(anchor.step_size as f32, 0.0)
+                .with_context(|| format!("{}: EM update failed", anchor.id))?;
+            if i > 0 {
+                train.push(t.elapsed().as_secs_f64());
+            }
+        }
+        drop(model);
+        let (fwd_s, train_s) = (median(forward), median(train));
+        let fwd_rate = batch as f64 / fwd_s;
+        let train_rate = batch as f64 / train_s;
+        let gflops = flops as f64 * fwd_rate / 1e9;
+        let peak = peak_memory_bytes();
+        result["forward_seconds"] = json!(fwd_s);
+        result["train_seconds"] = json!(train_s);
+        result["forward_samples_per_s"] = json!(fwd_rate);
+        result["train_samples_per_s"] = json!(train_rate);
+        result["peak_memory_bytes"] = json!(peak);
+        result["peak_memory_is_per_config"] = json!(reset);
+        result["achieved_gflops"] = json!(gflops);
+        println!(
+            "{:<4} {:>6} {:>12} {:>12} {:>14.0} {:>14.0} {:>10.3} {:>9.2} {:>10}",
+            anchor.id,
+            batch,
+            params,
+            anchor.reference_params,
+            fwd_rate,
+            train_rate,
+            flops as f64 / 1e6,
+            gflops,
+            peak.map_or("-".into(), |b| format!("{:.0}", b as f64 / 1e6))
+        );
+        results.push(result);
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&results)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

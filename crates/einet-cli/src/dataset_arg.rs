@@ -1,0 +1,467 @@
+//! `--dataset`: parsing the dataset spec, resolving the data folder and loading the splits.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use einet_data::{CsvOptions, DATA_ENV, DEBD_NAMES, Dataset, Splits};
+use serde::{Deserialize, Serialize};
+
+/// Seed of the random train/valid/test split of data sets that do not come split; fixed, so
+/// that `einet eval` sees the same test rows as `einet train`, whatever the training seed.
+pub const SPLIT_SEED: u64 = 0;
+/// Validation fraction carved out of MNIST's training part (the usual last 10,000 of 60,000).
+const MNIST_VALID: f64 = 10_000.0 / 60_000.0;
+
+/// Which data set to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatasetSpec {
+    /// scikit-learn's 8×8 digits (shipped), split 70/10/20 at random.
+    Digits,
+    /// One of the 20 DEBD binary benchmarks (nltcs is shipped).
+    Debd(String),
+    /// MNIST, the last sixth of train held out for validation.
+    Mnist,
+    /// The CIFAR-10 subset (4000 train, 1000 test), a tenth of train held out.
+    Cifar,
+    /// A numeric CSV file, split 70/10/20 at random.
+    Csv(PathBuf),
+}
+
+impl FromStr for DatasetSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let help = "use digits, nltcs, debd:NAME, mnist, cifar or csv:PATH";
+        match s {
+            "digits" | "sklearn-digits" => Ok(DatasetSpec::Digits),
+            "mnist" => Ok(DatasetSpec::Mnist),
+            "cifar" | "cifar10" => Ok(DatasetSpec::Cifar),
+            _ => {
+                if let Some(name) = s.strip_prefix("debd:") {
+                    if name.is_empty() {
+                        return Err(format!(
+                            "'debd:' needs a data set name, e.g. debd:nltcs; {help}"
+                        ));
+                    }
+                    Ok(DatasetSpec::Debd(name.to_string()))
+                } else if let Some(path) = s.strip_prefix("csv:") {
+                    if path.is_empty() {
+                        return Err(format!("'csv:' needs a file, e.g. csv:data.csv; {help}"));
+                    }
+                    Ok(DatasetSpec::Csv(PathBuf::from(path)))
+                } else if DEBD_NAMES.contains(&s) {
+                    Ok(DatasetSpec::Debd(s.to_string()))
+                } else {
+                    Err(format!("unknown data set '{s}'; {help}"))
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for DatasetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatasetSpec::Digits => write!(f, "digits"),
+            DatasetSpec::Debd(name) if name == "nltcs" => write!(f, "nltcs"),
+            DatasetSpec::Debd(name) => write!(f, "debd:{name}"),
+            DatasetSpec::Mnist => write!(f, "mnist"),
+            DatasetSpec::Cifar => write!(f, "cifar"),
+            DatasetSpec::Csv(path) => write!(f, "csv:{}", path.display()),
+        }
+    }
+}
+
+impl DatasetSpec {
+    /// A short name for output folders (`runs/<name>`).
+    pub fn short_name(&self) -> String {
+        match self {
+            DatasetSpec::Digits => "digits".into(),
+            DatasetSpec::Debd(name) => name.clone(),
+            DatasetSpec::Mnist => "mnist".into(),
+            DatasetSpec::Cifar => "cifar".into(),
+            DatasetSpec::Csv(path) => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "csv".into());
+                name.split('.').next().unwrap_or("csv").to_string()
+            }
+        }
+    }
+
+    /// The same spec with a CSV path made absolute (for the model's training record).
+    pub fn absolute(&self) -> DatasetSpec {
+        match self {
+            DatasetSpec::Csv(p) => DatasetSpec::Csv(std::path::absolute(p).unwrap_or(p.clone())),
+            other => other.clone(),
+        }
+    }
+}
+
+/// What the values are, which fixes the default leaf family.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DataKind {
+    /// 0/1 values.
+    Binary,
+    /// Non-negative integers up to `max` (images: 8×8 digits 0..=16, 8-bit pixels 0..=255).
+    Counts {
+        /// The largest value the source can hold.
+        max: u32,
+    },
+    /// Real values.
+    Real,
+}
+
+/// The data set's shape and transformation, stored in a model's training record so that
+/// later commands can show samples as images and feed data on the model's scale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// The `--dataset` spec.
+    pub dataset: String,
+    /// The data folder used.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Variables (pixels for images).
+    pub num_vars: usize,
+    /// Values per variable (3 for RGB).
+    pub channels: usize,
+    /// `[height, width]` of image data.
+    #[serde(default)]
+    pub image_shape: Option<[usize; 2]>,
+    /// The largest raw pixel value (16 for digits, 255 for 8-bit images), for rendering.
+    #[serde(default)]
+    pub pixel_max: Option<f32>,
+    /// Model value = raw value · `scale` (1/255 for 8-bit images with Normal leaves).
+    pub scale: f32,
+    /// Seed of the random split, for data sets without a given split.
+    #[serde(default)]
+    pub split_seed: u64,
+    /// Rows of train, valid and test.
+    #[serde(default)]
+    pub rows: [usize; 3],
+}
+
+impl DataInfo {
+    /// Whether the data are images.
+    pub fn is_image(&self) -> bool {
+        self.image_shape.is_some()
+    }
+
+    /// Values per row.
+    pub fn row_len(&self) -> usize {
+        self.num_vars * self.channels
+    }
+
+    /// Bits per dimension of a mean log-likelihood `ll` (nats per instance, model scale) of
+    /// image data, on the raw pixel scale: `-(ll + D·ln scale) / (D · ln 2)`.
+    pub fn bits_per_dim(&self, ll: f64) -> Option<f64> {
+        if !self.is_image() {
+            return None;
+        }
+        let d = self.row_len() as f64;
+        let raw_ll = ll + d * f64::from(self.scale).ln();
+        Some(-raw_ll / (d * std::f64::consts::LN_2))
+    }
+}
+
+/// Which part of the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Training rows.
+    Train,
+    /// Validation rows.
+    Valid,
+    /// Test rows.
+    Test,
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+        })
+    }
+}
+
+/// A loaded data set with train, valid and test parts.
+pub struct Loaded {
+    /// The spec it was loaded from.
+    pub spec: DatasetSpec,
+    /// The parts (valid always present), raw values.
+    pub train: Dataset,
+    /// Validation rows.
+    pub valid: Dataset,
+    /// Test rows.
+    pub test: Dataset,
+    /// The kind of values.
+    pub kind: DataKind,
+    /// Shape and transformation (scale 1 until [`Loaded::rescale`]).
+    pub info: DataInfo,
+}
+
+impl Loaded {
+    /// One part.
+    pub fn part(&self, split: Split) -> &Dataset {
+        match split {
+            Split::Train => &self.train,
+            Split::Valid => &self.valid,
+            Split::Test => &self.test,
+        }
+    }
+
+    /// Multiplies every value by `scale` (records it in `info`).
+    pub fn rescale(&mut self, scale: f32) {
+        if scale != 1.0 {
+            for d in [&mut self.train, &mut self.valid, &mut self.test] {
+                d.values.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+        self.info.scale = scale;
+    }
+
+    /// Largest per-variable variance of the training rows (missing values ignored).
+    pub fn max_variance(&self) -> f32 {
+        let d = &self.train;
+        let width = d.row_len();
+        let mut sum = vec![0.0f64; width];
+        let mut sq = vec![0.0f64; width];
+        let mut n = vec![0usize; width];
+        for row in d.values.chunks_exact(width) {
+            for (j, &v) in row.iter().enumerate() {
+                if !v.is_nan() {
+                    sum[j] += f64::from(v);
+                    sq[j] += f64::from(v) * f64::from(v);
+                    n[j] += 1;
+                }
+            }
+        }
+        (0..width)
+            .filter(|&j| n[j] > 0)
+            .map(|j| {
+                let m = sum[j] / n[j] as f64;
+                (sq[j] / n[j] as f64 - m * m).max(0.0) as f32
+            })
+            .fold(0.0, f32::max)
+    }
+}
+
+/// The data folder: `--data-dir`, else `$EINET_DATA`, else the folder recorded in a model
+/// (when it still exists), else the repository's `data/`.
+pub fn resolve_root(cli: Option<&Path>, recorded: Option<&Path>) -> PathBuf {
+    if cli.is_some() || std::env::var_os(DATA_ENV).is_some_and(|v| !v.is_empty()) {
+        return einet_data::data_root(cli);
+    }
+    match recorded {
+        Some(dir) if dir.is_dir() => dir.to_path_buf(),
+        _ => einet_data::data_root(None),
+    }
+}
+
+/// Loads `spec` from the data folder `root`; values stay on their raw scale.
+pub fn load(spec: &DatasetSpec, root: &Path) -> Result<Loaded> {
+    let what = || format!("cannot load data set '{spec}'");
+    let (splits, kind) = match spec {
+        DatasetSpec::Digits => {
+            let data = einet_data::sklearn_digits(root).with_context(what)?;
+            (
+                Splits::random(&data, 0.1, 0.2, SPLIT_SEED).with_context(what)?,
+                DataKind::Counts { max: 16 },
+            )
+        }
+        DatasetSpec::Debd(name) => {
+            let splits = einet_data::debd(root, name).with_context(|| {
+                if DEBD_NAMES.contains(&name.as_str()) {
+                    what()
+                } else {
+                    format!(
+                        "{} ('{name}' is not one of the DEBD names: {})",
+                        what(),
+                        DEBD_NAMES.join(", ")
+                    )
+                }
+            })?;
+            (
+                splits.with_validation(0.1, SPLIT_SEED).with_context(what)?,
+                DataKind::Binary,
+            )
+        }
+        DatasetSpec::Mnist => (
+            einet_data::mnist(root)
+                .with_context(what)?
+                .with_validation(MNIST_VALID, SPLIT_SEED)
+                .with_context(what)?,
+            DataKind::Counts { max: 255 },
+        ),
+        DatasetSpec::Cifar => (
+            einet_data::cifar10_subset(root)
+                .with_context(what)?
+                .with_validation(0.1, SPLIT_SEED)
+                .with_context(what)?,
+            DataKind::Counts { max: 255 },
+        ),
+        DatasetSpec::Csv(path) => {
+            if !path.is_file() {
+                bail!("{}: the file {} does not exist", what(), path.display());
+            }
+            let data = einet_data::csv(path, CsvOptions::default()).with_context(what)?;
+            if data.rows() < 3 {
+                bail!(
+                    "{}: {} has {} rows; a train/valid/test split needs at least 3",
+                    what(),
+                    path.display(),
+                    data.rows()
+                );
+            }
+            let kind = csv_kind(&data);
+            (
+                Splits::random(&data, 0.1, 0.2, SPLIT_SEED).with_context(what)?,
+                kind,
+            )
+        }
+    };
+    let Splits { train, valid, test } = splits;
+    let valid = valid.context("the data set has no validation part")?;
+    for part in [&train, &valid, &test] {
+        if part.is_empty() {
+            bail!("{}: the part '{}' has no rows", what(), part.name);
+        }
+    }
+    let info = DataInfo {
+        dataset: spec.absolute().to_string(),
+        data_dir: match spec {
+            DatasetSpec::Csv(_) => None,
+            _ => Some(std::path::absolute(root).unwrap_or(root.to_path_buf())),
+        },
+        num_vars: train.num_vars,
+        channels: train.num_channels,
+        image_shape: train.image_shape.map(|(h, w)| [h, w]),
+        pixel_max: match (train.image_shape, kind) {
+            (Some(_), DataKind::Counts { max }) => Some(max as f32),
+            (Some(_), DataKind::Binary) => Some(1.0),
+            _ => None,
+        },
+        scale: 1.0,
+        split_seed: SPLIT_SEED,
+        rows: [train.rows(), valid.rows(), test.rows()],
+    };
+    Ok(Loaded {
+        spec: spec.clone(),
+        train,
+        valid,
+        test,
+        kind,
+        info,
+    })
+}
+
+/// Binary, non-negative integer or real values?
+fn csv_kind(data: &Dataset) -> DataKind {
+    let observed = || data.values.iter().filter(|v| !v.is_nan());
+    if observed().all(|&v| v == 0.0 || v == 1.0) {
+        DataKind::Binary
+    } else if observed().all(|&v| v >= 0.0 && v.fract() == 0.0 && v < 65_536.0) {
+        DataKind::Counts {
+            max: observed().fold(0.0f32, |a, &b| a.max(b)) as u32,
+        }
+    } else {
+        DataKind::Real
+    }
+}
+
+/// Loads the data set a command names, or else the one recorded in the model, on the model's
+/// scale, and checks that its shape matches the model.
+pub fn load_for_model(
+    spec: Option<&DatasetSpec>,
+    data_dir: Option<&Path>,
+    recorded: Option<&DataInfo>,
+    num_vars: usize,
+    channels: usize,
+) -> Result<Loaded> {
+    let spec = match (spec, recorded) {
+        (Some(s), _) => s.clone(),
+        (None, Some(info)) => info.dataset.parse().map_err(|e: String| {
+            anyhow::anyhow!("the model's recorded data set is not usable ({e}); pass --dataset")
+        })?,
+        (None, None) => bail!("the model does not record its data set; pass --dataset"),
+    };
+    let root = resolve_root(data_dir, recorded.and_then(|i| i.data_dir.as_deref()));
+    let mut loaded = load(&spec, &root)?;
+    if loaded.info.num_vars != num_vars || loaded.info.channels != channels {
+        bail!(
+            "data set '{spec}' has {} variables × {} channels, but the model expects {num_vars} × {channels}",
+            loaded.info.num_vars,
+            loaded.info.channels
+        );
+    }
+    loaded.rescale(recorded.map_or(1.0, |i| i.scale));
+    if let Some(info) = recorded {
+        loaded.info.pixel_max = loaded.info.pixel_max.or(info.pixel_max);
+    }
+    Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_print() {
+        for s in [
+            "digits",
+            "nltcs",
+            "debd:accidents",
+            "mnist",
+            "cifar",
+            "csv:a/b.csv",
+        ] {
+            let spec: DatasetSpec = s.parse().unwrap();
+            assert_eq!(spec.to_string(), s);
+        }
+        assert_eq!(
+            "accidents".parse::<DatasetSpec>().unwrap(),
+            DatasetSpec::Debd("accidents".into())
+        );
+        assert!(
+            "foo"
+                .parse::<DatasetSpec>()
+                .unwrap_err()
+                .contains("unknown")
+        );
+        assert!("debd:".parse::<DatasetSpec>().is_err());
+        assert_eq!(
+            "csv:x/y.data.csv"
+                .parse::<DatasetSpec>()
+                .unwrap()
+                .short_name(),
+            "y"
+        );
+    }
+
+    #[test]
+    fn bits_per_dim_of_8_bit_and_scaled_data() {
+        let mut info = DataInfo {
+            dataset: "mnist".into(),
+            data_dir: None,
+            num_vars: 4,
+            channels: 1,
+            image_shape: Some([2, 2]),
+            pixel_max: Some(255.0),
+            scale: 1.0,
+            split_seed: 0,
+            rows: [0; 3],
+        };
+        let ll = -4.0 * 8.0 * std::f64::consts::LN_2;
+        assert!((info.bits_per_dim(ll).unwrap() - 8.0).abs() < 1e-9);
+        info.scale = 1.0 / 256.0;
+        // A uniform density on [0, 1) is 8 bits per 8-bit pixel.
+        assert!((info.bits_per_dim(0.0).unwrap() - 8.0).abs() < 1e-9);
+        info.image_shape = None;
+        assert!(info.bits_per_dim(ll).is_none());
+    }
+}

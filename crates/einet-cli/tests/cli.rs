@@ -1,0 +1,733 @@
+//! End-to-end tests of the `einet` binary on the shipped data (digits, NLTCS).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const EINET: &str = env!("CARGO_BIN_EXE_einet");
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
+}
+
+/// Runs `einet args…` in `cwd` with the shipped data folder and no `EINET_DATA`.
+fn einet_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(EINET)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("EINET_DATA")
+        .output()
+        .expect("the einet binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs and asserts success; returns stdout.
+fn ok(cwd: &Path, args: &[&str]) -> String {
+    let out = einet_in(cwd, args);
+    assert!(
+        out.status.success(),
+        "einet {args:?} failed:\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs and asserts a clean failure (non-zero exit, `error:` message, no panic); returns
+/// stderr.
+fn fails(cwd: &Path, args: &[&str]) -> String {
+    let out = einet_in(cwd, args);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "einet {args:?} succeeded but should fail:\n{}",
+        text(&out.stdout)
+    );
+    assert!(
+        err.starts_with("error:"),
+        "einet {args:?}: stderr is {err:?}"
+    );
+    assert!(!err.contains("panicked"), "einet {args:?} panicked: {err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "einet {args:?}: {err}");
+    err
+}
+
+/// Trains a small model on `dataset` into `dir/out`; returns the output folder.
+fn train_small(dir: &Path, dataset: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join("out");
+    let data = data_dir();
+    let mut args = vec![
+        "train",
+        "--dataset",
+        dataset,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--structure",
+        "rat",
+        "--depth",
+        "2",
+        "--repetitions",
+        "2",
+        "--k",
+        "4",
+        "--batch-size",
+        "100",
+        "--epochs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(dir, &args);
+    out
+}
+
+fn metrics(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each metrics line is JSON"))
+        .collect()
+}
+
+fn decode_png(path: &Path) -> (u32, u32, png::ColorType, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, info.color_type, buf)
+}
+
+fn model_arg(out: &Path) -> String {
+    out.join("model.einet").to_str().unwrap().to_string()
+}
+
+fn eval_json(dir: &Path, model: &str, split: &str) -> Value {
+    let data = data_dir();
+    let stdout = ok(
+        dir,
+        &[
+            "eval",
+            "--model",
+            model,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--split",
+            split,
+            "--json",
+        ],
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn training_on_digits_writes_model_metrics_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_small(dir.path(), "digits", &[]);
+    assert!(out.join("model.einet").is_file());
+    let m = metrics(&out);
+    assert_eq!(m.len(), 2);
+    for (i, line) in m.iter().enumerate() {
+        assert_eq!(line["epoch"], i + 1);
+        for key in [
+            "train_ll",
+            "valid_ll",
+            "test_ll",
+            "seconds",
+            "samples_per_s",
+        ] {
+            let v = line[key].as_f64().unwrap_or(f64::NAN);
+            assert!(v.is_finite(), "epoch {}: {key} = {}", i + 1, line[key]);
+        }
+        assert!(line["test_bpd"].as_f64().unwrap() > 0.0);
+    }
+    let (ll1, ll2) = (
+        m[0]["train_ll"].as_f64().unwrap(),
+        m[1]["train_ll"].as_f64().unwrap(),
+    );
+    assert!(ll2 > ll1, "train LL did not improve: {ll1} -> {ll2}");
+    // 25 samples of 8×8 digits, upscaled 4×, 5×5 with 2 px padding.
+    let (w, h, colour, _) = decode_png(&out.join("samples.png"));
+    assert_eq!((w, h), (5 * (32 + 2) + 2, 5 * (32 + 2) + 2));
+    assert_eq!(colour, png::ColorType::Grayscale);
+}
+
+#[test]
+fn a_saved_model_evaluates_to_the_reported_test_ll() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_small(dir.path(), "digits", &[]);
+    let model = model_arg(&out);
+    let first = eval_json(dir.path(), &model, "test");
+    let second = eval_json(dir.path(), &model, "test");
+    let ll = first["log_likelihood"].as_f64().unwrap();
+    assert!(ll.is_finite() && ll < 0.0);
+    assert_eq!(first["rows"], 359);
+    assert_eq!(ll, second["log_likelihood"].as_f64().unwrap());
+    assert!(first["bits_per_dim"].as_f64().unwrap() > 0.0);
+    // The training record and the metrics of the best epoch report the same value.
+    let info: Value =
+        serde_json::from_str(&ok(dir.path(), &["info", "-m", &model, "--json"])).unwrap();
+    let recorded = info["training"]["test_ll"].as_f64().unwrap();
+    assert!(
+        (ll - recorded).abs() <= 1e-9 * ll.abs(),
+        "{ll} vs {recorded}"
+    );
+    let best = info["training"]["best_epoch"].as_u64().unwrap() as usize;
+    let at_best = metrics(&out)[best - 1]["test_ll"].as_f64().unwrap();
+    assert!((ll - at_best).abs() <= 1e-9 * ll.abs(), "{ll} vs {at_best}");
+    // Plain-text eval prints the same number.
+    let data = data_dir();
+    let plain = ok(
+        dir.path(),
+        &["eval", "-m", &model, "--data-dir", data.to_str().unwrap()],
+    );
+    assert!(plain.contains(&format!("{ll:.6}")), "{plain}");
+    assert!(plain.contains("bits per dimension"), "{plain}");
+}
+
+#[test]
+fn info_shows_structure_parameters_and_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_small(dir.path(), "digits", &[]);
+    let model = model_arg(&out);
+    let info: Value =
+        serde_json::from_str(&ok(dir.path(), &["info", "-m", &model, "--json"])).unwrap();
+    assert_eq!(info["num_vars"], 64);
+    assert_eq!(info["k_sum"], 4);
+    assert_eq!(info["leaf_families"][0], "binomial(16)");
+    assert_eq!(info["structure"]["leaf_regions"], 8);
+    assert_eq!(info["structure"]["products"], 6);
+    assert!(info["params"].as_u64().unwrap() > 0);
+    assert_eq!(
+        info["training"]["data"]["image_shape"],
+        serde_json::json!([8, 8])
+    );
+    assert_eq!(info["training"]["epochs"], 2);
+    assert_eq!(info["training"]["structure"]["kind"], "rat");
+    let plain = ok(dir.path(), &["info", "-m", &model]);
+    for word in [
+        "leaf regions",
+        "products",
+        "parameters",
+        "binomial(16)",
+        "best_epoch",
+    ] {
+        assert!(plain.contains(word), "info lacks '{word}':\n{plain}");
+    }
+}
+
+#[test]
+fn sample_writes_a_png_grid_of_the_right_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_small(dir.path(), "digits", &[]);
+    let png_path = dir.path().join("s.png");
+    ok(
+        dir.path(),
+        &[
+            "sample",
+            "-m",
+            &model_arg(&out),
+            "-n",
+            "16",
+            "--seed",
+            "3",
+            "--scale",
+            "1",
+            "--out",
+            png_path.to_str().unwrap(),
+        ],
+    );
+    let (w, h, _, pixels) = decode_png(&png_path);
+    assert_eq!((w, h), (4 * (8 + 2) + 2, 4 * (8 + 2) + 2));
+    assert_eq!(pixels.len(), (w * h) as usize);
+    // The same seed gives the same image.
+    let again = dir.path().join("t.png");
+    ok(
+        dir.path(),
+        &[
+            "sample",
+            "-m",
+            &model_arg(&out),
+            "-n",
+            "16",
+            "--seed",
+            "3",
+            "--scale",
+            "1",
+            "--out",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(decode_png(&again).3, pixels);
+}
+
+fn nltcs_test_rows(n: usize) -> Vec<Vec<f32>> {
+    let bytes = std::fs::read(data_dir().join("debd/nltcs.test.data.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines()
+        .take(n)
+        .map(|l| l.split(',').map(|v| v.trim().parse().unwrap()).collect())
+        .collect()
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f32>>) {
+    let content = std::fs::read_to_string(path).unwrap();
+    let mut lines = content.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn tabular_models_sample_and_complete_to_csv_keeping_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_small(dir.path(), "nltcs", &[]);
+    let model = model_arg(&out);
+    assert!(!out.join("samples.png").exists());
+    let samples = dir.path().join("s.csv");
+    ok(
+        dir.path(),
+        &[
+            "sample",
+            "-m",
+            &model,
+            "-n",
+            "7",
+            "--out",
+            samples.to_str().unwrap(),
+        ],
+    );
+    let (header, rows) = read_csv(&samples);
+    assert_eq!(header.len(), 16);
+    assert_eq!(rows.len(), 7);
+    assert!(rows.iter().flatten().all(|&v| v == 0.0 || v == 1.0));
+    // A PNG needs an image model.
+    let err = fails(
+        dir.path(),
+        &[
+            "sample",
+            "-m",
+            &model,
+            "--out",
+            dir.path().join("s.png").to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("not trained on images"), "{err}");
+
+    let mpe = dir.path().join("mpe.csv");
+    let data = data_dir();
+    for kind in ["max-product", "approximate"] {
+        ok(
+            dir.path(),
+            &[
+                "mpe",
+                "-m",
+                &model,
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--split",
+                "test",
+                "-n",
+                "5",
+                "--hide",
+                "vars:0,3,7",
+                "--mpe",
+                kind,
+                "--out",
+                mpe.to_str().unwrap(),
+            ],
+        );
+        let (header, rows) = read_csv(&mpe);
+        assert_eq!(header[0], "row");
+        assert_eq!(header.len(), 17);
+        let original = nltcs_test_rows(5);
+        assert_eq!(rows.len(), 5);
+        for (row, orig) in rows.iter().zip(&original) {
+            for v in 0..16 {
+                let value = row[v + 1];
+                if [0, 3, 7].contains(&v) {
+                    assert!(value == 0.0 || value == 1.0, "{kind}: completed {value}");
+                } else {
+                    assert_eq!(value, orig[v], "{kind}: evidence of variable {v} changed");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn inpainting_keeps_the_visible_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_small(dir.path(), "digits", &[]);
+    let png_path = dir.path().join("inpaint.png");
+    let data = data_dir();
+    ok(
+        dir.path(),
+        &[
+            "inpaint",
+            "-m",
+            &model_arg(&out),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--hide",
+            "top",
+            "-n",
+            "3",
+            "--scale",
+            "1",
+            "--out",
+            png_path.to_str().unwrap(),
+        ],
+    );
+    let (w, h, colour, px) = decode_png(&png_path);
+    assert_eq!(colour, png::ColorType::Rgb);
+    let (tile, pad) = (8u32, 2u32);
+    assert_eq!((w, h), (4 * (tile + pad) + pad, 3 * (tile + pad) + pad));
+    let at = |row: u32, col: u32, y: u32, x: u32| {
+        let (py, px0) = (pad + row * (tile + pad) + y, pad + col * (tile + pad) + x);
+        let i = ((py * w + px0) * 3) as usize;
+        [px[i], px[i + 1], px[i + 2]]
+    };
+    for row in 0..3 {
+        for y in 0..8 {
+            for x in 0..8 {
+                let original = at(row, 0, y, x);
+                let masked = at(row, 1, y, x);
+                if y < 4 {
+                    assert_eq!(masked, [220, 30, 30], "hidden pixels are painted");
+                } else {
+                    assert_eq!(masked, original);
+                    assert_eq!(at(row, 2, y, x), original, "sample changed evidence");
+                    assert_eq!(at(row, 3, y, x), original, "MPE changed evidence");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn full_em_and_csv_data_train() {
+    let dir = tempfile::tempdir().unwrap();
+    // Binary CSV with missing values → Bernoulli leaves.
+    let mut csv = String::from("a,b,c,d,e,f\n");
+    let mut state = 12345u32;
+    for i in 0..60 {
+        let row: Vec<String> = (0..6)
+            .map(|j| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                if i % 7 == 0 && j == 2 {
+                    String::new()
+                } else {
+                    ((state >> 16) % 2).to_string()
+                }
+            })
+            .collect();
+        csv.push_str(&row.join(","));
+        csv.push('\n');
+    }
+    let path = dir.path().join("bin.csv");
+    std::fs::write(&path, csv).unwrap();
+    let spec = format!("csv:{}", path.display());
+    let out =
+        train_small(dir.path(), &spec, &["--em", "full", "--pseudocount", "0.1"]).to_path_buf();
+    let m = metrics(&out);
+    assert!(
+        m.iter()
+            .all(|l| l["valid_ll"].as_f64().unwrap().is_finite())
+    );
+    let info: Value =
+        serde_json::from_str(&ok(dir.path(), &["info", "-m", &model_arg(&out), "--json"])).unwrap();
+    assert_eq!(info["leaf_families"][0], "bernoulli");
+    assert_eq!(info["training"]["em"]["mode"], "full");
+
+    // Real-valued CSV → Normal leaves.
+    let real: String = (0..40)
+        .map(|i| {
+            format!(
+                "{},{},{}\n",
+                i as f32 * 0.1,
+                (i % 5) as f32 - 2.5,
+                1.0 / (i + 1) as f32
+            )
+        })
+        .collect();
+    let path = dir.path().join("real.csv");
+    std::fs::write(&path, real).unwrap();
+    let out = dir.path().join("real");
+    ok(
+        dir.path(),
+        &[
+            "train",
+            "-d",
+            &format!("csv:{}", path.display()),
+            "--depth",
+            "1",
+            "--repetitions",
+            "2",
+            "-k",
+            "2",
+            "--epochs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let info: Value =
+        serde_json::from_str(&ok(dir.path(), &["info", "-m", &model_arg(&out), "--json"])).unwrap();
+    assert!(
+        info["leaf_families"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("normal")
+    );
+}
+
+#[test]
+fn bench_builds_the_canonical_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    ok(
+        dir.path(),
+        &[
+            "bench",
+            "--config",
+            "all",
+            "--dry-run",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(results.len(), 8);
+    for r in &results {
+        assert_eq!(r["params"], r["reference_params"], "{}", r["config"]);
+    }
+    let a1 = &results[0];
+    assert_eq!(a1["config"], "A1");
+    assert_eq!(
+        (a1["sum_regions"].as_u64(), a1["leaf_regions"].as_u64()),
+        (Some(601), Some(640))
+    );
+    assert_eq!(a1["products"], 620);
+    let mflop = a1["flops_per_sample"].as_f64().unwrap() / 1e6;
+    assert!((mflop - 9.6).abs() < 0.1, "{mflop}");
+
+    // A short timed run of the smallest configuration.
+    ok(
+        dir.path(),
+        &[
+            "bench",
+            "--config",
+            "B1",
+            "--batch-size",
+            "8",
+            "--repeats",
+            "1",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let b1 = &results[0];
+    assert_eq!(b1["config"], "B1");
+    assert_eq!(b1["backend"], "cpu");
+    assert_eq!(b1["batch_size"], 8);
+    assert_eq!(b1["params"], 204_146);
+    for key in [
+        "forward_samples_per_s",
+        "train_samples_per_s",
+        "achieved_gflops",
+    ] {
+        assert!(b1[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert!(b1.get("peak_memory_bytes").is_some());
+}
+
+#[test]
+fn bad_inputs_fail_with_a_message_and_leave_no_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = data_dir();
+    let data = data.to_str().unwrap();
+    let garbage = d.join("garbage.einet");
+    std::fs::write(&garbage, b"this is not a model file at all").unwrap();
+    let ragged = d.join("ragged.csv");
+    std::fs::write(&ragged, "1,0,1\n0,1\n1,1,1\n0,0,0\n").unwrap();
+    let bad_graph = d.join("graph.json");
+    std::fs::write(
+        &bad_graph,
+        "{\"format\": \"einet-region-graph\", \"version\": 1,",
+    )
+    .unwrap();
+    let empty = d.join("empty-data");
+    std::fs::create_dir(&empty).unwrap();
+    let out = d.join("run");
+    let out_s = out.to_str().unwrap();
+    let train = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["train", "--out", out_s, "--epochs", "1", "--data-dir", data]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (train(&["-d", "csv:/no/such/file.csv"]), "does not exist"),
+        (
+            vec![
+                "train".into(),
+                "-d".into(),
+                "mnist".into(),
+                "--data-dir".into(),
+                empty.to_str().unwrap().into(),
+                "--out".into(),
+                out_s.into(),
+            ],
+            "not found",
+        ),
+        (train(&["-d", "nosuchdata"]), "unknown data set"),
+        (
+            train(&["-d", &format!("csv:{}", ragged.display())]),
+            "line 2 has 2 fields",
+        ),
+        (
+            train(&["-d", "nltcs", "--structure", "tree"]),
+            "unknown structure",
+        ),
+        (
+            train(&[
+                "-d",
+                "nltcs",
+                "--structure",
+                &format!("json:{}", bad_graph.display()),
+            ]),
+            "not a valid region graph",
+        ),
+        (train(&["-d", "nltcs", "--depth", "5"]), "2^depth"),
+        (
+            train(&["-d", "nltcs", "--structure", "pd", "--depth", "2"]),
+            "rat only",
+        ),
+        (
+            train(&["-d", "nltcs", "--backend", "cuda"]),
+            "cuda backend is not built",
+        ),
+        (
+            train(&["-d", "nltcs", "--batch-size", "0"]),
+            "positive integer",
+        ),
+        (
+            train(&["-d", "nltcs", "--batch-size", "-5"]),
+            "positive integer",
+        ),
+        (train(&["-d", "nltcs", "--k", "0"]), "positive integer"),
+        (train(&["-d", "nltcs", "--step-size", "1.5"]), "step size"),
+        (
+            train(&["-d", "digits", "--leaf", "bernoulli"]),
+            "not valid for bernoulli",
+        ),
+        (
+            train(&["-d", "digits", "--leaf", "poisson"]),
+            "unknown leaf family",
+        ),
+        (
+            vec![
+                "eval".into(),
+                "-m".into(),
+                d.join("missing.einet").to_str().unwrap().into(),
+            ],
+            "missing.einet",
+        ),
+        (
+            vec!["eval".into(), "-m".into(), garbage.to_str().unwrap().into()],
+            "not a valid einet model file",
+        ),
+        (
+            vec!["info".into(), "-m".into(), garbage.to_str().unwrap().into()],
+            "not a valid einet model file",
+        ),
+        (
+            vec![
+                "bench".into(),
+                "--config".into(),
+                "Z9".into(),
+                "--dry-run".into(),
+            ],
+            "unknown bench configuration",
+        ),
+        (
+            vec!["bench".into(), "--backend".into(), "cuda".into()],
+            "cuda backend",
+        ),
+    ];
+    for (args, expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = fails(d, &args);
+        assert!(
+            err.contains(expected),
+            "einet {args:?}: expected '{expected}' in {err:?}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count().min(3),
+            err.trim_end().lines().count()
+        );
+        assert!(
+            !out.join("model.einet").exists(),
+            "einet {args:?} left a model"
+        );
+    }
+    // The cuda message is exactly one line.
+    let err = fails(
+        d,
+        &train(&["-d", "nltcs", "--backend", "cuda"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    // Commands on a good model with bad options.
+    let model_out = train_small(d, "digits", &[]);
+    let model = model_arg(&model_out);
+    let more: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["sample", "-m", &model, "--out", "x.txt"], ".png"),
+        (
+            vec!["sample", "-m", &model, "-n", "0", "--out", "x.png"],
+            "positive integer",
+        ),
+        (
+            vec![
+                "inpaint", "-m", &model, "--hide", "vars:100", "--out", "x.png",
+            ],
+            "variable 100",
+        ),
+        (
+            vec![
+                "inpaint", "-m", &model, "--hide", "diagonal", "--out", "x.png",
+            ],
+            "unknown --hide",
+        ),
+        (vec!["eval", "-m", &model, "-d", "nltcs"], "16 variables"),
+    ];
+    for (args, expected) in &more {
+        let err = fails(d, args);
+        assert!(
+            err.contains(expected),
+            "einet {args:?}: expected '{expected}' in {err:?}"
+        );
+    }
+}
