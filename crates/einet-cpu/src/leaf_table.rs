@@ -36,6 +36,11 @@ impl LeafTable {
         let mut normal = Vec::with_capacity(leaf.vars.len());
         let mut data = Vec::new();
         let mut scratch = Vec::new();
+        let log_h: Vec<Vec<f32>> = leaf
+            .families
+            .iter()
+            .map(|f| f.log_base_measures())
+            .collect();
         for e in 0..leaf.vars.len() {
             let family = leaf.family(e);
             let s = family.num_stats();
@@ -59,7 +64,11 @@ impl LeafTable {
                                 -0.5 * (std::f32::consts::TAU * var).ln(),
                             ]);
                         }
-                        _ => family.log_densities(p, &mut scratch),
+                        _ => family.log_densities(
+                            p,
+                            &log_h[leaf.entry_family[e] as usize],
+                            &mut scratch,
+                        ),
                     }
                     for (x, v) in scratch.iter().enumerate() {
                         data[start + (c * width + x) * k + kk] = *v;

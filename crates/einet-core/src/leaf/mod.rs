@@ -128,19 +128,36 @@ impl LeafFamily {
         }
     }
 
-    /// Writes `log p(x)` for every value `x` of a discrete family's support into `out`
-    /// (`support_size` values), in `O(support)` time.
-    pub fn log_densities(&self, phi: &[f32], out: &mut [f32]) {
+    /// The log base measure `log h(x)` of every value of a discrete family's support
+    /// (`log C(N, x)` for Binomial, 0 otherwise); it does not depend on the parameters, so
+    /// callers compute it once and pass it to [`LeafFamily::log_densities`].
+    pub fn log_base_measures(&self) -> Vec<f32> {
+        match *self {
+            LeafFamily::Binomial { trials } => {
+                let mut acc = 0.0f64;
+                (0..=trials)
+                    .map(|x| {
+                        let value = acc as f32;
+                        acc += (f64::from(trials) - f64::from(x)).ln() - (f64::from(x) + 1.0).ln();
+                        value
+                    })
+                    .collect()
+            }
+            _ => vec![0.0; self.support_size().unwrap_or(0)],
+        }
+    }
+
+    /// Writes `log p(x)` for every value `x` of a discrete family's support into `out`, given
+    /// `log_h` from [`LeafFamily::log_base_measures`], in `O(support)` time.
+    pub fn log_densities(&self, phi: &[f32], log_h: &[f32], out: &mut [f32]) {
         match *self {
             LeafFamily::Binomial { trials } => {
                 let n = trials as f32;
                 let p = (phi[0] / n).clamp(PROB_EPS, 1.0 - PROB_EPS);
-                let (lp, lq) = (f64::from(p.ln()), f64::from((1.0 - p).ln()));
-                let mut log_coefficient = 0.0f64;
-                for (x, o) in out.iter_mut().enumerate() {
-                    let xf = x as f64;
-                    *o = (log_coefficient + xf * lp + (f64::from(trials) - xf) * lq) as f32;
-                    log_coefficient += (f64::from(trials) - xf).ln() - (xf + 1.0).ln();
+                let (lp, lq) = (p.ln(), (1.0 - p).ln());
+                for (x, (o, h)) in out.iter_mut().zip(log_h).enumerate() {
+                    let xf = x as f32;
+                    *o = h + xf * lp + (n - xf) * lq;
                 }
             }
             _ => out
@@ -309,7 +326,7 @@ mod tests {
             let mut phi = vec![0.0; f.num_stats()];
             f.initialize(&mut rng, &mut phi);
             let mut all = vec![0.0; f.support_size().unwrap()];
-            f.log_densities(&phi, &mut all);
+            f.log_densities(&phi, &f.log_base_measures(), &mut all);
             for (x, v) in all.iter().enumerate() {
                 let want = f.log_density(&phi, x as f32);
                 assert!(
