@@ -169,6 +169,8 @@ fn einsum_forward(
         });
 }
 
+/// One product's forward pass over `rows` rows (at most [`ROW_CHUNK`]): contract the right
+/// child into the weights, then the left child, in the max-shifted linear domain.
 #[allow(clippy::too_many_arguments)]
 fn product_sum(
     left: &[f32],
@@ -180,30 +182,18 @@ fn product_sum(
     k_out: usize,
     out: &mut [f32],
 ) {
-    let mut t = vec![0.0; ROW_CHUNK.min(rows) * k_out * kl];
-    for start in (0..rows).step_by(ROW_CHUNK) {
-        let n = ROW_CHUNK.min(rows - start);
-        let s = ShiftedChildren::new(
-            &left[start * kl..(start + n) * kl],
-            &right[start * kr..(start + n) * kr],
-            kl,
-            kr,
-            n,
-        );
-        let t = &mut t[..n * k_out * kl];
-        contract_right(&s.er, w, n, kr, t);
-        for b in 0..n {
-            let o_row = &mut out[(start + b) * k_out..(start + b + 1) * k_out];
-            let el = &s.el[b * kl..(b + 1) * kl];
-            for (o, y) in o_row.iter_mut().enumerate() {
-                let tb = &t[(b * k_out + o) * kl..(b * k_out + o + 1) * kl];
-                let sum: f32 = el.iter().zip(tb).map(|(a, b)| a * b).sum();
-                *y = if s.shift[b] == f32::NEG_INFINITY {
-                    f32::NEG_INFINITY
-                } else {
-                    sum.ln() + s.shift[b]
-                };
-            }
+    let s = ShiftedChildren::new(left, right, kl, kr, rows);
+    let mut t = vec![0.0; rows * k_out * kl];
+    contract_right(&s.er, w, rows, kr, &mut t);
+    for (b, o_row) in out.chunks_exact_mut(k_out).enumerate() {
+        let el = &s.el[b * kl..(b + 1) * kl];
+        for (y, tb) in o_row.iter_mut().zip(t[b * k_out * kl..].chunks_exact(kl)) {
+            let sum: f32 = el.iter().zip(tb).map(|(a, b)| a * b).sum();
+            *y = if s.shift[b] == f32::NEG_INFINITY {
+                f32::NEG_INFINITY
+            } else {
+                sum.ln() + s.shift[b]
+            };
         }
     }
 }
