@@ -1,0 +1,524 @@
+//! Host-side preparation of a layout for the device: flat `u32` index arrays, the family and
+//! leaf-table descriptions, the node table of the backtracking kernel, the M-step's weight
+//! vectors, and each layer's launch shapes (tile sizes and shared memory).
+
+use std::ops::Range;
+
+use einet_core::BackendError;
+use einet_core::LeafFamily;
+use einet_core::layout::{Layer, Layout};
+use einet_core::params::distributions;
+
+/// Dynamic shared memory a block may use without opting in.
+pub(crate) const SMEM_LIMIT: usize = 48 * 1024;
+/// Shared memory the tiles of a block aim to stay within (leaves room for more blocks).
+const SMEM_SOFT: usize = 32 * 1024;
+/// Bytes of staged weights per block (einsum forward and child gradients).
+const STAGE_BYTES: usize = 8 * 1024;
+/// Outputs per block of the einsum forward kernels (EINSUM_TO in einsum.cu).
+pub(crate) const EINSUM_TO: u32 = 8;
+/// Threads of the element-wise kernels.
+pub(crate) const THREADS: u32 = 256;
+/// Threads of the backtracking kernel.
+pub(crate) const BACKTRACK_THREADS: u32 = 128;
+/// Rows one block of the mixing and leaf backward kernels sums over.
+pub(crate) const ROWS_PER_BLOCK: u32 = 256;
+/// Blocks the counts kernel aims for; it splits the rows into no more chunks than needed,
+/// because every chunk adds its partial counts atomically (12 bytes of traffic per weight).
+const COUNTS_TARGET_BLOCKS: usize = 2048;
+/// Entries of the backtracking kernel's stack (EINET_MAX_STACK in common.cuh).
+const MAX_STACK: usize = 64;
+/// Words per node of the node table (NODE_WORDS in sample.cu).
+const NODE_WORDS: usize = 6;
+
+fn too_large(what: &str) -> BackendError {
+    BackendError::Unavailable(format!("model too large for the CUDA backend: {what}"))
+}
+
+fn to_u32(n: usize, what: &str) -> Result<u32, BackendError> {
+    u32::try_from(n).map_err(|_| too_large(&format!("{what} = {n} does not fit 32 bits")))
+}
+
+/// Rounds up to a multiple of 4.
+pub(crate) fn ceil4(n: u32) -> u32 {
+    n.div_ceil(4) * 4
+}
+
+/// The tile rows for a launch over `rows` rows: at most `max`, a multiple of 4, at least 4.
+fn tile_rows(max: u32, rows: usize) -> u32 {
+    let need = ceil4(u32::try_from(rows).unwrap_or(u32::MAX).clamp(1, max));
+    need.min(max).max(4)
+}
+
+/// Launch parameters of one einsum layer's kernels.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct EinsumPlan {
+    /// Products in the layer.
+    pub products: u32,
+    /// Start of the layer in the concatenated left/right/out/wofs arrays.
+    pub index: usize,
+    /// Global index of the layer's first weight.
+    pub weights: usize,
+    pub kl_max: u32,
+    pub kr_max: u32,
+    pub ko_max: u32,
+    /// Largest forward tile (rows = threads).
+    forward_tr: u32,
+    /// Largest row sub-tile of the counts kernel.
+    counts_rows: u32,
+    /// Threads and micro-tile blocks per product of the counts kernel.
+    pub counts_threads: u32,
+    pub counts_mt_blocks: u32,
+    /// Largest row tile of the child-gradient kernel.
+    grads_tr: u32,
+}
+
+/// A launch of the einsum forward kernels: rows per tile (= threads), weight i-slices per
+/// stage, shared memory bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ForwardLaunch {
+    pub tr: u32,
+    pub o_tiles: u32,
+    pub ic: u32,
+    pub smem: u32,
+}
+
+/// A launch of the counts kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CountsLaunch {
+    pub sub_rows: u32,
+    pub krp_max: u32,
+    pub kop_max: u32,
+    pub smem: u32,
+}
+
+/// A launch of the child-gradient kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GradsLaunch {
+    pub tr: u32,
+    pub threads: u32,
+    pub krp_max: u32,
+    pub ic: u32,
+    pub smem: u32,
+}
+
+/// Floats of shared memory of the forward kernels for tile `tr` and `ic` staged i-slices.
+fn forward_floats(tr: u32, ic: u32, kl: u32, kr: u32) -> usize {
+    (tr * (kl + kr + 1)) as usize + (ic * kr * EINSUM_TO) as usize
+}
+
+fn counts_floats(sub: u32, kl: u32, krp: u32, kop: u32) -> usize {
+    (sub * (kl + krp + kop + 1)) as usize
+}
+
+fn grads_floats(tr: u32, ic: u32, kl: u32, krp: u32, ko: u32) -> usize {
+    (tr * (2 * kl + krp + ko + 1)) as usize + (ic * ko * krp) as usize
+}
+
+/// Weight i-slices to stage: as many as fit STAGE_BYTES (at least 1, at most `kl`) and the
+/// shared memory left after `base` floats.
+fn stage_slices(base: usize, slice: usize, kl: u32) -> u32 {
+    let by_stage = (STAGE_BYTES / 4 / slice.max(1)).max(1);
+    let by_limit = (SMEM_LIMIT / 4).saturating_sub(base) / slice.max(1);
+    by_stage.min(by_limit).clamp(1, kl.max(1) as usize) as u32
+}
+
+impl EinsumPlan {
+    fn new(
+        products: u32,
+        index: usize,
+        weights: usize,
+        [kl_max, kr_max, ko_max]: [u32; 3],
+        n_mt_max: u32,
+    ) -> Result<Self, BackendError> {
+        let fits = |floats: usize, limit: usize| floats * 4 <= limit;
+        let trs = [128u32, 64, 32, 16, 8, 4];
+        let pick = |ok: &dyn Fn(u32, usize) -> bool| {
+            trs.iter()
+                .copied()
+                .find(|&t| ok(t, SMEM_SOFT))
+                .or_else(|| trs.iter().copied().find(|&t| ok(t, SMEM_LIMIT)))
+        };
+        let k_desc = format!("K_left {kl_max}, K_right {kr_max}, K_out {ko_max}");
+        let forward_tr = pick(&|t, limit| fits(forward_floats(t, 1, kl_max, kr_max), limit))
+            .ok_or_else(|| too_large(&format!("einsum forward tiles ({k_desc})")))?;
+        let (krp, kop) = (ceil4(kr_max), ceil4(ko_max));
+        let counts_rows =
+            pick(&|t, limit| t <= 64 && fits(counts_floats(t, kl_max, krp, kop), limit))
+                .ok_or_else(|| too_large(&format!("einsum counts tiles ({k_desc})")))?;
+        let grads_tr = pick(&|t, limit| {
+            t <= 64
+                && (t / 4) * (krp / 4) <= THREADS
+                && fits(grads_floats(t, 1, kl_max, krp, ko_max), limit)
+        })
+        .ok_or_else(|| too_large(&format!("einsum gradient tiles ({k_desc})")))?;
+        let counts_threads = n_mt_max.div_ceil(32).clamp(1, THREADS / 32) * 32;
+        Ok(EinsumPlan {
+            products,
+            index,
+            weights,
+            kl_max,
+            kr_max,
+            ko_max,
+            forward_tr,
+            counts_rows,
+            counts_threads,
+            counts_mt_blocks: n_mt_max.div_ceil(counts_threads).max(1),
+            grads_tr,
+        })
+    }
+
+    /// The forward launch over `rows` rows.
+    pub(crate) fn forward_launch(&self, rows: usize) -> ForwardLaunch {
+        let tr = tile_rows(self.forward_tr, rows);
+        let base = forward_floats(tr, 0, self.kl_max, self.kr_max);
+        let ic = stage_slices(base, (self.kr_max * EINSUM_TO) as usize, self.kl_max);
+        ForwardLaunch {
+            tr,
+            o_tiles: self.ko_max.div_ceil(EINSUM_TO),
+            ic,
+            smem: (forward_floats(tr, ic, self.kl_max, self.kr_max) * 4) as u32,
+        }
+    }
+
+    /// The counts launch over `rows` rows.
+    pub(crate) fn counts_launch(&self, rows: usize) -> CountsLaunch {
+        let sub_rows = tile_rows(self.counts_rows, rows);
+        let (krp_max, kop_max) = (ceil4(self.kr_max), ceil4(self.ko_max));
+        CountsLaunch {
+            sub_rows,
+            krp_max,
+            kop_max,
+            smem: (counts_floats(sub_rows, self.kl_max, krp_max, kop_max) * 4) as u32,
+        }
+    }
+
+    /// Rows per block of the counts kernel over `rows` rows: one chunk when the products
+    /// alone fill the device, else up to ⌈rows / 64⌉ chunks.
+    pub(crate) fn counts_rows_per_block(&self, rows: usize) -> u32 {
+        let per_chunk = (self.products * self.counts_mt_blocks).max(1) as usize;
+        let chunks = COUNTS_TARGET_BLOCKS
+            .div_ceil(per_chunk)
+            .clamp(1, rows.div_ceil(64).max(1));
+        u32::try_from(rows.div_ceil(chunks).max(1)).unwrap_or(u32::MAX)
+    }
+
+    /// The child-gradient launch over `rows` rows.
+    pub(crate) fn grads_launch(&self, rows: usize) -> GradsLaunch {
+        let tr = tile_rows(self.grads_tr, rows);
+        let krp_max = ceil4(self.kr_max);
+        let base = grads_floats(tr, 0, self.kl_max, krp_max, self.ko_max);
+        let ic = stage_slices(base, (self.ko_max * krp_max) as usize, self.kl_max);
+        GradsLaunch {
+            tr,
+            threads: (tr / 4) * (krp_max / 4),
+            krp_max,
+            ic,
+            smem: (grads_floats(tr, ic, self.kl_max, krp_max, self.ko_max) * 4) as u32,
+        }
+    }
+}
+
+/// Launch parameters of one mixing layer.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct MixingPlan {
+    /// Mixed regions.
+    pub regions: u32,
+    /// Start of the layer in the concatenated out/ncomp arrays.
+    pub index: usize,
+    /// Start of the layer in the concatenated components array.
+    pub comps: usize,
+    pub k: u32,
+    pub cmax: u32,
+    /// Global index of the layer's first weight.
+    pub weights: usize,
+}
+
+/// One inner layer.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum LayerPlan {
+    Einsum(EinsumPlan),
+    Mixing(MixingPlan),
+}
+
+/// Everything the device needs besides parameters and activations.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Plan {
+    pub k: Vec<u32>,
+    pub koff: Vec<u32>,
+    pub var_offsets: Vec<u32>,
+    pub vars: Vec<u32>,
+    pub entry_family: Vec<u32>,
+    pub entry_leaf: Vec<u32>,
+    pub param_offsets: Vec<u32>,
+    pub tab_offsets: Vec<u32>,
+    pub table_len: usize,
+    /// 8 words per family (see `Family` in common.cuh).
+    pub families: Vec<u32>,
+    /// log C(N, x) of every Binomial family, concatenated.
+    pub lbinom: Vec<f32>,
+    pub ein_left: Vec<u32>,
+    pub ein_right: Vec<u32>,
+    pub ein_out: Vec<u32>,
+    pub ein_wofs: Vec<u32>,
+    pub mix_out: Vec<u32>,
+    pub mix_comps: Vec<u32>,
+    pub mix_ncomp: Vec<u32>,
+    /// NODE_WORDS words per node (see sample.cu).
+    pub nodes: Vec<u32>,
+    /// The M-step's normalised weight vectors (global starts and lengths).
+    pub vec_start: Vec<u32>,
+    pub vec_len: Vec<u32>,
+    pub layers: Vec<LayerPlan>,
+    /// Each layer's range in the concatenated weight vector.
+    pub layer_weights: Vec<Range<usize>>,
+    pub num_weights: usize,
+}
+
+/// Family code, table width and parameter of `family` (see common.cuh).
+fn family_words(family: LeafFamily, lbinom: &mut Vec<f32>) -> Result<[u32; 8], BackendError> {
+    let stats = family.num_stats() as u32;
+    Ok(match family {
+        LeafFamily::Bernoulli => [0, 2, 4, 0, stats, 0, 0, 0],
+        LeafFamily::Categorical { categories } => {
+            [1, categories, categories + 2, 0, stats, 0, 0, 0]
+        }
+        LeafFamily::Binomial { trials } => {
+            let offset = to_u32(lbinom.len(), "binomial table length")?;
+            // The same recursion as LeafFamily::log_densities, in f64.
+            let mut log_coefficient = 0.0f64;
+            for x in 0..=trials {
+                lbinom.push(log_coefficient as f32);
+                let xf = f64::from(x);
+                log_coefficient += (f64::from(trials) - xf).ln() - (xf + 1.0).ln();
+            }
+            [2, trials, 4, offset, stats, 0, 0, 0]
+        }
+        LeafFamily::Normal { min_var, max_var } => {
+            [3, 0, 5, 0, stats, min_var.to_bits(), max_var.to_bits(), 0]
+        }
+    })
+}
+
+impl Plan {
+    /// Prepares `layout` for the device.
+    pub(crate) fn new(layout: &Layout) -> Result<Plan, BackendError> {
+        let leaf = &layout.leaf;
+        let (k_leaf, d) = (leaf.k, layout.num_channels);
+        let mut lbinom = Vec::new();
+        let mut families = Vec::new();
+        for &f in &leaf.families {
+            families.extend(family_words(f, &mut lbinom)?);
+        }
+        let width = |e: usize| families[8 * leaf.entry_family[e] as usize + 2] as usize;
+        let mut tab_offsets = Vec::with_capacity(leaf.vars.len());
+        let mut table_len = 0usize;
+        for e in 0..leaf.vars.len() {
+            tab_offsets.push(to_u32(table_len, "leaf table length")?);
+            table_len += d * width(e) * k_leaf;
+        }
+        to_u32(table_len, "leaf table length")?;
+        let mut entry_leaf = Vec::with_capacity(leaf.vars.len());
+        for n in 0..leaf.len() {
+            entry_leaf.extend(leaf.entries(n).map(|_| n as u32));
+        }
+
+        let mut plan = Plan {
+            k: layout.k.clone(),
+            koff: layout.k_offset.clone(),
+            var_offsets: leaf.var_offsets.clone(),
+            vars: leaf.vars.clone(),
+            entry_family: leaf.entry_family.iter().map(|&f| u32::from(f)).collect(),
+            entry_leaf,
+            param_offsets: leaf.param_offsets.clone(),
+            tab_offsets,
+            table_len,
+            families,
+            lbinom,
+            ein_left: Vec::new(),
+            ein_right: Vec::new(),
+            ein_out: Vec::new(),
+            ein_wofs: Vec::new(),
+            mix_out: Vec::new(),
+            mix_comps: Vec::new(),
+            mix_ncomp: Vec::new(),
+            nodes: vec![0; layout.num_nodes() * NODE_WORDS],
+            vec_start: Vec::new(),
+            vec_len: Vec::new(),
+            layers: Vec::new(),
+            layer_weights: Vec::new(),
+            num_weights: 0,
+        };
+        for n in 0..leaf.len() {
+            plan.nodes[n * NODE_WORDS + 1] = n as u32;
+        }
+        let kk = |n: u32| layout.k[n as usize];
+        let mut einsum_layers = 0usize;
+        for layer in &layout.layers {
+            let base = plan.num_weights;
+            let count = layer.num_weights();
+            plan.layer_weights.push(base..base + count);
+            plan.num_weights += count;
+            to_u32(plan.num_weights, "number of sum weights")?;
+            for range in distributions(layout, layer) {
+                plan.vec_start
+                    .push(to_u32(base + range.start, "weight index")?);
+                plan.vec_len.push(range.len() as u32);
+            }
+            match layer {
+                Layer::Einsum(l) => {
+                    einsum_layers += 1;
+                    let index = plan.ein_left.len();
+                    let products = l.out.len();
+                    let mut ks = [0u32; 3];
+                    let mut n_mt_max = 0u32;
+                    for p in 0..products {
+                        let (kl, kr, ko) = (kk(l.left[p]), kk(l.right[p]), kk(l.out[p]));
+                        ks = [ks[0].max(kl), ks[1].max(kr), ks[2].max(ko)];
+                        n_mt_max = n_mt_max.max((ceil4(ko) / 4) * kl * (ceil4(kr) / 4));
+                        let node = l.out[p] as usize * NODE_WORDS;
+                        plan.nodes[node..node + NODE_WORDS].copy_from_slice(&[
+                            1,
+                            l.left[p],
+                            l.right[p],
+                            0,
+                            to_u32(base + l.weight_offsets[p] as usize, "weight index")?,
+                            0,
+                        ]);
+                    }
+                    plan.ein_left.extend(&l.left);
+                    plan.ein_right.extend(&l.right);
+                    plan.ein_out.extend(&l.out);
+                    plan.ein_wofs.extend(&l.weight_offsets[..products]);
+                    plan.layers.push(LayerPlan::Einsum(EinsumPlan::new(
+                        to_u32(products, "products per layer")?,
+                        index,
+                        base,
+                        ks,
+                        n_mt_max,
+                    )?));
+                }
+                Layer::Mixing(l) => {
+                    let index = plan.mix_out.len();
+                    let comps = plan.mix_comps.len();
+                    let cmax = l.max_components;
+                    for (m, &out) in l.out.iter().enumerate() {
+                        let node = out as usize * NODE_WORDS;
+                        plan.nodes[node..node + NODE_WORDS].copy_from_slice(&[
+                            2,
+                            to_u32(comps + m * cmax, "mixing components")?,
+                            l.num_components[m],
+                            cmax as u32,
+                            to_u32(base + m * l.k * cmax, "weight index")?,
+                            0,
+                        ]);
+                    }
+                    plan.mix_out.extend(&l.out);
+                    plan.mix_comps.extend(&l.components);
+                    plan.mix_ncomp.extend(&l.num_components);
+                    plan.layers.push(LayerPlan::Mixing(MixingPlan {
+                        regions: to_u32(l.out.len(), "mixed regions")?,
+                        index,
+                        comps,
+                        k: l.k as u32,
+                        cmax: cmax as u32,
+                        weights: base,
+                    }));
+                }
+            }
+        }
+        if einsum_layers + 1 > MAX_STACK {
+            return Err(too_large(&format!(
+                "{einsum_layers} einsum layers; sampling supports at most {}",
+                MAX_STACK - 1
+            )));
+        }
+        Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use einet_core::canonical::Canonical;
+    use einet_core::{Einet, EinetConfig, random_binary_trees};
+
+    #[test]
+    fn tiles_fit_shared_memory_for_the_canonical_models() {
+        for id in ["A1", "B1", "C2"] {
+            let c = Canonical::get(id).unwrap();
+            let layout = Layout::new(&c.graph(0).unwrap(), &c.config).unwrap();
+            let plan = Plan::new(&layout).unwrap();
+            for layer in &plan.layers {
+                if let LayerPlan::Einsum(e) = layer {
+                    for rows in [1, 7, 100, 1000] {
+                        let f = e.forward_launch(rows);
+                        assert!(f.smem as usize <= SMEM_LIMIT && f.tr % 4 == 0 && f.tr <= 128);
+                        let c = e.counts_launch(rows);
+                        assert!(c.smem as usize <= SMEM_LIMIT && c.sub_rows % 4 == 0);
+                        let g = e.grads_launch(rows);
+                        assert!(g.smem as usize <= SMEM_LIMIT && g.threads <= THREADS);
+                        assert!(g.threads >= 1 && g.ic >= 1 && f.ic >= 1);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_node_is_described() {
+        let graph = random_binary_trees(8, 2, 3, 1).unwrap();
+        let einet = Einet::new(graph, EinetConfig::new(3, LeafFamily::Bernoulli), 0).unwrap();
+        let plan = Plan::new(&einet.layout).unwrap();
+        let layout = &einet.layout;
+        for n in 0..layout.num_nodes() {
+            let kind = plan.nodes[n * NODE_WORDS];
+            assert_eq!(kind == 0, n < layout.leaf.len(), "node {n}");
+        }
+        assert_eq!(plan.num_weights, layout.num_sum_weights());
+        assert_eq!(plan.entry_leaf.len(), layout.leaf.vars.len());
+        let total: usize = plan.vec_len.iter().map(|&l| l as usize).sum();
+        let padding = layout
+            .layers
+            .iter()
+            .map(|l| match l {
+                Layer::Mixing(m) => {
+                    m.k * m
+                        .num_components
+                        .iter()
+                        .map(|&c| m.max_components - c as usize)
+                        .sum::<usize>()
+                }
+                Layer::Einsum(_) => 0,
+            })
+            .sum::<usize>();
+        assert_eq!(total + padding, plan.num_weights);
+    }
+
+    #[test]
+    fn k_up_to_100_fits_and_larger_k_is_refused_without_panicking() {
+        let graph = random_binary_trees(8, 2, 1, 0).unwrap();
+        for (k, fits) in [(64, true), (100, true), (128, false)] {
+            let config = EinetConfig::new(k, LeafFamily::Bernoulli);
+            let layout = Layout::new(&graph, &config).unwrap();
+            match Plan::new(&layout) {
+                Ok(_) => assert!(fits, "K = {k} should be refused"),
+                Err(BackendError::Unavailable(msg)) => {
+                    assert!(!fits, "K = {k} refused: {msg}");
+                    assert!(msg.contains("too large"), "{msg}");
+                }
+                Err(e) => panic!("K = {k}: unexpected error {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn binomial_coefficients_match_the_core() {
+        let mut t = Vec::new();
+        family_words(LeafFamily::Binomial { trials: 255 }, &mut t).unwrap();
+        for x in [0u32, 1, 17, 128, 254, 255] {
+            let want = einet_core::leaf::log_binomial_coefficient(255, x);
+            assert!((t[x as usize] - want).abs() <= 1e-4 * want.abs().max(1.0));
+        }
+    }
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the one prepared run of einet's CUDA checks and benchmarks on the GPU machine.
+#
+# Here (Rust, no GPU), from anywhere in the repository:
+#   scripts/gpu-check.sh prepare
+#     runs ../shared/tools/gpu-pack (release tests, benches and binaries with `--features
+#     cuda` into gpu-bin/), then keeps only what this check runs (einet_cuda.lib-tests,
+#     cuda_*.test, *.bench, einet) and strips them: ~16 MiB, within the 64 MiB that the device
+#     tool carries (gpu-pack's full output is ~400 MB).
+# There (no Rust, no network), from the repository root, gpu-bin/ carried along:
+#   OUT=/some/dir scripts/gpu-check.sh      (OUT defaults to ./gpu-check-out)
+#
+# Steps, each logged to $OUT/<step>.log and summarised in $OUT/summary.txt:
+#   1. nvidia-smi, the CUDA libraries the loader sees
+#   2. every einet-cuda test executable with EINET_REQUIRE_GPU=1 and --include-ignored: the
+#      NVRTC compile report (registers/spills), unit tests, the backend-generic suite, CPU
+#      parity on A1/C2 (the emulator tests are skipped: they need no GPU)
+#   3. compute-sanitizer memcheck on part of the suite, if the tool exists
+#   4. the criterion benches (*.bench --bench), CUDA first
+#   5. einet bench --backend cuda on the canonical configurations (batch 1000; B1, C1, C2 also
+#      at batch 100), when gpu-bin/einet exists; a CPU baseline on the same machine
+#   6. compute-sanitizer racecheck on one test
+# It continues after failures and exits 1 if any test (steps 2, 3, 6) failed or was not run.
+# Steps are cut when the time budget (GPU_CHECK_BUDGET_S, default 450 s) is spent, so the
+# whole run stays under ~8 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${GPU_BIN:-gpu-bin}
+
+if [[ ${1:-} == prepare ]]; then
+  pack=${GPU_PACK:-../shared/tools/gpu-pack}
+  "$pack" "$BIN" || exit 1
+  for f in "$BIN"/*; do
+    case "$(basename "$f")" in
+      einet_cuda.lib-tests | cuda_*.test | *.bench | einet) strip "$f" ;;
+      *) rm -f "$f" ;;
+    esac
+  done
+  echo "gpu-check: kept $(du -sh "$BIN" | cut -f1) in $BIN/:"
+  ls -1 "$BIN" | sed 's/^/  /'
+  echo "run on the GPU machine: scripts/gpu-check.sh   (carry: $BIN)"
+  exit 0
+fi
+
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+BUDGET=${GPU_CHECK_BUDGET_S:-450}
+start=$SECONDS
+summary="$OUT/summary.txt"
+: > "$summary"
+failed_tests=()
+failed_other=()
+export EINET_REQUIRE_GPU=1 EINET_REQUIRE_NVRTC=1 RUST_BACKTRACE=1
+
+note() { printf '%s\n' "$*" | tee -a "$summary"; }
+left() { echo $((BUDGET - (SECONDS - start))); }
+
+# step KIND NAME LIMIT_S COMMAND...: runs COMMAND with a time limit, logs it, records failures
+# (KIND test or other).
+step() {
+  local kind=$1 name=$2 limit=$3
+  shift 3
+  local remaining
+  remaining=$(left)
+  if ((remaining < 15)); then
+    note "$(printf '%-30s SKIPPED (time budget spent)' "$name")"
+    [[ $kind == test ]] && failed_tests+=("$name (not run)")
+    return 0
+  fi
+  ((limit > remaining)) && limit=$remaining
+  local t0=$SECONDS
+  timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  local verdict=ok
+  if ((rc != 0)); then
+    verdict="FAILED (exit $rc$( ((rc == 124 || rc == 137)) && echo ', timed out'))"
+    if [[ $kind == test ]]; then failed_tests+=("$name"); else failed_other+=("$name"); fi
+  fi
+  note "$(printf '%-30s %-28s %4ds' "$name" "$verdict" $((SECONDS - t0)))"
+}
+
+note "gpu-check $(date -u +%FT%TZ) on $(hostname)"
+step other nvidia-smi 30 nvidia-smi
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit \
+  --format=csv >>"$OUT/nvidia-smi.log" 2>&1
+{ ldconfig -p | grep -E 'libcuda\.so|libnvrtc' ; nproc; } >"$OUT/libraries.log" 2>&1
+
+if [[ ! -d $BIN ]]; then
+  note "no $BIN/: run 'scripts/gpu-check.sh prepare' on the build machine and carry $BIN"
+  exit 1
+fi
+
+# 2. Tests. A missing test executable counts as a failed test.
+test_exe() { # NAME EXECUTABLE LIMIT_S ARGS...
+  local name=$1 exe=$2 limit=$3
+  shift 3
+  if [[ -x $exe ]]; then
+    step test "$name" "$limit" "$exe" "$@"
+  else
+    note "$(printf '%-30s MISSING (%s)' "$name" "$exe")"
+    failed_tests+=("$name (missing)")
+  fi
+}
+test_exe kernels_compile "$BIN/cuda_kernels_compile.test" 90 --include-ignored --nocapture
+test_exe lib_tests "$BIN/einet_cuda.lib-tests" 60 --include-ignored
+test_exe backend_suite "$BIN/cuda_backend_suite.test" 180 --include-ignored
+test_exe cpu_parity "$BIN/cuda_parity.test" 180 --include-ignored --nocapture \
+  --test-threads 1 --skip emulated
+for t in "$BIN"/cuda_*.test; do
+  [[ -x $t ]] || continue
+  case "$(basename "$t")" in
+    cuda_kernels_compile.test | cuda_backend_suite.test | cuda_parity.test) ;;
+    cuda_emulated_suite.test) ;; # CPU emulator: nothing to learn on the GPU machine
+    *) step test "$(basename "$t" .test)" 120 "$t" --include-ignored ;;
+  esac
+done
+
+# 3. Memory errors in the kernels (a subset of the suite; kernels run far slower here).
+if command -v compute-sanitizer >/dev/null && [[ -x $BIN/cuda_backend_suite.test ]]; then
+  step test memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+    "$BIN/cuda_backend_suite.test" --test-threads 1 matches_the_reference_evaluator \
+    expected_counts_equal_finite_differences leaf_responsibilities_sum_to_one \
+    impossible_inputs_give_minus_infinity_not_nan max_product_mpe_is_the_brute_force_argmax \
+    sampling_is_reproducible_and_split_independent
+else
+  note "memcheck                       skipped (no compute-sanitizer)"
+fi
+
+# 4. Criterion benches, CUDA first.
+benched=" "
+for b in "$BIN"/cuda.bench "$BIN"/*.bench; do
+  [[ -x $b && $benched != *" $b "* ]] || continue
+  benched+="$b "
+  step other "bench_$(basename "$b" .bench)" 150 "$b" --bench
+done
+
+# 5. The CLI's benchmark on the canonical configurations.
+if [[ -x $BIN/einet ]]; then
+  step other einet_bench_cuda_b1000 200 "$BIN/einet" bench \
+    --config A1,A2,B1,B2,B3,C1,C2,C3 --backend cuda --batch-size 1000 \
+    --json "$OUT/bench-cuda.json"
+  step other einet_bench_cuda_b100 90 "$BIN/einet" bench --config B1,C1,C2 --backend cuda \
+    --batch-size 100 --json "$OUT/bench-cuda-b100.json"
+  step other einet_bench_cpu_b100 60 "$BIN/einet" bench --config A1,B1 --backend cpu \
+    --batch-size 100 --json "$OUT/bench-cpu-b100.json"
+else
+  note "einet bench                    skipped (no $BIN/einet)"
+fi
+
+# 6. Shared-memory races in the kernels.
+if command -v compute-sanitizer >/dev/null && [[ -x $BIN/cuda_backend_suite.test ]]; then
+  step test racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 1 \
+    --print-limit 20 "$BIN/cuda_backend_suite.test" --test-threads 1 \
+    expected_counts_equal_finite_differences
+fi
+
+note "total $((SECONDS - start)) s"
+if ((${#failed_other[@]})); then note "failed (not tests): ${failed_other[*]}"; fi
+if ((${#failed_tests[@]})); then
+  note "TESTS FAILED: ${failed_tests[*]}"
+  exit 1
+fi
+note "all tests passed"
