@@ -1,9 +1,18 @@
 //! `--backend` and `--threads`: where models run.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use einet_core::{Backend, BackendModel, Einet};
 use einet_cpu::CpuBackend;
+use einet_cuda::CudaBackend;
 use serde::Serialize;
+
+/// The process's CUDA backend, opened on first use (one context per process).
+fn cuda() -> Result<&'static CudaBackend> {
+    static CUDA: std::sync::OnceLock<Result<CudaBackend, String>> = std::sync::OnceLock::new();
+    CUDA.get_or_init(|| CudaBackend::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("cannot use the cuda backend: {e}"))
+}
 
 /// A compute backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -11,7 +20,7 @@ use serde::Serialize;
 pub enum BackendKind {
     /// The multithreaded CPU backend.
     Cpu,
-    /// The CUDA backend (not built into this binary yet).
+    /// The CUDA backend (binaries built with `--features cuda`).
     Cuda,
 }
 
@@ -40,7 +49,7 @@ impl RunArgs {
     /// Checks that the backend exists and sizes the thread pool; call before any work.
     pub fn init(&self) -> Result<()> {
         if self.backend == BackendKind::Cuda {
-            bail!("the cuda backend is not built into this binary; use --backend cpu");
+            cuda()?;
         }
         if let Some(n) = self.threads {
             rayon::ThreadPoolBuilder::new()
@@ -59,9 +68,11 @@ impl RunArgs {
                     .load(einet)
                     .context("cannot load the model onto the cpu backend")?,
             )),
-            BackendKind::Cuda => {
-                bail!("the cuda backend is not built into this binary; use --backend cpu")
-            }
+            BackendKind::Cuda => Ok(Box::new(
+                cuda()?
+                    .load(einet)
+                    .context("cannot load the model onto the cuda backend")?,
+            )),
         }
     }
 

@@ -624,7 +624,7 @@ fn bad_inputs_fail_with_a_message_and_leave_no_model() {
         ),
         (
             train(&["-d", "nltcs", "--backend", "cuda"]),
-            "cuda backend is not built",
+            "cannot use the cuda backend",
         ),
         (
             train(&["-d", "nltcs", "--batch-size", "0"]),
