@@ -135,8 +135,8 @@ impl Einet {
             path: path.to_path_buf(),
             reason,
         };
-        let (_, header) =
-            SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| corrupt(format!("it is truncated or not a safetensors file ({e:?})")))?;
         let meta = header
             .metadata()
             .as_ref()
