@@ -5,13 +5,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::region_graph::PoonDomingos;
-use einet_core::rng::Rng;
-use einet_core::{Einet, EinetConfig, Layout, LeafFamily, RegionGraph, Root};
+use einet_core::canonical::{CANONICAL_IDS, Canonical, random_rows};
+use einet_core::{Einet, Layout, Root};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
-use crate::info::forward_flops;
 use crate::positive_usize;
 
 /// `einet bench`.
@@ -41,146 +39,6 @@ pub struct BenchArgs {
     pub seed: u64,
 }
 
-/// One canonical configuration.
-struct Anchor {
-    id: &'static str,
-    structure: &'static str,
-    family: LeafFamily,
-    k: usize,
-    channels: usize,
-    step_size: f64,
-    batch: usize,
-    reference_params: u64,
-}
-
-const IMAGE_NORMAL: LeafFamily = LeafFamily::Normal {
-    min_var: 1e-6,
-    max_var: 0.01,
-};
-
-const ANCHORS: [Anchor; 8] = [
-    Anchor {
-        id: "A1",
-        structure: "random binary trees, 784 vars, depth 5, 20 repetitions",
-        family: LeafFamily::Categorical { categories: 2 },
-        k: 20,
-        channels: 1,
-        step_size: 0.05,
-        batch: 1000,
-        reference_params: 5_435_220,
-    },
-    Anchor {
-        id: "A2",
-        structure: "random binary trees, 784 vars, depth 5, 20 repetitions",
-        family: LeafFamily::Bernoulli,
-        k: 20,
-        channels: 1,
-        step_size: 0.05,
-        batch: 1000,
-        reference_params: 5_121_620,
-    },
-    Anchor {
-        id: "B1",
-        structure: "Poon-Domingos 28x28, delta 7",
-        family: LeafFamily::Binomial { trials: 255 },
-        k: 10,
-        channels: 1,
-        step_size: 0.05,
-        batch: 100,
-        reference_params: 204_146,
-    },
-    Anchor {
-        id: "B2",
-        structure: "Poon-Domingos 28x28, delta 7",
-        family: LeafFamily::Categorical { categories: 256 },
-        k: 10,
-        channels: 1,
-        step_size: 0.05,
-        batch: 100,
-        reference_params: 2_203_346,
-    },
-    Anchor {
-        id: "B3",
-        structure: "Poon-Domingos 28x28, delta 4",
-        family: LeafFamily::Binomial { trials: 255 },
-        k: 10,
-        channels: 1,
-        step_size: 0.05,
-        batch: 1000,
-        reference_params: 3_163_452,
-    },
-    Anchor {
-        id: "C1",
-        structure: "Poon-Domingos 32x32, axis 1 only, delta 8, 3 channels",
-        family: IMAGE_NORMAL,
-        k: 40,
-        channels: 3,
-        step_size: 0.5,
-        batch: 100,
-        reference_params: 698_723,
-    },
-    Anchor {
-        id: "C2",
-        structure: "Poon-Domingos 32x32, delta 8, 3 channels",
-        family: IMAGE_NORMAL,
-        k: 40,
-        channels: 3,
-        step_size: 0.5,
-        batch: 100,
-        reference_params: 12_678_166,
-    },
-    Anchor {
-        id: "C3",
-        structure: "Poon-Domingos 32x32, delta 4, 3 channels",
-        family: IMAGE_NORMAL,
-        k: 40,
-        channels: 3,
-        step_size: 0.5,
-        batch: 1000,
-        reference_params: 386_681_054,
-    },
-];
-
-impl Anchor {
-    fn graph(&self, seed: u64) -> Result<RegionGraph> {
-        let pd = |side: usize, delta: f64, axes: Option<Vec<usize>>| {
-            PoonDomingos {
-                shape: vec![side, side],
-                deltas: vec![vec![delta; 2]],
-                axes,
-                max_split_depth: None,
-            }
-            .build()
-        };
-        let g = match self.id {
-            "A1" | "A2" => einet_core::random_binary_trees(784, 5, 20, seed),
-            "B1" | "B2" => pd(28, 7.0, None),
-            "B3" => pd(28, 4.0, None),
-            "C1" => pd(32, 8.0, Some(vec![1])),
-            "C2" => pd(32, 8.0, None),
-            _ => pd(32, 4.0, None),
-        };
-        g.with_context(|| format!("cannot build the structure of {}", self.id))
-    }
-
-    fn config(&self) -> EinetConfig {
-        let mut c = EinetConfig::new(self.k, self.family);
-        c.num_channels = self.channels;
-        c
-    }
-}
-
-/// Random data of the right kind: 0/1, 0..=255 or uniform [0, 1).
-fn random_data(family: LeafFamily, len: usize, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed, 0xBE7C);
-    (0..len)
-        .map(|_| match family.support_size() {
-            Some(n) => rng.below(n as u32) as f32,
-            None => rng.uniform(),
-        })
-        .collect()
-}
-
 /// Peak resident memory of this process (VmHWM), on Linux.
 fn peak_memory_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -207,12 +65,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// Runs `einet bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     args.run.init()?;
-    let mut chosen: Vec<&Anchor> = Vec::new();
     let ids: Vec<String> = if args.configs.is_empty() {
-        ANCHORS
+        CANONICAL_IDS
             .iter()
-            .filter(|a| a.id != "C3")
-            .map(|a| a.id.into())
+            .filter(|&&id| id != "C3")
+            .map(|&id| id.into())
             .collect()
     } else {
         args.configs
@@ -220,16 +77,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .map(|s| s.trim().to_uppercase())
             .collect()
     };
+    let mut chosen: Vec<Canonical> = Vec::new();
     for id in &ids {
         if id == "ALL" {
-            chosen.extend(ANCHORS.iter());
+            chosen.extend(Canonical::all());
             continue;
         }
-        match ANCHORS.iter().find(|a| a.id == id) {
-            Some(a) => chosen.push(a),
+        match Canonical::get(id) {
+            Some(c) => chosen.push(c),
             None => bail!(
-                "unknown bench configuration '{id}'; choose from A1, A2, B1, B2, B3, C1, C2, C3 \
-                 or all"
+                "unknown bench configuration '{id}'; choose from {} or all",
+                CANONICAL_IDS.join(", ")
             ),
         }
     }
@@ -246,21 +104,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "GFLOP/s",
         "peak MB"
     );
-    for anchor in chosen {
-        let batch = args.batch_size.unwrap_or(anchor.batch);
-        let graph = anchor.graph(args.seed)?;
-        let config = anchor.config();
+    for anchor in &chosen {
+        let batch = args.batch_size.unwrap_or(anchor.reference_batch);
+        let graph = anchor
+            .graph(args.seed)
+            .with_context(|| format!("cannot build the structure of {}", anchor.id))?;
+        let config = anchor.config.clone();
         let layout = Layout::new(&graph, &config)
             .with_context(|| format!("cannot lay out {}", anchor.id))?;
         let params = layout.num_params();
-        let flops = forward_flops(&layout);
+        let flops = layout.forward_flops_per_sample();
         let counts = graph.counts();
         let mut result = json!({
             "config": anchor.id,
             "structure": anchor.structure,
-            "leaf": anchor.family.name(),
-            "k": anchor.k,
-            "step_size": anchor.step_size,
+            "leaf": config.leaves.default.name(),
+            "k": config.k_sum,
+            // Through its shortest decimal form, so that 0.05 prints as 0.05, not 0.0500000007.
+            "step_size": anchor.step_size.to_string().parse::<f64>().unwrap_or(f64::NAN),
             "backend": args.run.backend.name(),
             "threads": args.run.threads(),
             "batch_size": batch,
@@ -291,10 +152,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let reset = reset_peak_memory();
         let einet = Einet::new(graph, config, args.seed)
             .with_context(|| format!("cannot build {}", anchor.id))?;
+        let data = random_rows(&einet, batch, args.seed);
         let mut model = args.run.load(&einet)?;
         drop(einet);
-        let width = layout.num_vars * layout.num_channels;
-        let data = random_data(anchor.family, batch * width, args.seed);
         let mut forward = Vec::with_capacity(args.repeats);
         for i in 0..=args.repeats {
             let t = Instant::now();
@@ -313,7 +173,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .em_accumulate(&data, Root::Mixture)
                 .with_context(|| format!("{}: EM statistics failed", anchor.id))?;
             model
-                .em_update(anchor.step_size as f32, 0.0)
+                .em_update(anchor.step_size, 0.0)
                 .with_context(|| format!("{}: EM update failed", anchor.id))?;
             if i > 0 {
                 train.push(t.elapsed().as_secs_f64());

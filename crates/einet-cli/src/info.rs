@@ -1,29 +1,11 @@
 //! `einet info`: structure, size, leaves and training configuration of a model.
 
 use anyhow::Result;
-use einet_core::{Einet, Layer, Layout};
+use einet_core::{Einet, Layer};
 use serde_json::json;
 
 use crate::InfoArgs;
 use crate::record::load_model;
-
-/// Forward FLOPs per sample of the einsum layers: `Σ_products 2·K_out·K_left·K_right`.
-pub fn forward_flops(layout: &Layout) -> u64 {
-    layout
-        .layers
-        .iter()
-        .filter_map(|l| match l {
-            Layer::Einsum(e) => Some(e),
-            Layer::Mixing(_) => None,
-        })
-        .flat_map(|e| {
-            (0..e.out.len()).map(move |p| {
-                let k = |n: u32| u64::from(layout.k[n as usize]);
-                2 * k(e.out[p]) * k(e.left[p]) * k(e.right[p])
-            })
-        })
-        .sum()
-}
 
 /// The facts `einet info` shows, as JSON.
 pub fn describe(einet: &Einet) -> serde_json::Value {
@@ -50,7 +32,7 @@ pub fn describe(einet: &Einet) -> serde_json::Value {
         "params": layout.num_params(),
         "sum_weights": layout.num_sum_weights(),
         "leaf_params": layout.leaf.num_params,
-        "forward_flops_per_sample": forward_flops(layout),
+        "forward_flops_per_sample": layout.forward_flops_per_sample(),
         "training": einet.training,
     })
 }
@@ -92,8 +74,8 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         d["params"], d["sum_weights"], d["leaf_params"]
     );
     println!(
-        "cost        {:.3} MFLOP per sample (forward einsum layers)",
-        forward_flops(&einet.layout) as f64 / 1e6
+        "cost        {:.3} MFLOP per sample (forward pass: einsum and mixing layers)",
+        einet.layout.forward_flops_per_sample() as f64 / 1e6
     );
     let t = &einet.training;
     if t.is_null() {

@@ -9,11 +9,14 @@ mod backend_arg;
 mod bench;
 mod dataset_arg;
 mod eval;
+mod experiment;
+mod experiment_images;
 mod hide;
 mod image_grid;
 mod info;
 mod inpaint;
 mod leaf_arg;
+mod mixture;
 mod mpe;
 mod output;
 mod progress;
@@ -50,6 +53,8 @@ enum Command {
     Info(InfoArgs),
     /// Time the canonical configurations of perf-anchors.md (A1..C3) on random data
     Bench(bench::BenchArgs),
+    /// Reproduce the paper's experiments: train, evaluate, write results tables
+    Experiment(experiment::ExperimentArgs),
 }
 
 /// Options naming a model and the data to use with it.
@@ -235,6 +240,7 @@ fn main() -> ExitCode {
         Command::Mpe(a) => mpe::run(&a),
         Command::Info(a) => info::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Experiment(a) => experiment::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,9 +13,9 @@ pub struct EpochProgress {
 }
 
 impl EpochProgress {
-    /// A bar over `batches` batches of epoch `epoch` of `epochs`.
-    pub fn new(batches: usize, epoch: usize, epochs: usize) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr());
+    /// A bar over `batches` batches of epoch `epoch` of `epochs` (drawn only if `show`).
+    pub fn new(batches: usize, epoch: usize, epochs: usize, show: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(batches as u64), target(show));
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -70,9 +70,18 @@ impl Drop for EpochProgress {
     }
 }
 
-/// A spinner for a long single step (evaluation, loading).
-pub fn spinner(message: impl Into<String>) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+/// Standard error, or nowhere.
+fn target(show: bool) -> ProgressDrawTarget {
+    if show {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    }
+}
+
+/// A spinner for a long single step (evaluation, loading), drawn only if `show`.
+pub fn spinner(message: impl Into<String>, show: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, target(show));
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::{Einet, EinetConfig, EmConfig, EmMode, LeafSpec, Root};
+use einet_core::{Einet, EinetConfig, EmConfig, EmMode, LeafFamily, LeafSpec, Root};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
-use crate::dataset_arg::{DatasetSpec, load, resolve_root};
+use crate::dataset_arg::{DataInfo, DatasetSpec, Loaded, load, resolve_root};
 use crate::eval::mean_ll;
 use crate::leaf_arg::LeafArg;
 use crate::progress::EpochProgress;
@@ -97,108 +97,169 @@ fn parse_pseudocount(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Runs `einet train`.
-pub fn run(args: &TrainArgs) -> Result<()> {
-    args.run.init()?;
-    let started = Instant::now();
-    let root = resolve_root(args.data_dir.as_deref(), None);
-    let mut data = load(&args.dataset, &root)?;
-    let (family, scale) = crate::leaf_arg::resolve(args.leaf, &data)?;
+/// Everything a training run needs besides the data and the backend: the model, EM and the
+/// schedule. `einet train` builds one from its options; `einet experiment` builds many.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Structure options (RAT depth and repetitions, PD deltas, a JSON region graph).
+    pub structure: StructureArgs,
+    /// Vector length K of internal regions [default: 10 for images, 20 otherwise].
+    pub k: Option<usize>,
+    /// Vector length K of leaf regions [default: K].
+    pub k_leaf: Option<usize>,
+    /// EM mode and pseudocount.
+    pub em: EmConfig,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Rows per mini-batch.
+    pub batch_size: usize,
+    /// Seed of the structure, the initial parameters and the batch order (reshuffled every
+    /// epoch).
+    pub seed: u64,
+    /// Evaluate the training set after each epoch; otherwise its running LL during the epoch
+    /// (before each batch's update) stands in for it.
+    pub eval_train: bool,
+    /// Stop after this many epochs without a better validation LL.
+    pub patience: Option<usize>,
+    /// Show progress bars on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+/// The log-likelihoods and timing of one epoch (nats per instance).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EpochMetrics {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean LL of the training set after the epoch (the running LL when it is not evaluated).
+    pub train_ll: f64,
+    /// Mean LL of the training batches during the epoch, each before its update.
+    pub train_ll_running: f64,
+    /// Mean LL of the validation set after the epoch.
+    pub valid_ll: f64,
+    /// Mean LL of the test set after the epoch.
+    pub test_ll: f64,
+    /// Seconds of the EM pass.
+    pub seconds: f64,
+    /// Seconds of the evaluation.
+    pub eval_seconds: f64,
+    /// Training throughput.
+    pub samples_per_s: f64,
+    /// Whether the validation LL was the best so far.
+    pub improved: bool,
+}
+
+/// A trained model: the parameters of the best-validation epoch and every epoch's metrics.
+pub struct Trained {
+    /// The model, holding the parameters of the best epoch.
+    pub einet: Einet,
+    /// How the structure was built (for the training record).
+    pub structure: serde_json::Value,
+    /// Vector length of internal regions.
+    pub k_sum: usize,
+    /// Vector length of leaf regions.
+    pub k_leaf: usize,
+    /// Every epoch run, in order.
+    pub history: Vec<EpochMetrics>,
+    /// Index into `history` of the kept (best-validation) epoch.
+    pub best: usize,
+    /// Wall-clock seconds of training and evaluation.
+    pub seconds: f64,
+}
+
+impl Trained {
+    /// The metrics of the kept epoch.
+    pub fn best(&self) -> &EpochMetrics {
+        &self.history[self.best]
+    }
+}
+
+/// Loads a data set for training: resolves the leaf family (`leaf` or the data's default),
+/// rescales the values for it and checks that every part fits it.
+pub fn load_for_training(
+    spec: &DatasetSpec,
+    data_dir: Option<&std::path::Path>,
+    leaf: Option<LeafArg>,
+) -> Result<(Loaded, LeafFamily)> {
+    let root = resolve_root(data_dir, None);
+    let mut data = load(spec, &root)?;
+    let (family, scale) = crate::leaf_arg::resolve(leaf, &data)?;
     data.rescale(scale);
     for part in [&data.train, &data.valid, &data.test] {
         part.check_family(&family).with_context(|| {
             format!(
-                "the data set '{}' does not fit {} leaves; choose another --leaf",
-                args.dataset,
+                "the data set '{spec}' does not fit {} leaves; choose another --leaf",
                 family.name()
             )
         })?;
     }
-    let info = data.info.clone();
-    let (graph, structure) =
-        crate::structure_arg::build(&args.structure, info.num_vars, info.image_shape, args.seed)?;
-    let k_sum = args.k.unwrap_or(if info.is_image() { 10 } else { 20 });
-    let k_leaf = args.k_leaf.unwrap_or(k_sum);
-    let config = EinetConfig {
+    Ok((data, family))
+}
+
+/// A freshly built model and how it was built.
+pub struct Built {
+    /// The model with its seeded initial parameters.
+    pub einet: Einet,
+    /// How the structure was built (for the training record).
+    pub structure: serde_json::Value,
+    /// Vector length of internal regions.
+    pub k_sum: usize,
+    /// Vector length of leaf regions.
+    pub k_leaf: usize,
+}
+
+/// Builds the model `config` describes for data shaped like `info`, with `family` leaves.
+pub fn build(config: &TrainConfig, info: &DataInfo, family: LeafFamily) -> Result<Built> {
+    let (graph, structure) = crate::structure_arg::build(
+        &config.structure,
+        info.num_vars,
+        info.image_shape,
+        config.seed,
+    )?;
+    let k_sum = config.k.unwrap_or(if info.is_image() { 10 } else { 20 });
+    let k_leaf = config.k_leaf.unwrap_or(k_sum);
+    let model_config = EinetConfig {
         k_leaf,
         k_sum,
         num_classes: 1,
         num_channels: info.channels,
         leaves: LeafSpec::uniform(family),
     };
-    let counts = graph.counts();
-    let mut einet = Einet::new(graph, config, args.seed).context("cannot build the model")?;
-    let em = EmConfig {
-        mode: match args.em {
-            EmArg::Stepwise => EmMode::Stepwise {
-                frequency: args.frequency,
-                step_size: args.step_size,
-            },
-            EmArg::Full => EmMode::FullBatch,
-        },
-        pseudocount: args.pseudocount,
-    };
-    let mut model = args.run.load(&einet)?;
+    let einet = Einet::new(graph, model_config, config.seed).context("cannot build the model")?;
+    Ok(Built {
+        einet,
+        structure,
+        k_sum,
+        k_leaf,
+    })
+}
 
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(args.dataset.short_name()));
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
-    let model_path = out.join("model.einet");
-    let metrics_path = out.join("metrics.jsonl");
-    let mut metrics = BufWriter::new(
-        File::create(&metrics_path)
-            .with_context(|| format!("cannot create {}", metrics_path.display()))?,
-    );
-
-    println!(
-        "{}: {} train / {} valid / {} test rows, {} variables{}",
-        args.dataset,
-        data.train.rows(),
-        data.valid.rows(),
-        data.test.rows(),
-        info.num_vars,
-        match info.image_shape {
-            Some([h, w]) => format!(" ({h}x{w}, {} channel(s))", info.channels),
-            None => String::new(),
-        }
-    );
-    println!(
-        "model: {} ({} sum regions, {} leaf regions, {} products), K = {k_sum} (leaves {k_leaf}), \
-         {} leaves, {} parameters",
-        structure_summary(&structure),
-        counts.sum_regions,
-        counts.leaf_regions,
-        counts.products,
-        family.name(),
-        einet.layout.num_params()
-    );
-    println!(
-        "training: {} EM, {} epochs, batch {}, seed {}, backend {} ({} threads)",
-        match em.mode {
-            EmMode::Stepwise {
-                frequency,
-                step_size,
-            } => format!("stepwise (step {step_size}, every {frequency} batch(es))"),
-            EmMode::FullBatch => "full-batch".into(),
-        },
-        args.epochs,
-        args.batch_size,
-        args.seed,
-        args.run.backend.name(),
-        args.run.threads()
-    );
-
-    let eval_batch = args.batch_size.max(256);
-    let mut best: Option<(usize, f64, f64, f64, einet_core::Params)> = None;
+/// Trains a built model with EM on `run`'s backend, keeping the parameters of the epoch with
+/// the best validation LL. `on_epoch` sees each epoch's metrics as soon as they are known.
+pub fn fit(
+    built: Built,
+    config: &TrainConfig,
+    data: &Loaded,
+    run: &RunArgs,
+    mut on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
+) -> Result<Trained> {
+    let started = Instant::now();
+    let Built {
+        mut einet,
+        structure,
+        k_sum,
+        k_leaf,
+    } = built;
+    let mut model = run.load(&einet)?;
+    let em = config.em;
+    let eval_batch = config.batch_size.max(256);
+    let mut history: Vec<EpochMetrics> = Vec::with_capacity(config.epochs);
+    let mut best: Option<(usize, einet_core::Params)> = None;
     let mut batches_seen = 0usize;
-    for epoch in 1..=args.epochs {
+    for epoch in 1..=config.epochs {
         let batches = data
             .train
-            .epoch_batches(args.batch_size, Some(args.seed), epoch as u64);
-        let mut progress = EpochProgress::new(batches.len(), epoch, args.epochs);
+            .epoch_batches(config.batch_size, Some(config.seed), epoch as u64);
+        let mut progress = EpochProgress::new(batches.len(), epoch, config.epochs, config.progress);
         for batch in batches {
             let ll = model
                 .em_accumulate(batch.values(), Root::Mixture)
@@ -226,8 +287,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
         drop(progress);
         let eval_start = Instant::now();
-        let spinner = crate::progress::spinner(format!("epoch {epoch}: evaluating"));
-        let train_ll = mean_ll(model.as_mut(), &data.train, eval_batch)?;
+        let spinner =
+            crate::progress::spinner(format!("epoch {epoch}: evaluating"), config.progress);
+        let train_ll = if config.eval_train {
+            mean_ll(model.as_mut(), &data.train, eval_batch)?
+        } else {
+            running
+        };
         let valid_ll = mean_ll(model.as_mut(), &data.valid, eval_batch)?;
         let test_ll = mean_ll(model.as_mut(), &data.test, eval_batch)?;
         spinner.finish_and_clear();
@@ -237,48 +303,182 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                  try a smaller --step-size or a positive --pseudocount"
             );
         }
-        let improved = best.as_ref().is_none_or(|b| valid_ll > b.2);
+        let improved = best
+            .as_ref()
+            .is_none_or(|&(i, _)| valid_ll > history[i].valid_ll);
         if improved {
-            best = Some((epoch, train_ll, valid_ll, test_ll, model.params()?));
+            best = Some((history.len(), model.params()?));
         }
+        let metrics = EpochMetrics {
+            epoch,
+            train_ll,
+            train_ll_running: running,
+            valid_ll,
+            test_ll,
+            seconds,
+            eval_seconds: eval_start.elapsed().as_secs_f64(),
+            samples_per_s,
+            improved,
+        };
+        on_epoch(&metrics)?;
+        history.push(metrics);
+        if let (Some(patience), Some((b, _))) = (config.patience, &best) {
+            if history.len() - 1 - b >= patience {
+                break;
+            }
+        }
+    }
+    let Some((best, params)) = best else {
+        bail!("no epoch was run");
+    };
+    einet.params = params;
+    Ok(Trained {
+        einet,
+        structure,
+        k_sum,
+        k_leaf,
+        history,
+        best,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl TrainArgs {
+    /// The training configuration these options describe.
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
+            structure: self.structure.clone(),
+            k: self.k,
+            k_leaf: self.k_leaf,
+            em: EmConfig {
+                mode: match self.em {
+                    EmArg::Stepwise => EmMode::Stepwise {
+                        frequency: self.frequency,
+                        step_size: self.step_size,
+                    },
+                    EmArg::Full => EmMode::FullBatch,
+                },
+                pseudocount: self.pseudocount,
+            },
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            eval_train: true,
+            patience: None,
+            progress: true,
+        }
+    }
+}
+
+/// Runs `einet train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    args.run.init()?;
+    let started = Instant::now();
+    let (data, family) = load_for_training(&args.dataset, args.data_dir.as_deref(), args.leaf)?;
+    let info = data.info.clone();
+    let config = args.config();
+    let built = build(&config, &info, family)?;
+    let counts = built.einet.graph.counts();
+    let num_params = built.einet.layout.num_params();
+
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(args.dataset.short_name()));
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let model_path = out.join("model.einet");
+    let metrics_path = out.join("metrics.jsonl");
+    let mut metrics = BufWriter::new(
+        File::create(&metrics_path)
+            .with_context(|| format!("cannot create {}", metrics_path.display()))?,
+    );
+
+    println!(
+        "{}: {} train / {} valid / {} test rows, {} variables{}",
+        args.dataset,
+        data.train.rows(),
+        data.valid.rows(),
+        data.test.rows(),
+        info.num_vars,
+        match info.image_shape {
+            Some([h, w]) => format!(" ({h}x{w}, {} channel(s))", info.channels),
+            None => String::new(),
+        }
+    );
+    println!(
+        "model: {} ({} sum regions, {} leaf regions, {} products), K = {} (leaves {}), \
+         {} leaves, {num_params} parameters",
+        structure_summary(&built.structure),
+        counts.sum_regions,
+        counts.leaf_regions,
+        counts.products,
+        built.k_sum,
+        built.k_leaf,
+        family.name(),
+    );
+    println!(
+        "training: {} EM, {} epochs, batch {}, seed {}, backend {} ({} threads)",
+        match config.em.mode {
+            EmMode::Stepwise {
+                frequency,
+                step_size,
+            } => format!("stepwise (step {step_size}, every {frequency} batch(es))"),
+            EmMode::FullBatch => "full-batch".into(),
+        },
+        config.epochs,
+        config.batch_size,
+        config.seed,
+        args.run.backend.name(),
+        args.run.threads()
+    );
+
+    let trained = fit(built, &config, &data, &args.run, |m| {
         let line = json!({
-            "epoch": epoch,
-            "train_ll": train_ll,
-            "train_ll_running": running,
-            "valid_ll": valid_ll,
-            "test_ll": test_ll,
-            "valid_bpd": info.bits_per_dim(valid_ll),
-            "test_bpd": info.bits_per_dim(test_ll),
-            "seconds": seconds,
-            "eval_seconds": eval_start.elapsed().as_secs_f64(),
-            "samples_per_s": samples_per_s,
+            "epoch": m.epoch,
+            "train_ll": m.train_ll,
+            "train_ll_running": m.train_ll_running,
+            "valid_ll": m.valid_ll,
+            "test_ll": m.test_ll,
+            "valid_bpd": info.bits_per_dim(m.valid_ll),
+            "test_bpd": info.bits_per_dim(m.test_ll),
+            "seconds": m.seconds,
+            "eval_seconds": m.eval_seconds,
+            "samples_per_s": m.samples_per_s,
         });
         writeln!(metrics, "{line}")
             .and_then(|()| metrics.flush())
             .with_context(|| format!("cannot write {}", metrics_path.display()))?;
         println!(
-            "epoch {epoch:>3}/{}  train LL {train_ll:.4}  valid LL {valid_ll:.4}  test LL \
-             {test_ll:.4}  {seconds:.1} s  {samples_per_s:.0} samples/s{}",
-            args.epochs,
-            if improved { "  *" } else { "" }
+            "epoch {:>3}/{}  train LL {:.4}  valid LL {:.4}  test LL {:.4}  {:.1} s  {:.0} \
+             samples/s{}",
+            m.epoch,
+            config.epochs,
+            m.train_ll,
+            m.valid_ll,
+            m.test_ll,
+            m.seconds,
+            m.samples_per_s,
+            if m.improved { "  *" } else { "" }
         );
-    }
-    let Some((best_epoch, train_ll, valid_ll, test_ll, params)) = best else {
-        bail!("no epoch was run");
-    };
-    einet.params = params;
+        Ok(())
+    })?;
+    let best = trained.best();
+    let (best_epoch, train_ll, valid_ll, test_ll) =
+        (best.epoch, best.train_ll, best.valid_ll, best.test_ll);
+    let mut einet = trained.einet;
     let test_bpd = info.bits_per_dim(test_ll);
     let record = TrainingRecord {
         tool: format!("einet-cli {}", env!("CARGO_PKG_VERSION")),
         data: info.clone(),
-        structure,
-        k_leaf,
-        k_sum,
+        structure: trained.structure,
+        k_leaf: trained.k_leaf,
+        k_sum: trained.k_sum,
         leaf: family,
-        em: crate::record::em_json(&em),
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
+        em: crate::record::em_json(&config.em),
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        seed: config.seed,
         backend: args.run.backend.name().into(),
         threads: args.run.threads(),
         best_epoch,
@@ -303,7 +503,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     println!("wrote {}", metrics_path.display());
     if info.is_image() && !args.no_samples {
         let path = out.join("samples.png");
-        model.set_params(&einet.params)?;
+        let mut model = args.run.load(&einet)?;
         let values = model
             .sample(25, None, args.seed, 1.0)
             .context("cannot draw samples")?;

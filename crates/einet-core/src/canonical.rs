@@ -1,11 +1,14 @@
 //! The canonical benchmark configurations of `docs/perf-anchors` (A1 … C3): the same
-//! structures, K, leaf families and EM steps as the reference measurements, so that einet
-//! and the reference can be run side by side.
+//! structures, K, leaf families, EM steps and batch sizes as the reference measurements, so
+//! that einet and the reference can be run side by side. The single source of these
+//! configurations for the CLI (`einet bench`) and the criterion benchmarks.
 
 use crate::config::EinetConfig;
 use crate::error::StructureError;
 use crate::leaf::LeafFamily;
+use crate::model::Einet;
 use crate::region_graph::{PoonDomingos, RegionGraph, random_binary_trees};
+use crate::rng::Rng;
 
 /// One canonical configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,15 +17,22 @@ pub struct Canonical {
     pub id: &'static str,
     /// A one-line description.
     pub description: &'static str,
+    /// The structure in words, e.g. `Poon-Domingos 28x28, delta 7`.
+    pub structure: &'static str,
     /// Model configuration (K, channels, leaf family).
     pub config: EinetConfig,
     /// Stepwise EM step size used when benchmarking training.
     pub step_size: f32,
-    structure: Structure,
+    /// Rows per batch of the reference measurement.
+    pub reference_batch: usize,
+    /// Number of parameters of the reference's model.
+    pub reference_params: u64,
+    shape: Shape,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-enum Structure {
+enum Shape {
+    /// Random binary trees over 784 variables, depth 5, 20 repetitions.
     Rat,
     Pd {
         side: usize,
@@ -41,100 +51,69 @@ impl Canonical {
             min_var: 1e-6,
             max_var: 0.01,
         };
-        let pd = |side, delta, axes| Structure::Pd { side, delta, axes };
-        let (id, description, structure, family, k, channels, step) =
+        const RAT: &str = "random binary trees, 784 vars, depth 5, 20 repetitions";
+        let pd = |side, delta, axes| Shape::Pd { side, delta, axes };
+        #[rustfmt::skip]
+        let (id, description, structure, shape, family, k, channels, step, batch, params) =
             match id.to_ascii_uppercase().as_str() {
-                "A1" => (
-                    "A1",
-                    "RAT 784 vars, depth 5, 20 reps, Categorical(2), K 20",
-                    Structure::Rat,
-                    LeafFamily::Categorical { categories: 2 },
-                    20,
-                    1,
-                    0.05,
-                ),
-                "A2" => (
-                    "A2",
-                    "RAT 784 vars, depth 5, 20 reps, Bernoulli, K 20",
-                    Structure::Rat,
-                    LeafFamily::Bernoulli,
-                    20,
-                    1,
-                    0.05,
-                ),
-                "B1" => (
-                    "B1",
-                    "PD 28x28, delta 7, Binomial(255), K 10",
-                    pd(28, 7.0, None),
+                "A1" => ("A1", "RAT 784 vars, depth 5, 20 reps, Categorical(2), K 20",
+                    RAT, Shape::Rat, LeafFamily::Categorical { categories: 2 },
+                    20, 1, 0.05, 1000, 5_435_220),
+                "A2" => ("A2", "RAT 784 vars, depth 5, 20 reps, Bernoulli, K 20",
+                    RAT, Shape::Rat, LeafFamily::Bernoulli,
+                    20, 1, 0.05, 1000, 5_121_620),
+                "B1" => ("B1", "PD 28x28, delta 7, Binomial(255), K 10",
+                    "Poon-Domingos 28x28, delta 7", pd(28, 7.0, None),
                     LeafFamily::Binomial { trials: 255 },
-                    10,
-                    1,
-                    0.05,
-                ),
-                "B2" => (
-                    "B2",
-                    "PD 28x28, delta 7, Categorical(256), K 10",
-                    pd(28, 7.0, None),
+                    10, 1, 0.05, 100, 204_146),
+                "B2" => ("B2", "PD 28x28, delta 7, Categorical(256), K 10",
+                    "Poon-Domingos 28x28, delta 7", pd(28, 7.0, None),
                     LeafFamily::Categorical { categories: 256 },
-                    10,
-                    1,
-                    0.05,
-                ),
-                "B3" => (
-                    "B3",
-                    "PD 28x28, delta 4, Binomial(255), K 10",
-                    pd(28, 4.0, None),
+                    10, 1, 0.05, 100, 2_203_346),
+                "B3" => ("B3", "PD 28x28, delta 4, Binomial(255), K 10",
+                    "Poon-Domingos 28x28, delta 4", pd(28, 4.0, None),
                     LeafFamily::Binomial { trials: 255 },
-                    10,
-                    1,
-                    0.05,
-                ),
-                "C1" => (
-                    "C1",
-                    "PD 32x32 axis 1, delta 8, 3 channels, Normal, K 40",
-                    pd(32, 8.0, Some(vec![1])),
-                    normal,
-                    40,
-                    3,
-                    0.5,
-                ),
-                "C2" => (
-                    "C2",
-                    "PD 32x32, delta 8, 3 channels, Normal, K 40",
-                    pd(32, 8.0, None),
-                    normal,
-                    40,
-                    3,
-                    0.5,
-                ),
-                "C3" => (
-                    "C3",
-                    "PD 32x32, delta 4, 3 channels, Normal, K 40",
-                    pd(32, 4.0, None),
-                    normal,
-                    40,
-                    3,
-                    0.5,
-                ),
+                    10, 1, 0.05, 1000, 3_163_452),
+                "C1" => ("C1", "PD 32x32 axis 1, delta 8, 3 channels, Normal, K 40",
+                    "Poon-Domingos 32x32, axis 1 only, delta 8, 3 channels",
+                    pd(32, 8.0, Some(vec![1])), normal,
+                    40, 3, 0.5, 100, 698_723),
+                "C2" => ("C2", "PD 32x32, delta 8, 3 channels, Normal, K 40",
+                    "Poon-Domingos 32x32, delta 8, 3 channels", pd(32, 8.0, None), normal,
+                    40, 3, 0.5, 100, 12_678_166),
+                "C3" => ("C3", "PD 32x32, delta 4, 3 channels, Normal, K 40",
+                    "Poon-Domingos 32x32, delta 4, 3 channels", pd(32, 4.0, None), normal,
+                    40, 3, 0.5, 1000, 386_681_054),
                 _ => return None,
             };
         Some(Canonical {
             id,
             description,
+            structure,
             config: EinetConfig {
                 num_channels: channels,
                 ..EinetConfig::new(k, family)
             },
             step_size: step,
-            structure,
+            reference_batch: batch,
+            reference_params: params,
+            shape,
         })
+    }
+
+    /// All canonical configurations, in the order of [`CANONICAL_IDS`].
+    pub fn all() -> Vec<Canonical> {
+        CANONICAL_IDS
+            .iter()
+            .map(|id| Canonical::get(id).expect("every canonical id is defined"))
+            .collect()
     }
 
     /// Builds the region graph (RAT structures use `seed`).
     pub fn graph(&self, seed: u64) -> Result<RegionGraph, StructureError> {
-        match &self.structure {
-            Structure::Rat => random_binary_trees(784, 5, 20, seed),
-            Structure::Pd { side, delta, axes } => PoonDomingos {
+        match &self.shape {
+            Shape::Rat => random_binary_trees(784, 5, 20, seed),
+            Shape::Pd { side, delta, axes } => PoonDomingos {
                 shape: vec![*side, *side],
                 deltas: vec![vec![*delta; 2]],
                 axes: axes.clone(),
@@ -142,5 +121,52 @@ impl Canonical {
             }
             .build(),
         }
+    }
+}
+
+/// `rows` seeded random rows valid for `einet`'s leaf families: uniform `[0, 1)` for Normal
+/// leaves, a uniform category (0/1, 0..=255, …) for discrete ones.
+pub fn random_rows(einet: &Einet, rows: usize, seed: u64) -> Vec<f32> {
+    let layout = &einet.layout;
+    let d = layout.num_channels;
+    let mut rng = Rng::new(seed, 0);
+    (0..rows * layout.num_vars * d)
+        .map(|i| {
+            let v = i / d % layout.num_vars;
+            match layout.leaf.families[layout.leaf.var_family[v] as usize] {
+                LeafFamily::Normal { .. } => rng.uniform(),
+                family => rng.below(family.support_size().expect("discrete") as u32) as f32,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_case_insensitive() {
+        let all = Canonical::all();
+        assert_eq!(all.len(), CANONICAL_IDS.len());
+        for (c, id) in all.iter().zip(CANONICAL_IDS) {
+            assert_eq!(c.id, id);
+            assert_eq!(Canonical::get(&id.to_lowercase()).as_ref(), Some(c));
+        }
+        assert!(Canonical::get("Z9").is_none());
+    }
+
+    #[test]
+    fn random_rows_fit_the_leaf_families() {
+        let c = Canonical::get("B1").unwrap();
+        let einet = Einet::new(c.graph(0).unwrap(), c.config.clone(), 0).unwrap();
+        let rows = random_rows(&einet, 3, 7);
+        assert_eq!(rows.len(), 3 * 784);
+        assert!(
+            rows.iter()
+                .all(|&v| v.fract() == 0.0 && (0.0..=255.0).contains(&v))
+        );
+        assert_eq!(rows, random_rows(&einet, 3, 7));
+        assert_ne!(rows, random_rows(&einet, 3, 8));
     }
 }

@@ -1,0 +1,194 @@
+//! End-to-end test of `einet experiment debd` on the shipped NLTCS data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+const EINET: &str = env!("CARGO_BIN_EXE_einet");
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
+}
+
+fn einet_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(EINET)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("EINET_DATA")
+        .output()
+        .expect("the einet binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn debd_demo_on_nltcs_writes_and_merges_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    std::fs::create_dir_all(&out).unwrap();
+    let json_path = out.join("debd.json");
+    // Entries of another setting and of another data set must survive the run; the stale
+    // demo entry of nltcs must be replaced.
+    let tuned = json!({
+        "dataset": "nltcs", "setting": "tuned", "seed": 0, "vars": 16, "test_ll": -6.01,
+        "valid_ll": -5.99, "epochs": 12, "best_epoch": 11, "seconds": 3.0, "params": 7,
+        "config": {"label": "d3 r10 K20 stepwise s0.5 pc0 b500 e20"},
+        "run": {"command": "einet experiment debd --setting tuned", "commit": null,
+                "nproc": 2, "cpu": "test CPU", "threads": 2, "started": "2026-01-01 00:00"},
+    });
+    let other = json!({
+        "dataset": "plants", "setting": "demo", "seed": 0, "vars": 69, "test_ll": -15.4,
+        "valid_ll": -15.4, "epochs": 10, "best_epoch": 10, "seconds": 9.0, "params": 8,
+        "config": {"label": "demo"}, "run": {"command": "older run"},
+    });
+    let stale = json!({"dataset": "nltcs", "setting": "demo", "seed": 0, "test_ll": -99.0});
+    std::fs::write(
+        &json_path,
+        serde_json::to_string(&json!([stale, tuned, other])).unwrap(),
+    )
+    .unwrap();
+
+    let data = data_dir();
+    let args = [
+        "experiment",
+        "debd",
+        "--setting",
+        "demo",
+        "--datasets",
+        "nltcs",
+        "--epochs",
+        "1",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = einet_in(dir.path(), &args);
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "failed: {stderr}");
+    // One progress line per data set and configuration.
+    assert!(stderr.contains("[demo] nltcs 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1"));
+
+    let entries: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(entries.len(), 3, "{entries:#?}");
+    assert!(entries.contains(&tuned) && entries.contains(&other));
+    let demo = entries
+        .iter()
+        .find(|e| e["dataset"] == "nltcs" && e["setting"] == "demo")
+        .unwrap();
+    for key in [
+        "dataset",
+        "setting",
+        "test_ll",
+        "valid_ll",
+        "epochs",
+        "best_epoch",
+        "seconds",
+        "params",
+        "config",
+        "reference_test_ll",
+        "history",
+        "run",
+    ] {
+        assert!(demo.get(key).is_some_and(|v| !v.is_null()), "missing {key}");
+    }
+    for key in ["test_ll", "valid_ll", "train_ll"] {
+        let v = demo[key].as_f64().unwrap();
+        assert!(
+            v.is_finite() && v < 0.0 && v > -16.0 * 2f64.ln() - 1.0,
+            "{key} {v}"
+        );
+    }
+    assert_eq!(demo["epochs"], 1);
+    assert_eq!(demo["best_epoch"], 1);
+    assert_eq!(demo["params"], 490_410);
+    assert_eq!(demo["reference_test_ll"], -6.084);
+    assert_eq!(demo["config"]["k"], 20);
+    assert_eq!(demo["config"]["step_size"], 0.05);
+    assert!(
+        demo["run"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("experiment debd --setting demo --datasets nltcs --epochs 1")
+    );
+
+    let md = std::fs::read_to_string(out.join("debd.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| nltcs | 16 | -6.084 |"))
+        .unwrap_or_else(|| panic!("no nltcs row in\n{md}"));
+    assert!(
+        row.contains("| -6.010 (d3 r10 K20 stepwise s0.5 pc0 b500 e20) | +"),
+        "{row}"
+    );
+    assert!(md.contains("| plants | 69 | -15.433 | -15.400 | +0.033 |  |  |"));
+    assert!(md.contains("--datasets nltcs --epochs 1"));
+    assert!(md.contains("test CPU"));
+    for name in ["msnbc", "c20ng", "ad"] {
+        assert!(md.contains(&format!("| {name} |")), "{name}");
+    }
+
+    // --merge adds another seed's run without training and reports the spread.
+    let mut seed1 = demo.clone();
+    seed1["seed"] = json!(1);
+    seed1["test_ll"] = json!(-6.5);
+    let other_file = dir.path().join("seed1.json");
+    std::fs::write(&other_file, serde_json::to_string(&json!([seed1])).unwrap()).unwrap();
+    let run = einet_in(
+        dir.path(),
+        &[
+            "experiment",
+            "debd",
+            "--merge",
+            other_file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let entries: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(entries.len(), 4);
+    let md = std::fs::read_to_string(out.join("debd.md")).unwrap();
+    assert!(md.contains("## Seed-to-seed spread of the demo"), "{md}");
+    assert!(md.contains("1: -6.500"), "{md}");
+    // The main table still shows seed 0.
+    assert!(md.contains(row), "{md}");
+}
+
+#[test]
+fn debd_rejects_unknown_data_sets_and_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = einet_in(
+        dir.path(),
+        &["experiment", "debd", "--datasets", "nltcs,foo", "--dry-run"],
+    );
+    assert!(!run.status.success());
+    let err = text(&run.stderr);
+    assert!(err.contains("unknown DEBD data set 'foo'"), "{err}");
+
+    // plants is not shipped: the data set fails with a message, nothing is written for it.
+    let out = dir.path().join("r");
+    let run = einet_in(
+        dir.path(),
+        &[
+            "experiment",
+            "debd",
+            "--datasets",
+            "plants",
+            "--data-dir",
+            data_dir().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!run.status.success());
+    let err = text(&run.stderr);
+    assert!(err.contains("plants"), "{err}");
+    assert!(err.contains("error: 1 data set(s) failed: plants"), "{err}");
+    assert!(!out.join("debd.json").exists());
+}
