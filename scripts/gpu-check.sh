@@ -4,19 +4,27 @@
 # Here (Rust, no GPU), from anywhere in the repository:
 #   scripts/gpu-check.sh prepare
 #     runs ../shared/tools/gpu-pack (release tests, benches and binaries with `--features
-#     cuda` into gpu-bin/), then keeps only what this check runs (einet_cuda.lib-tests,
-#     cuda_*.test, *.bench, einet) and strips them: ~16 MiB, within the 64 MiB that the device
-#     tool carries (gpu-pack's full output is ~400 MB).
+#     cuda` into gpu-bin/), keeps only what this check runs (einet_cuda.lib-tests, the
+#     cuda_*.test files but the emulator's, gpu_vs_cpu.bench, einet) and strips them, and
+#     copies the real data of the CPU parity tests into gpu-bin/data/ (the GPU machine has no
+#     ../shared): MNIST's test images and labels (mnist/) and the CIFAR-10 subset's test batch
+#     (cifar10-subset/), from GPU_CHECK_DATA_SRC (default ../shared/data). ~18 MiB in all
+#     (4.3 MiB of it data), within the 64 MiB that the device tool carries (gpu-pack's full
+#     output is ~400 MB).
 # There (no Rust, no network), from the repository root, gpu-bin/ carried along:
 #   OUT=/some/dir scripts/gpu-check.sh      (OUT defaults to ./gpu-check-out)
+# with EINET_DATA set to gpu-bin/data.
 #
 # Steps, each logged to $OUT/<step>.log and summarised in $OUT/summary.txt:
 #   1. nvidia-smi, the CUDA libraries the loader sees
 #   2. every einet-cuda test executable with EINET_REQUIRE_GPU=1 and --include-ignored: the
 #      NVRTC compile report (registers/spills), unit tests, the backend-generic suite, CPU
-#      parity on A1/C2 (the emulator tests are skipped: they need no GPU)
+#      parity on A1/C2 with MNIST/CIFAR test images (the emulator tests are skipped: they need
+#      no GPU); the data each parity test used is copied into the summary
 #   3. compute-sanitizer memcheck on part of the suite, if the tool exists
-#   4. the criterion benches (*.bench --bench), CUDA first
+#   4. the criterion bench gpu_vs_cpu (--bench --noplot): forward, EM step and sampling, CPU
+#      and CUDA side by side, on A1 and C2 at batch 100 and 1000 and B1 at batch 100; its
+#      estimates (JSON) go to $OUT/criterion
 #   5. einet bench --backend cuda on the canonical configurations (batch 1000; B1, C1, C2 also
 #      at batch 100), when gpu-bin/einet exists; a CPU baseline on the same machine
 #   6. compute-sanitizer racecheck on one test
@@ -32,12 +40,22 @@ if [[ ${1:-} == prepare ]]; then
   "$pack" "$BIN" || exit 1
   for f in "$BIN"/*; do
     case "$(basename "$f")" in
-      einet_cuda.lib-tests | cuda_*.test | *.bench | einet) strip "$f" ;;
+      cuda_emulated_suite.test) rm -f "$f" ;; # CPU emulator: not run there
+      einet_cuda.lib-tests | cuda_*.test | gpu_vs_cpu.bench | einet) strip "$f" ;;
       *) rm -f "$f" ;;
     esac
   done
+  src=${GPU_CHECK_DATA_SRC:-../shared/data}
+  for rel in mnist/t10k-images-idx3-ubyte.gz mnist/t10k-labels-idx1-ubyte.gz \
+    cifar10-subset/test_batch_first1000.bin.gz; do
+    if [[ -f $src/$rel ]]; then
+      mkdir -p "$BIN/data/$(dirname "$rel")" && cp "$src/$rel" "$BIN/data/$rel"
+    else
+      echo "gpu-check: WARNING: no $src/$rel; the parity tests will use random rows" >&2
+    fi
+  done
   echo "gpu-check: kept $(du -sh "$BIN" | cut -f1) in $BIN/:"
-  ls -1 "$BIN" | sed 's/^/  /'
+  (cd "$BIN" && find . -type f | sort | sed 's|^\./|  |')
   echo "run on the GPU machine: scripts/gpu-check.sh   (carry: $BIN)"
   exit 0
 fi
@@ -51,6 +69,12 @@ summary="$OUT/summary.txt"
 failed_tests=()
 failed_other=()
 export EINET_REQUIRE_GPU=1 EINET_REQUIRE_NVRTC=1 RUST_BACKTRACE=1
+# The real data of the CPU parity tests (copied by `prepare`); they fall back to random rows,
+# and say so, without it.
+case $BIN in
+  /*) export EINET_DATA=${EINET_DATA:-$BIN/data} ;;
+  *) export EINET_DATA=${EINET_DATA:-$PWD/$BIN/data} ;;
+esac
 
 note() { printf '%s\n' "$*" | tee -a "$summary"; }
 left() { echo $((BUDGET - (SECONDS - start))); }
@@ -106,6 +130,7 @@ test_exe lib_tests "$BIN/einet_cuda.lib-tests" 60 --include-ignored
 test_exe backend_suite "$BIN/cuda_backend_suite.test" 180 --include-ignored
 test_exe cpu_parity "$BIN/cuda_parity.test" 180 --include-ignored --nocapture \
   --test-threads 1 --skip emulated
+grep -h 'rows of' "$OUT/cpu_parity.log" 2>/dev/null | sed 's/^.*\.\.\. //; s/^/  /' | tee -a "$summary"
 for t in "$BIN"/cuda_*.test; do
   [[ -x $t ]] || continue
   case "$(basename "$t")" in
@@ -126,13 +151,15 @@ else
   note "memcheck                       skipped (no compute-sanitizer)"
 fi
 
-# 4. Criterion benches, CUDA first.
-benched=" "
-for b in "$BIN"/cuda.bench "$BIN"/*.bench; do
-  [[ -x $b && $benched != *" $b "* ]] || continue
-  benched+="$b "
-  step other "bench_$(basename "$b" .bench)" 150 "$b" --bench
-done
+# 4. Criterion: GPU vs CPU (CPU only, it takes ≈ 65 s on the 2-core build machine; the GPU adds
+# 21 functions of ≈ 1.5 s each).
+if [[ -x $BIN/gpu_vs_cpu.bench ]]; then
+  step other bench_gpu_vs_cpu 180 env CRITERION_HOME="$OUT/criterion" \
+    "$BIN/gpu_vs_cpu.bench" --bench --noplot
+else
+  note "$(printf '%-30s MISSING (%s)' bench_gpu_vs_cpu "$BIN/gpu_vs_cpu.bench")"
+  failed_other+=("bench_gpu_vs_cpu (missing)")
+fi
 
 # 5. The CLI's benchmark on the canonical configurations.
 if [[ -x $BIN/einet ]]; then
