@@ -198,14 +198,7 @@ impl Einet {
             layers: floats,
             leaf,
         };
-        let expected = Params::zeros(&layout);
-        let shapes_match = params.leaf.len() == expected.leaf.len()
-            && params
-                .layers
-                .iter()
-                .zip(&expected.layers)
-                .all(|(a, b)| a.len() == b.len());
-        if !shapes_match {
+        if !params.fits(&layout) {
             return Err(corrupt("tensor sizes do not match the structure".into()));
         }
         if let Some(bad) = params

@@ -64,6 +64,17 @@ impl Params {
         }
     }
 
+    /// Whether every tensor has the length `layout` prescribes.
+    pub fn fits(&self, layout: &Layout) -> bool {
+        self.leaf.len() == layout.leaf.num_params
+            && self.layers.len() == layout.layers.len()
+            && self
+                .layers
+                .iter()
+                .zip(&layout.layers)
+                .all(|(w, l)| w.len() == l.num_weights())
+    }
+
     /// Number of parameter values.
     pub fn len(&self) -> usize {
         self.layers.iter().map(Vec::len).sum::<usize>() + self.leaf.len()

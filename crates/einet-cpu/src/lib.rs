@@ -209,15 +209,7 @@ impl BackendModel for CpuModel {
     }
 
     fn set_params(&mut self, params: &Params) -> Result<(), BackendError> {
-        let zeros = Params::zeros(&self.layout);
-        let same = params.leaf.len() == zeros.leaf.len()
-            && params.layers.len() == zeros.layers.len()
-            && params
-                .layers
-                .iter()
-                .zip(&zeros.layers)
-                .all(|(a, b)| a.len() == b.len());
-        if !same {
+        if !params.fits(&self.layout) {
             return Err(BackendError::Input(
                 "parameters do not match the model's layout".into(),
             ));

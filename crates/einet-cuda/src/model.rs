@@ -607,15 +607,7 @@ impl CudaModel {
 
 /// Checks that `params` has the layout's shapes.
 fn check_param_shapes(layout: &Layout, params: &Params) -> Result<(), BackendError> {
-    let zeros = Params::zeros(layout);
-    let same = params.leaf.len() == zeros.leaf.len()
-        && params.layers.len() == zeros.layers.len()
-        && params
-            .layers
-            .iter()
-            .zip(&zeros.layers)
-            .all(|(a, b)| a.len() == b.len());
-    if same {
+    if params.fits(layout) {
         Ok(())
     } else {
         Err(BackendError::Input(
