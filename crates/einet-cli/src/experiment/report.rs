@@ -70,15 +70,27 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// `git rev-parse --short HEAD`, if git and a repository are there.
+/// `git rev-parse --short HEAD`, if git and a repository are there, with `+changes` when
+/// tracked files differ from that commit.
 pub fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !commit.is_empty()).then_some(commit)
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]).filter(|c| !c.is_empty())?;
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit}+changes")
+    } else {
+        commit
+    })
 }
 
 /// The `model name` line of `/proc/cpuinfo`.
