@@ -4,6 +4,21 @@
 //! al., ICML 2020): region graphs and their builders, the layering of a region graph into leaf,
 //! einsum and mixing layers, leaf families, parameters, the model file format and the
 //! [`Backend`](backend::Backend) trait that the CPU and CUDA backends implement.
+//!
+//! ```
+//! use einet_core::{Einet, EinetConfig, LeafFamily, poon_domingos};
+//!
+//! // A Poon–Domingos structure over a 4×4 image, K = 5, 8-bit pixels, two classes.
+//! let graph = poon_domingos(&[4, 4], 2.0).unwrap();
+//! let config = EinetConfig { num_classes: 2, ..EinetConfig::new(5, LeafFamily::Binomial { trials: 255 }) };
+//! let einet = Einet::new(graph, config, 42).unwrap();
+//! println!("{:?}, {} parameters", einet.graph.counts(), einet.layout.num_params());
+//!
+//! let path = std::env::temp_dir().join("einet-doc-example.einet");
+//! einet.save(&path).unwrap();
+//! assert_eq!(Einet::load(&path).unwrap(), einet);
+//! # std::fs::remove_file(&path).ok();
+//! ```
 
 pub mod error;
 pub mod leaf;

@@ -5,8 +5,12 @@
 //! exact facts (normalisation by enumeration, explicit marginal sums, finite differences,
 //! brute-force MPE) and with [`reference`], a naive f64 evaluator independent of any backend.
 //!
-//! ```ignore
-//! einet_testsuite::backend_testsuite!(einet_cpu::CpuBackend);
+//! A backend crate's `tests/backend_suite.rs` is one line; the argument is an
+//! `Option<impl Backend>` (`None` prints `SKIP` for every check):
+//!
+//! ```
+//! einet_testsuite::backend_testsuite!(Some(einet_cpu::CpuBackend));
+//! # fn main() {}
 //! ```
 
 pub mod checks;
