@@ -2,29 +2,12 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const EINET: &str = env!("CARGO_BIN_EXE_einet");
+mod common;
 
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
-}
-
-/// Runs `einet args…` in `cwd` with the shipped data folder and no `EINET_DATA`.
-fn einet_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(EINET)
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("EINET_DATA")
-        .output()
-        .expect("the einet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{data_dir, einet_in, text};
 
 /// Runs and asserts success; returns stdout.
 fn ok(cwd: &Path, args: &[&str]) -> String {

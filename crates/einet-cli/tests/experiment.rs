@@ -1,28 +1,10 @@
 //! End-to-end test of `einet experiment debd` on the shipped NLTCS data.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use serde_json::{Value, json};
 
-const EINET: &str = env!("CARGO_BIN_EXE_einet");
+mod common;
 
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
-}
-
-fn einet_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(EINET)
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("EINET_DATA")
-        .output()
-        .expect("the einet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{data_dir, einet_in, text};
 
 #[test]
 fn debd_demo_on_nltcs_writes_and_merges_results() {
