@@ -5,6 +5,8 @@
 //!   batch 100, stepwise EM with step 0.05 (the reference's `demo_mnist.py`). Test bits per
 //!   dimension `−LL / (784 · ln 2)`, 25 samples, and inpainting of the top and left halves
 //!   through `einet inpaint`'s code path.
+//! * `mnist-pd7-cat256`, `mnist-pd4-cat256`: the same with Categorical(256) leaves (the
+//!   reference's commented-out alternative), which can put mass on both black and white.
 //! * `cifar-mixture`: the CIFAR-10 subset as a stand-in for SVHN, with the reference's SVHN
 //!   recipe (`train_svhn_mixture.py`, `eval_svhn_mixture.py`): k-means (k-means++) clusters
 //!   of the training images, one Poon–Domingos Δ = 8 EiNet with Normal leaves (variance in
@@ -55,6 +57,12 @@ pub enum Part {
     MnistPd7,
     /// MNIST, Poon–Domingos Δ = 4
     MnistPd4,
+    /// MNIST, Poon–Domingos Δ = 7, Categorical(256) leaves
+    #[value(name = "mnist-pd7-cat256")]
+    MnistPd7Cat256,
+    /// MNIST, Poon–Domingos Δ = 4, Categorical(256) leaves
+    #[value(name = "mnist-pd4-cat256")]
+    MnistPd4Cat256,
     /// CIFAR-10 subset, mixture of Poon–Domingos Δ = 8 EiNets over k-means clusters
     CifarMixture,
 }
@@ -65,9 +73,33 @@ impl Part {
         match self {
             Part::MnistPd7 => "mnist-pd7",
             Part::MnistPd4 => "mnist-pd4",
+            Part::MnistPd7Cat256 => "mnist-pd7-cat256",
+            Part::MnistPd4Cat256 => "mnist-pd4-cat256",
             Part::CifarMixture => "cifar-mixture",
         }
     }
+
+    /// The Poon–Domingos Δ and the leaf family of an MNIST experiment (`None` for the
+    /// mixture).
+    fn mnist_setup(self) -> Option<(usize, LeafArg)> {
+        let binomial = LeafArg::Binomial(Some(255));
+        let categorical = LeafArg::Categorical(Some(256));
+        match self {
+            Part::MnistPd7 => Some((7, binomial)),
+            Part::MnistPd4 => Some((4, binomial)),
+            Part::MnistPd7Cat256 => Some((7, categorical)),
+            Part::MnistPd4Cat256 => Some((4, categorical)),
+            Part::CifarMixture => None,
+        }
+    }
+
+    const ALL: [Part; 5] = [
+        Part::MnistPd7,
+        Part::MnistPd4,
+        Part::MnistPd7Cat256,
+        Part::MnistPd4Cat256,
+        Part::CifarMixture,
+    ];
 }
 
 /// `einet experiment images`.
@@ -124,7 +156,10 @@ pub struct ImagesArgs {
 pub fn run(args: &ImagesArgs) -> Result<()> {
     args.run.init()?;
     if args.which.is_empty() {
-        bail!("--which names no experiment; use mnist-pd7, mnist-pd4 or cifar-mixture");
+        bail!(
+            "--which names no experiment; use mnist-pd7, mnist-pd4, mnist-pd7-cat256, \
+             mnist-pd4-cat256 or cifar-mixture"
+        );
     }
     let root = crate::dataset_arg::resolve_root(args.data_dir.as_deref(), None);
     std::fs::create_dir_all(&args.out)
@@ -148,10 +183,9 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
         }
         done.push(part);
         println!("== {} ==", part.id());
-        let mut entry = match part {
-            Part::MnistPd7 => mnist(args, part, 7, &root)?,
-            Part::MnistPd4 => mnist(args, part, 4, &root)?,
-            Part::CifarMixture => cifar_mixture(args, &root)?,
+        let mut entry = match part.mnist_setup() {
+            Some((delta, leaf)) => mnist(args, part, delta, leaf, &root)?,
+            None => cifar_mixture(args, &root)?,
         };
         entry["provenance"] = serde_json::to_value(&provenance)?;
         entry["uncommitted_changes"] = json!(working_tree_dirty());
@@ -175,7 +209,7 @@ fn working_tree_dirty() -> Option<bool> {
 }
 
 fn order_key(id: &str) -> usize {
-    [Part::MnistPd7, Part::MnistPd4, Part::CifarMixture]
+    Part::ALL
         .iter()
         .position(|p| p.id() == id)
         .unwrap_or(usize::MAX)
@@ -253,14 +287,10 @@ fn record(
     serde_json::to_value(&rec).context("cannot record the training")
 }
 
-fn mnist(args: &ImagesArgs, part: Part, delta: usize, root: &Path) -> Result<Value> {
+fn mnist(args: &ImagesArgs, part: Part, delta: usize, leaf: LeafArg, root: &Path) -> Result<Value> {
     let started = Instant::now();
     let id = part.id();
-    let (mut data, family) = train::load_for_training(
-        &DatasetSpec::Mnist,
-        Some(root),
-        Some(LeafArg::Binomial(Some(255))),
-    )?;
+    let (mut data, family) = train::load_for_training(&DatasetSpec::Mnist, Some(root), Some(leaf))?;
     limit_rows(&mut data, args.max_rows);
     let info = data.info.clone();
     let config = TrainConfig {
@@ -839,17 +869,26 @@ fn notes(e: &Value) -> String {
             rows["train"], rows["valid"], e["clusters"], e["k"], e["batch_size"],
         )
     } else {
+        let leaves = if e["leaf"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("categorical"))
+        {
+            "Categorical(256) leaves (the reference's commented-out alternative to its \
+             Binomial(255)), which give every pixel value its own probability"
+        } else {
+            "Binomial(255) leaves, as there; they fit MNIST's mostly black-or-white pixels \
+             poorly (a pixel that is 0 in some images and 255 in others under the same leaf \
+             state costs up to 255 · ln 2 nats), so these bits/dim are far above those of \
+             models built for likelihood (the reference's demo reports samples, not \
+             likelihoods)"
+        };
         format!(
-            "Settings of the reference's `demo_mnist.py` (K = {}, Binomial(255) leaves, batch \
-             {}, stepwise EM step 0.05 after every batch) but all ten digits instead of the 7s \
-             only, and {}; the validation part is a random sixth of \
-             the training images. Inpainting through `einet inpaint`: one conditional sample \
-             (the reference averages 10) and the exact max-product MPE (the reference's MPE \
-             is its approximate arg-max backtracking). Binomial(255) leaves fit MNIST's \
-             mostly black-or-white pixels poorly (a pixel that is 0 in some images and 255 in \
-             others under the same leaf state costs up to 255 · ln 2 nats), so these bits/dim \
-             are far above those of models built for likelihood; the reference's demo reports \
-             samples, not likelihoods.\n\n",
+            "Settings of the reference's `demo_mnist.py` (K = {}, batch {}, stepwise EM step \
+             0.05 after every batch) but all ten digits instead of the 7s only, and {}; the \
+             validation part is a random sixth of the training images. {leaves}. Inpainting \
+             through `einet inpaint`: one conditional sample (the reference averages 10) and \
+             the exact max-product MPE (the reference's MPE is its approximate arg-max \
+             backtracking).\n\n",
             e["k"],
             e["batch_size"],
             if e["epochs"] == 5 {

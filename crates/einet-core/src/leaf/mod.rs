@@ -160,6 +160,12 @@ impl LeafFamily {
                     *o = h + xf * lp + (n - xf) * lq;
                 }
             }
+            LeafFamily::Categorical { .. } => {
+                let log_total = phi.iter().map(|p| p.max(CAT_EPS)).sum::<f32>().ln();
+                for (o, p) in out.iter_mut().zip(phi) {
+                    *o = p.max(CAT_EPS).ln() - log_total;
+                }
+            }
             _ => out
                 .iter_mut()
                 .enumerate()
