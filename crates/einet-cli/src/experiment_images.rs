@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::{Einet, EmConfig, EmMode, LeafFamily, MpeKind};
+use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit, MpeKind};
 use einet_data::{Dataset, KMeans, kmeans};
 use serde_json::{Value, json};
 
@@ -304,6 +304,7 @@ fn mnist(args: &ImagesArgs, part: Part, delta: usize, leaf: LeafArg, root: &Path
             },
             pseudocount: 0.0,
         },
+        leaf_init: LeafInit::Random,
         epochs: args.epochs.unwrap_or(if delta >= 7 { 30 } else { 5 }),
         batch_size: 100,
         seed: args.seed,
@@ -475,6 +476,7 @@ fn cifar_mixture(args: &ImagesArgs, root: &Path) -> Result<Value> {
             },
             pseudocount: 0.0,
         },
+        leaf_init: LeafInit::Random,
         epochs: args.epochs.unwrap_or(30),
         batch_size: 50,
         seed: args.seed,

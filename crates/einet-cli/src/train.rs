@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::{Einet, EinetConfig, EmConfig, EmMode, LeafFamily, LeafSpec, Root};
+use einet_core::leaf_init::leaves_from_rows;
+use einet_core::{Einet, EinetConfig, EmConfig, EmMode, LeafFamily, LeafInit, LeafSpec, Root};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
@@ -26,6 +27,31 @@ pub enum EmArg {
     /// Full-batch EM: one update per epoch
     Full,
 }
+
+/// How leaf parameters start (see [`LeafInit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LeafInitArg {
+    /// Drawn per family without looking at the data, as the reference does
+    Random,
+    /// Each leaf component fitted to a few random training rows
+    Data,
+}
+
+impl LeafInitArg {
+    /// The initialisation with `rows` training rows per component.
+    pub fn with_rows(self, rows: usize) -> LeafInit {
+        match self {
+            LeafInitArg::Random => LeafInit::Random,
+            LeafInitArg::Data => LeafInit::Data {
+                rows,
+                pseudocount: INIT_PSEUDOCOUNT,
+            },
+        }
+    }
+}
+
+/// Laplace smoothing of data-initialised discrete leaves.
+const INIT_PSEUDOCOUNT: f32 = 1.0;
 
 /// `einet train`.
 #[derive(clap::Args, Debug)]
@@ -62,6 +88,13 @@ pub struct TrainArgs {
     /// Pseudocount added to every expected count (sum weights and discrete leaves)
     #[arg(long, default_value_t = 0.0, value_parser = parse_pseudocount, allow_hyphen_values = true)]
     pub pseudocount: f32,
+    /// How leaf parameters start: random (as the reference) or data (each leaf component
+    /// fitted to --init-rows random training rows)
+    #[arg(long, value_enum, default_value_t = LeafInitArg::Random)]
+    pub leaf_init: LeafInitArg,
+    /// Training rows per leaf component for --leaf-init data
+    #[arg(long, default_value_t = 10, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub init_rows: usize,
     /// Passes over the training data
     #[arg(long, default_value_t = 10, value_parser = positive_usize, allow_hyphen_values = true)]
     pub epochs: usize,
@@ -109,6 +142,8 @@ pub struct TrainConfig {
     pub k_leaf: Option<usize>,
     /// EM mode and pseudocount.
     pub em: EmConfig,
+    /// How leaf parameters start.
+    pub leaf_init: LeafInit,
     /// Passes over the training data.
     pub epochs: usize,
     /// Rows per mini-batch.
@@ -249,6 +284,16 @@ pub fn fit(
         k_sum,
         k_leaf,
     } = built;
+    if let LeafInit::Data { rows, pseudocount } = config.leaf_init {
+        leaves_from_rows(
+            &einet.layout,
+            &mut einet.params,
+            &data.train.values,
+            rows,
+            pseudocount,
+            config.seed,
+        );
+    }
     let mut model = run.load(&einet)?;
     let em = config.em;
     let eval_batch = config.batch_size.max(256);
@@ -360,6 +405,7 @@ impl TrainArgs {
                 },
                 pseudocount: self.pseudocount,
             },
+            leaf_init: self.leaf_init.with_rows(self.init_rows),
             epochs: self.epochs,
             batch_size: self.batch_size,
             seed: self.seed,

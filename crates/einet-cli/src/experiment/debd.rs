@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::{EmConfig, EmMode, LeafFamily};
+use einet_core::{EmConfig, EmMode, LeafFamily, LeafInit};
 use einet_data::DEBD_NAMES;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,7 +20,7 @@ use crate::dataset_arg::{DatasetSpec, Loaded};
 use crate::leaf_arg::LeafArg;
 use crate::positive_usize;
 use crate::structure_arg::{StructureArgs, StructureKind};
-use crate::train::{self, TrainConfig};
+use crate::train::{self, LeafInitArg, TrainConfig};
 
 /// Which configuration(s) to train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -33,11 +33,14 @@ pub enum Setting {
 }
 
 impl Setting {
-    /// The name used in the results.
-    pub fn name(self) -> &'static str {
-        match self {
-            Setting::Demo => "demo",
-            Setting::Tuned => "tuned",
+    /// The name used in the results: `demo` and `tuned` with einet's data-based leaf
+    /// initialisation, `demo-reference-init` and `tuned-reference-init` with the reference's.
+    pub fn name(self, leaf_init: LeafInit) -> &'static str {
+        match (self, leaf_init) {
+            (Setting::Demo, LeafInit::Data { .. }) => "demo",
+            (Setting::Tuned, LeafInit::Data { .. }) => "tuned",
+            (Setting::Demo, LeafInit::Random) => "demo-reference-init",
+            (Setting::Tuned, LeafInit::Random) => "tuned-reference-init",
         }
     }
 }
@@ -61,12 +64,23 @@ pub struct DebdArgs {
     /// Epochs of every run, overriding the setting's (10 for demo; per grid point for tuned)
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub epochs: Option<usize>,
+    /// Tuned: train only the demo point and the point that the tuned-reference-init entry of
+    /// the same data set and seed in debd.json chose, instead of the whole grid
+    #[arg(long)]
+    pub refit_chosen: bool,
     /// Tuned: train only the first N grid points of each data set
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub max_configs: Option<usize>,
     /// Seed of the structures, initial parameters and batch orders
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How leaf parameters start: data (each leaf component fitted to --init-rows random
+    /// training rows) or random (as the reference)
+    #[arg(long, value_enum, default_value_t = LeafInitArg::Data)]
+    pub leaf_init: LeafInitArg,
+    /// Training rows per leaf component for --leaf-init data
+    #[arg(long, default_value_t = 10, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub init_rows: usize,
     /// Print the configurations that would be trained, then stop
     #[arg(long)]
     pub dry_run: bool,
@@ -135,6 +149,8 @@ pub struct Point {
     pub epochs: usize,
     /// Stop after this many epochs without a better validation LL.
     pub patience: Option<usize>,
+    /// How leaf parameters start.
+    pub leaf_init: LeafInit,
 }
 
 impl Point {
@@ -150,7 +166,17 @@ impl Point {
             batch_size: 100,
             epochs: 10,
             patience: None,
+            leaf_init: LeafInit::Random,
         }
+    }
+
+    /// Whether this is the demo configuration, whatever its leaf initialisation.
+    fn is_demo(&self) -> bool {
+        *self
+            == Point {
+                leaf_init: self.leaf_init,
+                ..Point::demo()
+            }
     }
 
     fn stepwise(
@@ -171,6 +197,7 @@ impl Point {
             batch_size,
             epochs,
             patience: Some(3),
+            leaf_init: LeafInit::Random,
         }
     }
 
@@ -186,6 +213,7 @@ impl Point {
             batch_size: 1000,
             epochs,
             patience: Some(3),
+            leaf_init: LeafInit::Random,
         }
     }
 
@@ -203,6 +231,9 @@ impl Point {
             " pc{} b{} e{}",
             self.pseudocount, self.batch_size, self.epochs
         );
+        if let LeafInit::Data { rows, .. } = self.leaf_init {
+            let _ = write!(s, " init:data{rows}");
+        }
         s
     }
 
@@ -227,6 +258,7 @@ impl Point {
                 },
                 pseudocount: self.pseudocount as f32,
             },
+            leaf_init: self.leaf_init,
             epochs: self.epochs,
             batch_size: self.batch_size,
             seed,
@@ -445,8 +477,9 @@ fn earlier_result(entries: &[Value], dataset: &str, seed: u64, point: &Point) ->
             .find(|e| e["dataset"] == dataset && e["setting"] == setting && e["seed"] == seed)
     };
     let int = |v: &Value| v.as_u64().map(|v| v as usize);
-    if *point == Point::demo() {
-        if let Some(e) = entry("demo").filter(|e| e["config"]["label"] == label.as_str()) {
+    if point.is_demo() {
+        let demo = entry(Setting::Demo.name(point.leaf_init));
+        if let Some(e) = demo.filter(|e| e["config"]["label"] == label.as_str()) {
             return Some(Fitted {
                 reused: Some("demo run"),
                 best_epoch: int(&e["best_epoch"])?,
@@ -460,7 +493,7 @@ fn earlier_result(entries: &[Value], dataset: &str, seed: u64, point: &Point) ->
             });
         }
     }
-    let tuned = entry("tuned")?;
+    let tuned = entry(Setting::Tuned.name(point.leaf_init))?;
     let g = tuned["grid"].as_array()?.iter().find(|g| {
         g["label"] == label.as_str()
             && g["patience"] == json!(point.patience)
@@ -511,19 +544,53 @@ fn chosen_datasets(args: &DebdArgs) -> Result<Vec<&'static str>> {
     Ok(out)
 }
 
-/// The grid points of `setting` for a data set.
-fn points(args: &DebdArgs, train_rows: usize) -> Vec<Point> {
+/// The grid points of `setting` for `dataset`; `earlier` holds the entries of debd.json
+/// (for --refit-chosen).
+fn points(
+    args: &DebdArgs,
+    dataset: &str,
+    train_rows: usize,
+    earlier: &[Value],
+) -> Result<Vec<Point>> {
+    let grid = tuned_grid(train_rows);
     let mut points = match args.setting {
         Setting::Demo => vec![Point::demo()],
-        Setting::Tuned => tuned_grid(train_rows),
+        Setting::Tuned if args.refit_chosen => {
+            let setting = Setting::Tuned.name(LeafInit::Random);
+            let chosen = earlier
+                .iter()
+                .find(|e| {
+                    e["dataset"] == dataset && e["setting"] == setting && e["seed"] == args.seed
+                })
+                .and_then(|e| {
+                    let label = e["config"]["label"].as_str()?;
+                    grid.iter().find(|p| p.label() == label)
+                })
+                .with_context(|| {
+                    format!(
+                        "--refit-chosen: the results file holds no {setting} entry of                          {dataset} with seed {} whose configuration is a point of the grid",
+                        args.seed
+                    )
+                })?;
+            let mut points = vec![Point::demo()];
+            if !chosen.is_demo() {
+                points.push(chosen.clone());
+            }
+            points
+        }
+        Setting::Tuned => grid,
     };
     if let Some(n) = args.max_configs {
         points.truncate(n);
     }
-    if let Some(e) = args.epochs {
-        points.iter_mut().for_each(|p| p.epochs = e);
+    let leaf_init = args.leaf_init.with_rows(args.init_rows);
+    for p in &mut points {
+        p.leaf_init = leaf_init;
+        if let Some(e) = args.epochs {
+            p.epochs = e;
+        }
     }
-    points
+    Ok(points)
 }
 
 /// Merges the entries of `files` into the results in `out` and rewrites the report.
@@ -564,7 +631,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
     }
     args.run.init()?;
     let datasets = chosen_datasets(args)?;
-    let setting = args.setting.name();
+    let setting = args.setting.name(args.leaf_init.with_rows(args.init_rows));
     let provenance = Provenance::collect(args.run.threads());
     let json_path = args.out.join("debd.json");
     let md_path = args.out.join("debd.md");
@@ -598,7 +665,15 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         };
         let vars = data.info.num_vars;
         let train_rows = data.train.rows();
-        let points = points(args, train_rows);
+        let earlier = report::read_entries(&json_path)?;
+        let points = match points(args, name, train_rows, &earlier) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("[{setting}] {name}: error: {}", crate::message(&e));
+                failed.push(name);
+                continue;
+            }
+        };
         if args.dry_run {
             for p in &points {
                 eprintln!(
@@ -610,7 +685,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         }
         let dataset_start = Instant::now();
         let previous = match args.setting {
-            Setting::Tuned if !args.retrain => report::read_entries(&json_path)?,
+            Setting::Tuned if !args.retrain => earlier,
             _ => Vec::new(),
         };
         let mut outcomes = Vec::with_capacity(points.len());
@@ -757,6 +832,7 @@ fn config_json(p: &Point) -> Value {
         "batch_size": p.batch_size,
         "max_epochs": p.epochs,
         "patience": p.patience,
+        "leaf_init": p.leaf_init,
         "label": p.label(),
     })
 }
