@@ -64,10 +64,6 @@ pub struct DebdArgs {
     /// Epochs of every run, overriding the setting's (10 for demo; per grid point for tuned)
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub epochs: Option<usize>,
-    /// Tuned: train only the demo point and the point that the tuned-reference-init entry of
-    /// the same data set and seed in debd.json chose, instead of the whole grid
-    #[arg(long)]
-    pub refit_chosen: bool,
     /// Tuned: train only the first N grid points of each data set
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub max_configs: Option<usize>,
@@ -544,41 +540,11 @@ fn chosen_datasets(args: &DebdArgs) -> Result<Vec<&'static str>> {
     Ok(out)
 }
 
-/// The grid points of `setting` for `dataset`; `earlier` holds the entries of debd.json
-/// (for --refit-chosen).
-fn points(
-    args: &DebdArgs,
-    dataset: &str,
-    train_rows: usize,
-    earlier: &[Value],
-) -> Result<Vec<Point>> {
-    let grid = tuned_grid(train_rows);
+/// The grid points of `setting` for a data set.
+fn points(args: &DebdArgs, train_rows: usize) -> Vec<Point> {
     let mut points = match args.setting {
         Setting::Demo => vec![Point::demo()],
-        Setting::Tuned if args.refit_chosen => {
-            let setting = Setting::Tuned.name(LeafInit::Random);
-            let chosen = earlier
-                .iter()
-                .find(|e| {
-                    e["dataset"] == dataset && e["setting"] == setting && e["seed"] == args.seed
-                })
-                .and_then(|e| {
-                    let label = e["config"]["label"].as_str()?;
-                    grid.iter().find(|p| p.label() == label)
-                })
-                .with_context(|| {
-                    format!(
-                        "--refit-chosen: the results file holds no {setting} entry of                          {dataset} with seed {} whose configuration is a point of the grid",
-                        args.seed
-                    )
-                })?;
-            let mut points = vec![Point::demo()];
-            if !chosen.is_demo() {
-                points.push(chosen.clone());
-            }
-            points
-        }
-        Setting::Tuned => grid,
+        Setting::Tuned => tuned_grid(train_rows),
     };
     if let Some(n) = args.max_configs {
         points.truncate(n);
@@ -590,7 +556,7 @@ fn points(
             p.epochs = e;
         }
     }
-    Ok(points)
+    points
 }
 
 /// Merges the entries of `files` into the results in `out` and rewrites the report.
@@ -665,15 +631,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         };
         let vars = data.info.num_vars;
         let train_rows = data.train.rows();
-        let earlier = report::read_entries(&json_path)?;
-        let points = match points(args, name, train_rows, &earlier) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("[{setting}] {name}: error: {}", crate::message(&e));
-                failed.push(name);
-                continue;
-            }
-        };
+        let points = points(args, train_rows);
         if args.dry_run {
             for p in &points {
                 eprintln!(
@@ -685,7 +643,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         }
         let dataset_start = Instant::now();
         let previous = match args.setting {
-            Setting::Tuned if !args.retrain => earlier,
+            Setting::Tuned if !args.retrain => report::read_entries(&json_path)?,
             _ => Vec::new(),
         };
         let mut outcomes = Vec::with_capacity(points.len());
@@ -876,37 +834,44 @@ pub fn markdown(entries: &[Value]) -> String {
          demo* is the reference implementation's `demo_debd.py` (`shared/docs/debd-anchors.md`); \
          *einet demo* is the same configuration here (RAT depth 3, 10 repetitions, K 20, \
          Categorical(2) leaves, batch 100, stepwise EM with step 0.05, 10 epochs, training set \
-         reshuffled every epoch, seed 0); *einet tuned* is the configuration of a small grid \
-         with the best validation LL (test LL never used for the choice).\n"
+         reshuffled every epoch, seed 0) with einet's data-based leaf initialisation (every \
+         leaf component starts as the Laplace-smoothed fit to 10 random training rows); \
+         *reference init* is that configuration with the reference's initialisation too \
+         (leaf probabilities drawn uniformly); *einet tuned* is the configuration of a small \
+         grid with the best validation LL (test LL never used for the choice).\n"
     );
     let _ = writeln!(
         md,
-        "| dataset | vars | reference demo | einet demo | demo − reference | einet tuned (chosen \
-         config) | tuned − demo |"
+        "| dataset | vars | reference demo | einet demo | demo − reference | reference init | \
+         reference init − reference | einet tuned (chosen config) | tuned − demo |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---|---:|");
-    let (mut compared, mut matched) = (0, 0);
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|---:|");
+    let (mut compared, mut matched) = ([0; 2], [0; 2]);
     let (mut tuned_compared, mut tuned_better) = (0, 0);
     for name in DEBD_NAMES {
         let demo = by.get(&(name, "demo"));
+        let demo_reference_init = by.get(&(name, "demo-reference-init"));
         let tuned = by.get(&(name, "tuned"));
         let vars = demo
+            .or(demo_reference_init)
             .or(tuned)
             .and_then(|e| e["vars"].as_u64())
             .map_or("".into(), |v| v.to_string());
         let reference = reference_test_ll(name);
         let demo_ll = demo.and_then(|e| ll(&e["test_ll"]));
-        let delta = match (demo_ll, reference) {
+        let reference_init_ll = demo_reference_init.and_then(|e| ll(&e["test_ll"]));
+        let mut delta = |ll: Option<f64>, i: usize| match (ll, reference) {
             (Some(d), Some(r)) => {
-                compared += 1;
+                compared[i] += 1;
                 // The reference is given to 3 decimals.
                 if (d * 1000.0).round() >= (r * 1000.0).round() {
-                    matched += 1;
+                    matched[i] += 1;
                 }
                 format!("{:+.3}", d - r)
             }
             _ => String::new(),
         };
+        let (demo_delta, reference_init_delta) = (delta(demo_ll, 0), delta(reference_init_ll, 1));
         let tuned_cell = tuned.map_or(String::new(), |e| {
             format!(
                 "{:.3} ({})",
@@ -924,19 +889,32 @@ pub fn markdown(entries: &[Value]) -> String {
             }
             _ => String::new(),
         };
+        let cell = |ll: Option<f64>| ll.map_or(String::new(), |d| format!("{d:.3}"));
         let _ = writeln!(
             md,
-            "| {name} | {vars} | {} | {} | {delta} | {tuned_cell} | {gain} |",
-            reference.map_or(String::new(), |r| format!("{r:.3}")),
-            demo_ll.map_or(String::new(), |d| format!("{d:.3}")),
+            "| {name} | {vars} | {} | {} | {demo_delta} | {} | {reference_init_delta} | \
+             {tuned_cell} | {gain} |",
+            cell(reference),
+            cell(demo_ll),
+            cell(reference_init_ll),
         );
     }
-    if compared > 0 {
-        let _ = writeln!(
-            md,
-            "\neinet demo matches or beats the reference demo on {matched} of {compared} data \
-             sets (compared at the reference's 3 decimals)."
-        );
+    md.push('\n');
+    for (i, what) in [
+        "einet demo",
+        "einet demo with the reference's initialisation",
+    ]
+    .iter()
+    .enumerate()
+    {
+        if compared[i] > 0 {
+            let _ = writeln!(
+                md,
+                "{what} matches or beats the reference demo on {} of {} data sets (compared at \
+                 the reference's 3 decimals).",
+                matched[i], compared[i]
+            );
+        }
     }
     if tuned_compared > 0 {
         let _ = writeln!(
@@ -983,7 +961,7 @@ pub fn markdown(entries: &[Value]) -> String {
     }
 
     let _ = writeln!(md, "\n## Runs\n");
-    for setting in ["demo", "tuned"] {
+    for setting in SETTINGS {
         let mut runs: Vec<&Value> = Vec::new();
         for e in entries.iter().filter(|e| e["setting"] == setting) {
             if !runs.contains(&&e["run"]) {
@@ -1010,7 +988,7 @@ pub fn markdown(entries: &[Value]) -> String {
             );
         }
     }
-    if by.keys().any(|k| k.1 == "tuned") {
+    if by.keys().any(|k| k.1.starts_with("tuned")) {
         let _ = writeln!(md, "\n## The tuned grid\n");
         md.push_str(&tuned_grid_text());
     }
@@ -1023,15 +1001,26 @@ pub fn markdown(entries: &[Value]) -> String {
     md
 }
 
+/// Every setting name of the results, in report order.
+const SETTINGS: [&str; 4] = [
+    "demo",
+    "demo-reference-init",
+    "tuned",
+    "tuned-reference-init",
+];
+
 /// The section on the demo's seed-to-seed spread, when some data set has demo runs with
 /// several seeds; empty otherwise.
 fn seed_spread(entries: &[Value]) -> String {
     let mut md = String::new();
     let mut rows = Vec::new();
-    for name in DEBD_NAMES {
+    for (name, setting) in DEBD_NAMES
+        .iter()
+        .flat_map(|n| SETTINGS[..2].iter().map(move |s| (*n, *s)))
+    {
         let mut runs: Vec<(u64, f64)> = entries
             .iter()
-            .filter(|e| e["dataset"] == name && e["setting"] == "demo")
+            .filter(|e| e["dataset"] == name && e["setting"] == setting)
             .filter_map(|e| Some((e["seed"].as_u64().unwrap_or(0), e["test_ll"].as_f64()?)))
             .collect();
         if runs.len() < 2 {
@@ -1057,7 +1046,8 @@ fn seed_spread(entries: &[Value]) -> String {
         };
         let values: Vec<String> = runs.iter().map(|(s, ll)| format!("{s}: {ll:.3}")).collect();
         rows.push(format!(
-            "| {name} | {reference:.3} | {} | {mean:.3} ± {sd:.3} | {lo:.3} … {hi:.3} | {within} |",
+            "| {name} | {setting} | {reference:.3} | {} | {mean:.3} ± {sd:.3} | {lo:.3} … \
+             {hi:.3} | {within} |",
             values.join(", ")
         ));
     }
@@ -1073,9 +1063,10 @@ fn seed_spread(entries: &[Value]) -> String {
     );
     let _ = writeln!(
         md,
-        "| dataset | reference demo | einet demo by seed | mean ± sd | range | reference |"
+        "| dataset | setting | reference demo | test LL by seed | mean ± sd | range | \
+         reference |"
     );
-    let _ = writeln!(md, "|---|---:|---|---:|---:|---|");
+    let _ = writeln!(md, "|---|---|---:|---|---:|---:|---|");
     for r in rows {
         let _ = writeln!(md, "{r}");
     }
