@@ -272,6 +272,7 @@ fn record(
         k_sum: trained.k_sum,
         leaf: family,
         em: em_json(&config.em),
+        leaf_init: config.leaf_init,
         epochs: trained.history.len(),
         batch_size: config.batch_size,
         seed: config.seed,

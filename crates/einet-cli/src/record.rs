@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use einet_core::{Einet, EmConfig, EmMode, LeafFamily};
+use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset_arg::DataInfo;
@@ -25,6 +25,9 @@ pub struct TrainingRecord {
     pub leaf: LeafFamily,
     /// EM settings: `mode` (stepwise or full), `frequency`, `step_size`, `pseudocount`.
     pub em: serde_json::Value,
+    /// How the leaf parameters started (models written before it was recorded: random).
+    #[serde(default)]
+    pub leaf_init: LeafInit,
     /// Epochs run.
     pub epochs: usize,
     /// Mini-batch size.

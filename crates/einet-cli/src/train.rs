@@ -522,6 +522,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         k_sum: trained.k_sum,
         leaf: family,
         em: crate::record::em_json(&config.em),
+        leaf_init: config.leaf_init,
         epochs: config.epochs,
         batch_size: config.batch_size,
         seed: config.seed,

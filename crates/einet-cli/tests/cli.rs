@@ -207,6 +207,33 @@ fn info_shows_structure_parameters_and_training() {
 }
 
 #[test]
+fn data_leaf_initialisation_is_applied_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let random = train_small(dir.path(), "nltcs", &[]);
+    let moved = dir.path().join("random");
+    std::fs::rename(&random, &moved).unwrap();
+    let data = train_small(
+        dir.path(),
+        "nltcs",
+        &["--leaf-init", "data", "--init-rows", "5"],
+    );
+    let record = |out: &Path| -> Value {
+        let info: Value =
+            serde_json::from_str(&ok(dir.path(), &["info", "-m", &model_arg(out), "--json"]))
+                .unwrap();
+        info["training"]["leaf_init"].clone()
+    };
+    assert_eq!(record(&moved), serde_json::json!({"init": "random"}));
+    assert_eq!(
+        record(&data),
+        serde_json::json!({"init": "data", "rows": 5, "pseudocount": 1.0})
+    );
+    // Same seed, structure and batches: only the starting leaves differ.
+    let first = |out: &Path| metrics(out)[0]["train_ll"].as_f64().unwrap();
+    assert_ne!(first(&moved), first(&data));
+}
+
+#[test]
 fn sample_writes_a_png_grid_of_the_right_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = train_small(dir.path(), "digits", &[]);
