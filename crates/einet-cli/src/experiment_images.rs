@@ -167,8 +167,8 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
     let provenance = Provenance::collect(args.run.threads());
     let json_path = args.out.join("images.json");
     let md_path = args.out.join("images.md");
-    let mut entries = read_entries(&json_path)?;
     if args.report_only {
+        let entries = read_entries(&json_path)?;
         if entries.is_empty() {
             bail!("{} holds no results to report", json_path.display());
         }
@@ -189,7 +189,8 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
         };
         entry["provenance"] = serde_json::to_value(&provenance)?;
         entry["uncommitted_changes"] = json!(working_tree_dirty());
-        entries = merge_entries(entries, &[entry], &["experiment"]);
+        // Re-read: another run may have written its results meanwhile.
+        let mut entries = merge_entries(read_entries(&json_path)?, &[entry], &["experiment"]);
         entries.sort_by_key(|e| order_key(e["experiment"].as_str().unwrap_or("")));
         write_entries(&json_path, &entries)?;
         write_text(&md_path, &markdown(&entries))?;
