@@ -33,17 +33,20 @@ pub enum Setting {
 }
 
 impl Setting {
-    /// The name used in the results: `demo` and `tuned` with einet's data-based leaf
-    /// initialisation, `demo-reference-init` and `tuned-reference-init` with the reference's.
+    /// The name used in the results: `demo` with einet's data-based leaf initialisation,
+    /// `demo-reference-init` with the reference's, and `tuned` (whose grid tries both).
     pub fn name(self, leaf_init: LeafInit) -> &'static str {
         match (self, leaf_init) {
             (Setting::Demo, LeafInit::Data { .. }) => "demo",
-            (Setting::Tuned, LeafInit::Data { .. }) => "tuned",
             (Setting::Demo, LeafInit::Random) => "demo-reference-init",
-            (Setting::Tuned, LeafInit::Random) => "tuned-reference-init",
+            (Setting::Tuned, _) => "tuned",
         }
     }
 }
+
+/// Results of an earlier tuned run whose grid had the reference's initialisation only; its
+/// grid points are reused.
+const TUNED_REFERENCE_INIT: &str = "tuned-reference-init";
 
 /// `einet experiment debd`.
 #[derive(clap::Args, Debug)]
@@ -70,8 +73,8 @@ pub struct DebdArgs {
     /// Seed of the structures, initial parameters and batch orders
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// How leaf parameters start: data (each leaf component fitted to --init-rows random
-    /// training rows) or random (as the reference)
+    /// Demo: how leaf parameters start, data (each leaf component fitted to --init-rows
+    /// random training rows) or random (as the reference); the tuned grid tries both
     #[arg(long, value_enum, default_value_t = LeafInitArg::Data)]
     pub leaf_init: LeafInitArg,
     /// Training rows per leaf component for --leaf-init data
@@ -360,7 +363,10 @@ pub fn tuned_grid_text() -> String {
          taken from debd.json: training is deterministic. The grid was built in two rounds; \
          the second explores around the points with the best validation LL in the first \
          (depth 2 with 20 repetitions; step 0.2 on batches of 500). All \
-         runs: RAT structure, Categorical(2) leaves, K for sums and leaves, seed 0. Labels: \
+         runs: RAT structure, Categorical(2) leaves, K for sums and leaves, seed 0. Every \
+         point is tried with the reference's leaf initialisation and with einet's data-based \
+         one (label suffix `init:dataN`: each leaf component fitted to N random training \
+         rows). Labels: \
          `dD rR KK` = depth, repetitions, K; `sS` = step size of stepwise EM (one update per \
          batch); `full` = full-batch EM (one update per epoch); `pcP` = pseudocount; `bB` = \
          batch size; `eE` = maximal epochs.\n",
@@ -489,12 +495,17 @@ fn earlier_result(entries: &[Value], dataset: &str, seed: u64, point: &Point) ->
             });
         }
     }
-    let tuned = entry(Setting::Tuned.name(point.leaf_init))?;
-    let g = tuned["grid"].as_array()?.iter().find(|g| {
-        g["label"] == label.as_str()
-            && g["patience"] == json!(point.patience)
-            && g["error"].is_null()
-    })?;
+    let (tuned, g) = [Setting::Tuned.name(point.leaf_init), TUNED_REFERENCE_INIT]
+        .into_iter()
+        .filter_map(entry)
+        .find_map(|tuned| {
+            let g = tuned["grid"].as_array()?.iter().find(|g| {
+                g["label"] == label.as_str()
+                    && g["patience"] == json!(point.patience)
+                    && g["error"].is_null()
+            })?;
+            Some((tuned, g))
+        })?;
     // The chosen point's history and training LL are in the entry itself.
     let chosen = tuned["config"]["label"] == label.as_str();
     Some(Fitted {
@@ -542,19 +553,26 @@ fn chosen_datasets(args: &DebdArgs) -> Result<Vec<&'static str>> {
 
 /// The grid points of `setting` for a data set.
 fn points(args: &DebdArgs, train_rows: usize) -> Vec<Point> {
+    let data_init = LeafInitArg::Data.with_rows(args.init_rows);
     let mut points = match args.setting {
-        Setting::Demo => vec![Point::demo()],
-        Setting::Tuned => tuned_grid(train_rows),
+        Setting::Demo => vec![Point {
+            leaf_init: args.leaf_init.with_rows(args.init_rows),
+            ..Point::demo()
+        }],
+        Setting::Tuned => {
+            let grid = tuned_grid(train_rows);
+            let with_data_init = grid.iter().map(|p| Point {
+                leaf_init: data_init,
+                ..p.clone()
+            });
+            grid.iter().cloned().chain(with_data_init).collect()
+        }
     };
     if let Some(n) = args.max_configs {
         points.truncate(n);
     }
-    let leaf_init = args.leaf_init.with_rows(args.init_rows);
-    for p in &mut points {
-        p.leaf_init = leaf_init;
-        if let Some(e) = args.epochs {
-            p.epochs = e;
-        }
+    if let Some(e) = args.epochs {
+        points.iter_mut().for_each(|p| p.epochs = e);
     }
     points
 }
@@ -1002,12 +1020,7 @@ pub fn markdown(entries: &[Value]) -> String {
 }
 
 /// Every setting name of the results, in report order.
-const SETTINGS: [&str; 4] = [
-    "demo",
-    "demo-reference-init",
-    "tuned",
-    "tuned-reference-init",
-];
+const SETTINGS: [&str; 4] = ["demo", "demo-reference-init", "tuned", TUNED_REFERENCE_INIT];
 
 /// The section on the demo's seed-to-seed spread, when some data set has demo runs with
 /// several seeds; empty otherwise.
