@@ -188,7 +188,7 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
             None => cifar_mixture(args, &root)?,
         };
         entry["provenance"] = serde_json::to_value(&provenance)?;
-        entry["uncommitted_changes"] = json!(working_tree_dirty());
+        entry["uncommitted_changes"] = json!(working_tree_dirty(&args.out));
         // Re-read: another run may have written its results meanwhile.
         let mut entries = merge_entries(read_entries(&json_path)?, &[entry], &["experiment"]);
         entries.sort_by_key(|e| order_key(e["experiment"].as_str().unwrap_or("")));
@@ -199,14 +199,20 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
     Ok(())
 }
 
-/// Whether `git status` shows changes to tracked files (the run used code beyond the commit).
-fn working_tree_dirty() -> Option<bool> {
-    let out = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status.success().then_some(!out.stdout.is_empty())
+/// Whether `git status` shows changes to tracked files outside `out` (the run used code
+/// beyond the commit; results written earlier into `out` do not count).
+fn working_tree_dirty(out: &Path) -> Option<bool> {
+    let status = |pathspec: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=no", "--"])
+            .args(pathspec)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        output.status.success().then_some(!output.stdout.is_empty())
+    };
+    // An output folder outside the repository cannot be excluded (and needs no excluding).
+    status(&[".", &format!(":(exclude){}", out.display())]).or_else(|| status(&["."]))
 }
 
 fn order_key(id: &str) -> usize {
