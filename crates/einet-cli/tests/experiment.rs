@@ -26,10 +26,17 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         "valid_ll": -15.4, "epochs": 10, "best_epoch": 10, "seconds": 9.0, "params": 8,
         "config": {"label": "demo"}, "run": {"command": "older run"},
     });
+    // The same configuration with the reference's initialisation: better on validation, so
+    // the "by validation" column takes it although its test LL is worse.
+    let other_reference_init = json!({
+        "dataset": "plants", "setting": "demo-reference-init", "seed": 0, "vars": 69,
+        "test_ll": -15.5, "valid_ll": -15.3, "epochs": 10, "best_epoch": 10, "seconds": 9.0,
+        "params": 8, "config": {"label": "demo"}, "run": {"command": "older run"},
+    });
     let stale = json!({"dataset": "nltcs", "setting": "demo", "seed": 0, "test_ll": -99.0});
     std::fs::write(
         &json_path,
-        serde_json::to_string(&json!([stale, tuned, other])).unwrap(),
+        serde_json::to_string(&json!([stale, tuned, other, other_reference_init])).unwrap(),
     )
     .unwrap();
 
@@ -56,8 +63,9 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
 
     let entries: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-    assert_eq!(entries.len(), 3, "{entries:#?}");
+    assert_eq!(entries.len(), 4, "{entries:#?}");
     assert!(entries.contains(&tuned) && entries.contains(&other));
+    assert!(entries.contains(&other_reference_init));
     let demo = entries
         .iter()
         .find(|e| e["dataset"] == "nltcs" && e["setting"] == "demo")
@@ -107,7 +115,10 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         row.contains("| -6.010 (d3 r10 K20 stepwise s0.5 pc0 b500 e20) | +"),
         "{row}"
     );
-    assert!(md.contains("| plants | 69 | -15.433 | -15.400 | +0.033 |  |  |"));
+    assert!(
+        md.contains("| plants | 69 | -15.433 | -15.400 | -15.500 | -15.500 | -0.067 |  |  |"),
+        "{md}"
+    );
     assert!(md.contains("--datasets nltcs --epochs 1"));
     assert!(md.contains("test CPU"));
     for name in ["msnbc", "c20ng", "ad"] {
@@ -134,7 +145,7 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     assert!(run.status.success(), "{}", text(&run.stderr));
     let entries: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-    assert_eq!(entries.len(), 4);
+    assert_eq!(entries.len(), 5);
     let md = std::fs::read_to_string(out.join("debd.md")).unwrap();
     assert!(md.contains("## Seed-to-seed spread of the demo"), "{md}");
     assert!(md.contains("1: -6.500"), "{md}");
