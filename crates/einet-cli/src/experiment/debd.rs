@@ -25,10 +25,12 @@ use crate::train::{self, LeafInitArg, TrainConfig};
 /// Which configuration(s) to train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Setting {
-    /// Exactly the reference's demo_debd.py: RAT depth 3, 10 repetitions, K 20,
-    /// Categorical(2) leaves, batch 100, stepwise EM (step 0.05), 10 epochs, seed 0
+    /// The reference's demo_debd.py configuration: RAT depth 3, 10 repetitions, K 20,
+    /// Categorical(2) leaves, batch 100, stepwise EM (step 0.05), 10 epochs, seed 0; leaves
+    /// start as --leaf-init says
     Demo,
-    /// A small grid over structure, K and EM per data set, chosen by validation LL
+    /// A small grid over structure, K, EM and leaf initialisation per data set, chosen by
+    /// validation LL
     Tuned,
 }
 
