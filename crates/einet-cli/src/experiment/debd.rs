@@ -1131,7 +1131,7 @@ mod tests {
                     "cpu": "x", "threads": 2, "started": "2026-01-01 00:00"},
         })];
         let md = markdown(&entries);
-        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 | +0.084 |  |  |"));
+        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  | -6.000 | +0.084 |  |  |"));
         assert!(md.contains("on 1 of 1 data sets"));
         assert!(md.contains("| ad |"));
         assert!(!md.contains("Seed-to-seed"));
@@ -1141,8 +1141,8 @@ mod tests {
         other_seed["test_ll"] = json!(-6.2);
         let md = markdown(&[entries[0].clone(), other_seed]);
         // The main table keeps seed 0.
-        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 | +0.084 |"));
-        assert!(md.contains("| nltcs | -6.084 | 0: -6.000, 1: -6.200 | -6.100 ± 0.141 |"));
+        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  | -6.000 | +0.084 |"));
+        assert!(md.contains("| nltcs | demo | -6.084 | 0: -6.000, 1: -6.200 | -6.100 ± 0.141 |"));
         assert!(md.contains("| within |"));
     }
 }
