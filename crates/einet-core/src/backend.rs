@@ -118,7 +118,7 @@ pub trait BackendModel {
 
 /// Checks that `x` holds whole rows of valid values for `layout`; returns the row count.
 pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
-    let width = layout.num_vars * layout.num_channels;
+    let width = layout.row_len();
     if x.len() % width != 0 {
         return Err(BackendError::Input(format!(
             "{} values are not whole rows of {} variables × {} channels",
@@ -141,6 +141,24 @@ pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
         }
     }
     Ok(x.len() / width)
+}
+
+/// Checks a request for `n` unconditional samples (of `class`, else of the class mixture)
+/// and returns how many values they fill.
+pub fn check_sample_request(
+    layout: &Layout,
+    n: usize,
+    class: Option<usize>,
+) -> Result<usize, BackendError> {
+    if let Some(c) = class {
+        check_root(layout, Root::Class(c), n)?;
+    }
+    n.checked_mul(layout.row_len()).ok_or_else(|| {
+        BackendError::Input(format!(
+            "{n} samples of {} values overflow",
+            layout.row_len()
+        ))
+    })
 }
 
 /// Checks a [`Root`] against the model and row count.

@@ -322,6 +322,11 @@ impl Layout {
         self.k.len()
     }
 
+    /// Values per data row: `num_vars · num_channels`, variable-major.
+    pub fn row_len(&self) -> usize {
+        self.num_vars * self.num_channels
+    }
+
     /// Number of classes (the root's vector length).
     pub fn num_classes(&self) -> usize {
         self.k[self.root as usize] as usize

@@ -46,7 +46,7 @@ pub fn leaves_from_rows(
     seed: u64,
 ) {
     let d = layout.num_channels;
-    let row_len = layout.num_vars * d;
+    let row_len = layout.row_len();
     let num_rows = data.len().checked_div(row_len).unwrap_or(0);
     if num_rows == 0 || rows_per_component == 0 {
         return;

@@ -61,7 +61,7 @@ impl Backtrack<'_> {
     /// Fills `out` (rows × vars × channels, observed values already in place, NaN where
     /// missing); `class` fixes the root output, else it is chosen from the root's scores.
     pub fn run(&self, out: &mut [f32], rows: usize, class: Option<usize>, first_row: u64) {
-        let width = self.layout.num_vars * self.layout.num_channels;
+        let width = self.layout.row_len();
         // Each worker reuses one stack and one score buffer for all its rows.
         let scratch = || (Vec::new(), Vec::new());
         out.par_chunks_mut(width).enumerate().for_each_init(

@@ -198,7 +198,7 @@ fn mixing_backward(
 fn leaf_backward(layout: &Layout, x: &[f32], rows: usize, grad: &[f32], stats: &mut EmStatistics) {
     let leaf = &layout.leaf;
     let (k, d) = (leaf.k, layout.num_channels);
-    let width = layout.num_vars * d;
+    let width = layout.row_len();
     // Entries of one leaf are contiguous, so each leaf owns a contiguous slice of both
     // accumulators; split them per leaf and process leaves in parallel.
     let mut mass_parts = Vec::with_capacity(leaf.len());

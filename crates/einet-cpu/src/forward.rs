@@ -62,7 +62,7 @@ fn leaf_forward(
 ) {
     let leaf = &layout.leaf;
     let (k, d) = (leaf.k, layout.num_channels);
-    let width = layout.num_vars * d;
+    let width = layout.row_len();
     let missing = match semiring {
         Semiring::SumProduct => Missing::Marginalise,
         Semiring::MaxProduct => Missing::Maximise,

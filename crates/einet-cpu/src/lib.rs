@@ -21,7 +21,7 @@ mod backward;
 mod forward;
 mod leaf_table;
 
-use einet_core::backend::{check_input, check_root};
+use einet_core::backend::{check_input, check_root, check_sample_request};
 use einet_core::em::{EmStatistics, m_step};
 use einet_core::layout::Layout;
 use einet_core::{Backend, BackendError, BackendModel, Einet, MpeKind, Params, Root};
@@ -226,11 +226,8 @@ impl BackendModel for CpuModel {
         seed: u64,
         std_correction: f32,
     ) -> Result<Vec<f32>, BackendError> {
-        if let Some(c) = class {
-            check_root(&self.layout, Root::Class(c), n)?;
-        }
-        let width = self.layout.num_vars * self.layout.num_channels;
-        let mut out = vec![f32::NAN; n * width];
+        let total = check_sample_request(&self.layout, n, class)?;
+        let mut out = vec![f32::NAN; total];
         self.backtrack(
             None,
             Choice::Sample {

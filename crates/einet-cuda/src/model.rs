@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use einet_core::backend::{check_input, check_root};
+use einet_core::backend::{check_input, check_root, check_sample_request};
 use einet_core::em::EmStatistics;
 use einet_core::layout::Layout;
 use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
@@ -158,7 +158,7 @@ impl CudaModel {
     }
 
     fn width(&self) -> usize {
-        self.layout.num_vars * self.layout.num_channels
+        self.layout.row_len()
     }
 
     /// Makes the per-batch buffers hold `rows` rows (and gradients if `grad`).
@@ -794,12 +794,7 @@ impl BackendModel for CudaModel {
         seed: u64,
         std_correction: f32,
     ) -> Result<Vec<f32>, BackendError> {
-        if let Some(c) = class {
-            check_root(&self.layout, Root::Class(c), n)?;
-        }
-        let total = n.checked_mul(self.width()).ok_or_else(|| {
-            BackendError::Input(format!("{n} samples of {} values overflow", self.width()))
-        })?;
+        let total = check_sample_request(&self.layout, n, class)?;
         let mut out = Vec::with_capacity(total.min(1 << 26));
         for start in (0..n).step_by(self.chunk_rows) {
             let rows = at(start, self.chunk_rows, n).len();
