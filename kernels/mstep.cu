@@ -1,15 +1,27 @@
 // M-step on the device, with exactly einet_core::em::m_step's semantics: normalised expected
 // counts with a pseudocount, blended stepwise into the weights (s = 1: full-batch EM) and
 // renormalised; vectors with (almost) no mass keep their weights. Leaves: estimate, blend,
-// project per family; factors with mass <= MIN_MASS keep their parameters.
+// project per family; factors with mass <= MIN_MASS keep their parameters. The blend is
+// step_fraction's: s (the reference's rule) or, with statistics_rule, each vector's or
+// factor's share of its running mass (einet_core::em::StepwiseRule).
+
+// StepwiseRule::fraction: the share of the way toward the batch estimate for batch mass
+// `mass`; under the statistics rule the running mass becomes *running_after.
+__device__ __forceinline__ float step_fraction(u32 statistics_rule, float step, float running,
+                                               float mass, float* running_after) {
+    if (!statistics_rule) return step;
+    float r = (1.0f - step) * running + mass;
+    *running_after = r;
+    return r > 0.0f ? mass / r : 0.0f;
+}
 
 // One warp per normalised weight vector (vstart[v] .. vstart[v] + vlen[v], global weight
 // indices: the K_l * K_r weights of one einsum output, or the valid components of one mixing
 // entry). blockDim.x is a multiple of 32.
 extern "C" __global__ void __launch_bounds__(256) mstep_weights(
     float* __restrict__ weights, const float* __restrict__ counts,
-    const u32* __restrict__ vstart, const u32* __restrict__ vlen, u32 nvec, float step,
-    float pseudocount) {
+    float* __restrict__ running, const u32* __restrict__ vstart, const u32* __restrict__ vlen,
+    u32 nvec, float s_step, u32 statistics_rule, float pseudocount) {
     u32 v = (blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     u32 lane = threadIdx.x & 31;
     if (v >= nvec) return;
@@ -17,7 +29,11 @@ extern "C" __global__ void __launch_bounds__(256) mstep_weights(
     u32 n = vlen[v];
     float mass = 0.0f;
     for (u32 t = lane; t < n; t += 32) mass += counts[s + t];
-    mass = warp_sum(mass);
+    mass = warp_sum(mass);  // the xor butterfly leaves the same value in every lane
+    float r = 0.0f;
+    float step = step_fraction(statistics_rule, s_step, running[v], mass, &r);
+    __syncwarp();
+    if (statistics_rule && lane == 0) running[v] = r;
     if (pseudocount == 0.0f && mass <= EINET_MIN_MASS) return;
     float total = 0.0f;
     for (u32 t = lane; t < n; t += 32) total += fmaxf(counts[s + t] + pseudocount, EINET_COUNT_FLOOR);
@@ -37,11 +53,13 @@ extern "C" __global__ void __launch_bounds__(256) mstep_weights(
 // (LeafFamily::estimate and LeafFamily::project).
 extern "C" __global__ void __launch_bounds__(256) mstep_leaves(
     float* __restrict__ params, const float* __restrict__ mass, const float* __restrict__ stats,
-    const u32* __restrict__ param_offsets, const u32* __restrict__ entry_family,
-    const u32* __restrict__ families, u32 entries, u32 K, u32 D, float step, float pseudocount) {
+    float* __restrict__ running, const u32* __restrict__ param_offsets,
+    const u32* __restrict__ entry_family, const u32* __restrict__ families, u32 entries, u32 K,
+    u32 D, float s_step, u32 statistics_rule, float pseudocount) {
     u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (u64)entries * K * D) return;
     float m = mass[idx];
+    float step = step_fraction(statistics_rule, s_step, running[idx], m, &running[idx]);
     if (m <= EINET_MIN_MASS) return;
     u32 c = (u32)(idx % D);
     u32 k = (u32)((idx / D) % K);

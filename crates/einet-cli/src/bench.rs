@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use einet_core::canonical::{CANONICAL_IDS, Canonical, random_rows};
-use einet_core::{Einet, Layout, Root};
+use einet_core::{Einet, Layout, MStep, Root, StepwiseRule};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
@@ -173,7 +173,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .em_accumulate(&data, Root::Mixture)
                 .with_context(|| format!("{}: EM statistics failed", anchor.id))?;
             model
-                .em_update(anchor.step_size, 0.0)
+                .em_update(MStep {
+                    step_size: anchor.step_size,
+                    // The reference's rule, like for like with its timings.
+                    rule: StepwiseRule::Parameters,
+                    pseudocount: 0.0,
+                })
                 .with_context(|| format!("{}: EM update failed", anchor.id))?;
             if i > 0 {
                 train.push(t.elapsed().as_secs_f64());

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit, MpeKind};
+use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit, MpeKind, StepwiseRule};
 use einet_data::{Dataset, KMeans, kmeans};
 use serde_json::{Value, json};
 
@@ -309,6 +309,8 @@ fn mnist(args: &ImagesArgs, part: Part, delta: usize, leaf: LeafArg, root: &Path
             mode: EmMode::Stepwise {
                 frequency: 1,
                 step_size: 0.05,
+                // The reference's rule, which produced the committed results.
+                rule: StepwiseRule::Parameters,
             },
             pseudocount: 0.0,
         },
@@ -481,6 +483,8 @@ fn cifar_mixture(args: &ImagesArgs, root: &Path) -> Result<Value> {
             mode: EmMode::Stepwise {
                 frequency: 1,
                 step_size: 0.5,
+                // The reference's rule, which produced the committed results.
+                rule: StepwiseRule::Parameters,
             },
             pseudocount: 0.0,
         },

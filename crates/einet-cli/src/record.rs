@@ -69,10 +69,12 @@ pub fn em_json(em: &EmConfig) -> serde_json::Value {
         EmMode::Stepwise {
             frequency,
             step_size,
+            rule,
         } => serde_json::json!({
             "mode": "stepwise",
             "frequency": frequency,
             "step_size": num(step_size),
+            "rule": rule,
             "pseudocount": num(em.pseudocount),
         }),
         EmMode::FullBatch => serde_json::json!({

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use einet_core::leaf_init::leaves_from_rows;
-use einet_core::{Einet, EinetConfig, EmConfig, EmMode, LeafFamily, LeafInit, LeafSpec, Root};
+use einet_core::{
+    Einet, EinetConfig, EmConfig, EmMode, LeafFamily, LeafInit, LeafSpec, MStep, Root, StepwiseRule,
+};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
@@ -26,6 +28,25 @@ pub enum EmArg {
     Stepwise,
     /// Full-batch EM: one update per epoch
     Full,
+}
+
+/// How a stepwise M-step blends a batch in (see [`StepwiseRule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StepwiseRuleArg {
+    /// Stepwise EM on running statistics: each weight vector and leaf factor moves by its
+    /// share of the running responsibility mass
+    Statistics,
+    /// The reference's rule: every weight vector and leaf factor moves by the step size
+    Parameters,
+}
+
+impl From<StepwiseRuleArg> for StepwiseRule {
+    fn from(rule: StepwiseRuleArg) -> Self {
+        match rule {
+            StepwiseRuleArg::Statistics => StepwiseRule::Statistics,
+            StepwiseRuleArg::Parameters => StepwiseRule::Parameters,
+        }
+    }
 }
 
 /// How leaf parameters start (see [`LeafInit`]).
@@ -85,6 +106,10 @@ pub struct TrainArgs {
     /// Stepwise EM: batches between updates
     #[arg(long, default_value_t = 1, value_parser = positive_usize, allow_hyphen_values = true)]
     pub frequency: usize,
+    /// Stepwise EM: how a step blends the batch in, statistics (running expected
+    /// statistics) or parameters (the reference's rule)
+    #[arg(long, value_enum, default_value_t = StepwiseRuleArg::Statistics)]
+    pub stepwise_rule: StepwiseRuleArg,
     /// Pseudocount added to every expected count (sum weights and discrete leaves)
     #[arg(long, default_value_t = 0.0, value_parser = parse_pseudocount, allow_hyphen_values = true)]
     pub pseudocount: f32,
@@ -314,15 +339,20 @@ pub fn fit(
             if let EmMode::Stepwise {
                 frequency,
                 step_size,
+                rule,
             } = em.mode
             {
                 if batches_seen % frequency == 0 {
-                    model.em_update(step_size, em.pseudocount)?;
+                    model.em_update(MStep {
+                        step_size,
+                        rule,
+                        pseudocount: em.pseudocount,
+                    })?;
                 }
             }
         }
         if em.mode == EmMode::FullBatch {
-            model.em_update(1.0, em.pseudocount)?;
+            model.em_update(MStep::full_batch(em.pseudocount))?;
         }
         progress.finish();
         let (seconds, samples_per_s, running) = (
@@ -400,6 +430,7 @@ impl TrainArgs {
                     EmArg::Stepwise => EmMode::Stepwise {
                         frequency: self.frequency,
                         step_size: self.step_size,
+                        rule: self.stepwise_rule.into(),
                     },
                     EmArg::Full => EmMode::FullBatch,
                 },
@@ -469,7 +500,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             EmMode::Stepwise {
                 frequency,
                 step_size,
-            } => format!("stepwise (step {step_size}, every {frequency} batch(es))"),
+                rule,
+            } => format!(
+                "stepwise (step {step_size}, every {frequency} batch(es), {} rule)",
+                match rule {
+                    StepwiseRule::Statistics => "statistics",
+                    StepwiseRule::Parameters => "parameters",
+                }
+            ),
             EmMode::FullBatch => "full-batch".into(),
         },
         config.epochs,

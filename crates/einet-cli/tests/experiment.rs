@@ -22,14 +22,14 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
                 "nproc": 2, "cpu": "test CPU", "threads": 2, "started": "2026-01-01 00:00"},
     });
     let other = json!({
-        "dataset": "plants", "setting": "demo", "seed": 0, "vars": 69, "test_ll": -15.4,
+        "dataset": "plants", "setting": "demo-data-init", "seed": 0, "vars": 69, "test_ll": -15.4,
         "valid_ll": -15.4, "epochs": 10, "best_epoch": 10, "seconds": 9.0, "params": 8,
         "config": {"label": "demo"}, "run": {"command": "older run"},
     });
-    // The same configuration with the reference's initialisation: better on validation, so
-    // the "by validation" column takes it although its test LL is worse.
+    // The reference's algorithm: better on validation, so the "by validation" column takes
+    // it although its test LL is worse.
     let other_reference_init = json!({
-        "dataset": "plants", "setting": "demo-reference-init", "seed": 0, "vars": 69,
+        "dataset": "plants", "setting": "demo", "seed": 0, "vars": 69,
         "test_ll": -15.5, "valid_ll": -15.3, "epochs": 10, "best_epoch": 10, "seconds": 9.0,
         "params": 8, "config": {"label": "demo"}, "run": {"command": "older run"},
     });
@@ -50,6 +50,10 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         "nltcs",
         "--epochs",
         "1",
+        "--leaf-init",
+        "random",
+        "--stepwise-rule",
+        "parameters,statistics",
         "--data-dir",
         data.to_str().unwrap(),
         "--out",
@@ -58,12 +62,15 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     let run = einet_in(dir.path(), &args);
     let stderr = text(&run.stderr);
     assert!(run.status.success(), "failed: {stderr}");
-    // One progress line per data set and configuration.
-    assert!(stderr.contains("[demo] nltcs 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1"));
+    // One progress line per data set and variant.
+    assert!(stderr.contains("[demo] nltcs 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1:"));
+    assert!(stderr.contains(
+        "[demo-statistics-rule] nltcs 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1 rule:statistics:"
+    ));
 
     let entries: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-    assert_eq!(entries.len(), 4, "{entries:#?}");
+    assert_eq!(entries.len(), 5, "{entries:#?}");
     assert!(entries.contains(&tuned) && entries.contains(&other));
     assert!(entries.contains(&other_reference_init));
     let demo = entries
@@ -99,6 +106,13 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     assert_eq!(demo["reference_test_ll"], -6.084);
     assert_eq!(demo["config"]["k"], 20);
     assert_eq!(demo["config"]["step_size"], 0.05);
+    assert_eq!(demo["config"]["rule"], "parameters");
+    let statistics = entries
+        .iter()
+        .find(|e| e["dataset"] == "nltcs" && e["setting"] == "demo-statistics-rule")
+        .unwrap();
+    assert_eq!(statistics["config"]["rule"], "statistics");
+    assert_ne!(statistics["test_ll"], demo["test_ll"]);
     assert!(
         demo["run"]["command"]
             .as_str()
@@ -116,7 +130,7 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         "{row}"
     );
     assert!(
-        md.contains("| plants | 69 | -15.433 | -15.400 | -15.500 | -15.500 | -0.067 |  |  |"),
+        md.contains("| plants | 69 | -15.433 | -15.500 | -15.400 |  |  | -15.500 | -0.067 |  |  |"),
         "{md}"
     );
     assert!(md.contains("--datasets nltcs --epochs 1"));
@@ -145,7 +159,7 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     assert!(run.status.success(), "{}", text(&run.stderr));
     let entries: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-    assert_eq!(entries.len(), 5);
+    assert_eq!(entries.len(), 6);
     let md = std::fs::read_to_string(out.join("debd.md")).unwrap();
     assert!(md.contains("## Seed-to-seed spread of the demo"), "{md}");
     assert!(md.contains("1: -6.500"), "{md}");
@@ -182,6 +196,6 @@ fn debd_rejects_unknown_data_sets_and_missing_files() {
     assert!(!run.status.success());
     let err = text(&run.stderr);
     assert!(err.contains("plants"), "{err}");
-    assert!(err.contains("error: 1 data set(s) failed: plants"), "{err}");
+    assert!(err.contains("error: 1 run(s) failed: plants"), "{err}");
     assert!(!out.join("debd.json").exists());
 }

@@ -4,7 +4,7 @@
 //! channel, which is marginalised exactly. Every method returns a [`BackendError`] on bad
 //! input or device failure and never panics.
 
-use crate::em::EmStatistics;
+use crate::em::{EmStatistics, MStep};
 use crate::layout::Layout;
 use crate::model::Einet;
 use crate::params::Params;
@@ -69,12 +69,13 @@ pub trait BackendModel {
     fn em_accumulate(&mut self, x: &[f32], root: Root<'_>) -> Result<f64, BackendError>;
     /// The accumulated statistics.
     fn em_statistics(&self) -> Result<EmStatistics, BackendError>;
-    /// M-step with the accumulated statistics (`step_size` 1 for full-batch EM), then clears
-    /// the accumulators.
-    fn em_update(&mut self, step_size: f32, pseudocount: f32) -> Result<(), BackendError>;
+    /// M-step with the accumulated statistics, then clears the accumulators. The running
+    /// mass of [`StepwiseRule::Statistics`](crate::em::StepwiseRule::Statistics) lives in
+    /// the model and restarts from zero when the parameters are replaced.
+    fn em_update(&mut self, step: MStep) -> Result<(), BackendError>;
     /// The current parameters.
     fn params(&self) -> Result<Params, BackendError>;
-    /// Replaces the parameters.
+    /// Replaces the parameters and forgets the running mass of stepwise EM.
     fn set_params(&mut self, params: &Params) -> Result<(), BackendError>;
     /// `n` unconditional samples (of `class`, or of the class mixture), reproducible by `seed`.
     /// Normal leaves scale their standard deviation by `std_correction`.

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendError;
 use crate::layout::Layout;
 use crate::params::{Params, distributions, normalise};
 
@@ -16,13 +17,55 @@ pub const MIN_MASS: f32 = 1e-10;
 pub enum EmMode {
     /// Statistics over the whole epoch; parameters are replaced at its end.
     FullBatch,
-    /// Every `frequency` batches, `θ ← (1 − step_size)·θ + step_size·θ̂`.
+    /// Every `frequency` batches, a step of size `step_size` toward the batch estimate, by
+    /// `rule`.
     Stepwise {
         /// Batches between updates.
         frequency: usize,
         /// Step size `s` in (0, 1].
         step_size: f32,
+        /// How a step blends the batch into the parameters. Files written before the rule
+        /// existed were trained with the reference's rule.
+        #[serde(default = "StepwiseRule::reference")]
+        rule: StepwiseRule,
     },
+}
+
+/// How a stepwise M-step blends a batch's statistics into the parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepwiseRule {
+    /// Stepwise EM on running expected statistics (Cappé & Moulines 2009; Liang & Klein
+    /// 2009): `S ← (1 − s)·S + S_batch` and `θ = M(S)`, starting from `S = 0`. Each weight
+    /// vector and leaf factor moves by its share `m_batch / m_running` of its running
+    /// responsibility mass, so one that received little mass in a batch barely moves, and
+    /// early batches are averaged rather than blended into the random start.
+    Statistics,
+    /// The reference implementation's rule, `θ ← (1 − s)·θ + s·θ̂_batch`: every weight
+    /// vector and leaf factor moves by `s` toward its batch estimate however little mass
+    /// the batch gave it.
+    Parameters,
+}
+
+impl StepwiseRule {
+    /// The reference implementation's rule, [`StepwiseRule::Parameters`].
+    pub fn reference() -> Self {
+        StepwiseRule::Parameters
+    }
+
+    /// The fraction of the way toward its batch estimate that one weight vector or leaf
+    /// factor moves when the batch gave it responsibility `mass`; updates its `running`
+    /// mass under [`StepwiseRule::Statistics`]. With `step_size` 1 both rules give 1
+    /// wherever there is mass (full-batch EM).
+    pub fn fraction(self, step_size: f32, running: &mut f32, mass: f32) -> f32 {
+        match self {
+            StepwiseRule::Parameters => step_size,
+            StepwiseRule::Statistics => {
+                *running = (1.0 - step_size) * *running + mass;
+                if *running > 0.0 { mass / *running } else { 0.0 }
+            }
+        }
+    }
 }
 
 /// EM settings.
@@ -35,15 +78,83 @@ pub struct EmConfig {
 }
 
 impl Default for EmConfig {
-    /// The reference's default: stepwise EM with frequency 1 and step size 0.05.
+    /// The reference's default frequency 1 and step size 0.05, stepwise on running
+    /// statistics.
     fn default() -> Self {
         EmConfig {
             mode: EmMode::Stepwise {
                 frequency: 1,
                 step_size: 0.05,
+                rule: StepwiseRule::Statistics,
             },
             pseudocount: 0.0,
         }
+    }
+}
+
+/// One M-step's settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MStep {
+    /// Step size `s` in (0, 1]; 1 replaces the parameters (full-batch EM).
+    pub step_size: f32,
+    /// How a step below 1 blends the batch in.
+    pub rule: StepwiseRule,
+    /// Pseudocount added to every expected count (sum weights and discrete leaves), `>= 0`.
+    pub pseudocount: f32,
+}
+
+impl MStep {
+    /// The full-batch M-step: parameters replaced by the estimate.
+    pub fn full_batch(pseudocount: f32) -> Self {
+        MStep {
+            step_size: 1.0,
+            rule: StepwiseRule::Statistics,
+            pseudocount,
+        }
+    }
+
+    /// Checks the step size and pseudocount.
+    pub fn check(&self) -> Result<(), BackendError> {
+        if self.step_size > 0.0 && self.step_size <= 1.0 && self.pseudocount >= 0.0 {
+            Ok(())
+        } else {
+            Err(BackendError::Input(format!(
+                "EM step size must be in (0, 1] and pseudocount >= 0, got {} and {}",
+                self.step_size, self.pseudocount
+            )))
+        }
+    }
+}
+
+/// The optimiser state of [`StepwiseRule::Statistics`]: the running responsibility mass of
+/// every weight vector (in the order of [`distributions`], layer by layer) and of every leaf
+/// factor channel (`[entry][k][channel]`). Zero means no mass seen yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningMass {
+    /// One value per weight vector.
+    pub weights: Vec<f32>,
+    /// One value per leaf factor channel.
+    pub leaves: Vec<f32>,
+}
+
+impl RunningMass {
+    /// No mass seen yet.
+    pub fn zeros(layout: &Layout) -> Self {
+        let vectors = layout
+            .layers
+            .iter()
+            .map(|layer| distributions(layout, layer).len())
+            .sum();
+        RunningMass {
+            weights: vec![0.0; vectors],
+            leaves: vec![0.0; layout.leaf.vars.len() * layout.leaf.k * layout.num_channels],
+        }
+    }
+
+    /// Forgets all mass seen (after the parameters are replaced).
+    pub fn clear(&mut self) {
+        self.weights.fill(0.0);
+        self.leaves.fill(0.0);
     }
 }
 
@@ -85,25 +196,36 @@ impl EmStatistics {
     }
 }
 
-/// The M-step: moves `params` a step `step_size` (1 for full-batch EM) toward the maximum
-/// of the expected complete-data likelihood given `stats`. Weight vectors and leaf factors
+/// The M-step: moves `params` toward the maximum of the expected complete-data likelihood
+/// given `stats`, by `step` (all the way for full-batch EM). Weight vectors and leaf factors
 /// with (almost) no responsibility mass keep their parameters.
 pub fn m_step(
     layout: &Layout,
     params: &mut Params,
     stats: &EmStatistics,
-    step_size: f32,
-    pseudocount: f32,
+    running: &mut RunningMass,
+    step: MStep,
 ) {
+    let MStep {
+        step_size: nominal,
+        rule,
+        pseudocount,
+    } = step;
+    let mut running_weights = running.weights.iter_mut();
     for ((layer, weights), counts) in layout
         .layers
         .iter()
         .zip(&mut params.layers)
         .zip(&stats.counts)
     {
-        for range in distributions(layout, layer) {
+        for (range, running) in distributions(layout, layer)
+            .into_iter()
+            .zip(&mut running_weights)
+        {
             let n = &counts[range.clone()];
-            if pseudocount == 0.0 && n.iter().sum::<f32>() <= MIN_MASS {
+            let mass: f32 = n.iter().sum();
+            let step_size = rule.fraction(nominal, running, mass);
+            if pseudocount == 0.0 && mass <= MIN_MASS {
                 continue;
             }
             let total: f32 = n.iter().map(|x| (x + pseudocount).max(1e-16)).sum();
@@ -122,6 +244,7 @@ pub fn m_step(
         let start = leaf.param_offsets[e] as usize;
         for kc in 0..leaf.k * d {
             let mass = stats.leaf_mass[e * leaf.k * d + kc];
+            let step_size = rule.fraction(nominal, &mut running.leaves[e * leaf.k * d + kc], mass);
             if mass <= MIN_MASS {
                 continue;
             }

@@ -35,7 +35,7 @@ pub use layout::{EinsumLayer, Layer, Layout, LeafLayer, MixingLayer};
 pub mod em;
 pub mod leaf_init;
 pub mod params;
-pub use em::{EmConfig, EmMode, EmStatistics};
+pub use em::{EmConfig, EmMode, EmStatistics, MStep, RunningMass, StepwiseRule};
 pub use leaf_init::LeafInit;
 pub use params::Params;
 pub mod backend;

@@ -22,7 +22,7 @@ mod forward;
 mod leaf_table;
 
 use einet_core::backend::{check_input, check_root, check_sample_request};
-use einet_core::em::{EmStatistics, m_step};
+use einet_core::em::{EmStatistics, MStep, RunningMass, m_step};
 use einet_core::layout::Layout;
 use einet_core::{Backend, BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
@@ -54,6 +54,7 @@ pub struct CpuModel {
     table: LeafTable,
     kinds: Vec<NodeKind>,
     stats: EmStatistics,
+    running: RunningMass,
     act: Vec<f32>,
     grad: Vec<f32>,
 }
@@ -65,6 +66,7 @@ impl CpuModel {
             table: LeafTable::new(&layout, &params.leaf),
             kinds: node_kinds(&layout),
             stats: EmStatistics::zeros(&layout),
+            running: RunningMass::zeros(&layout),
             layout,
             params,
             act: Vec::new(),
@@ -186,18 +188,14 @@ impl BackendModel for CpuModel {
         Ok(self.stats.clone())
     }
 
-    fn em_update(&mut self, step_size: f32, pseudocount: f32) -> Result<(), BackendError> {
-        if !(step_size > 0.0 && step_size <= 1.0 && pseudocount >= 0.0) {
-            return Err(BackendError::Input(format!(
-                "EM step size must be in (0, 1] and pseudocount >= 0, got {step_size} and {pseudocount}"
-            )));
-        }
+    fn em_update(&mut self, step: MStep) -> Result<(), BackendError> {
+        step.check()?;
         m_step(
             &self.layout,
             &mut self.params,
             &self.stats,
-            step_size,
-            pseudocount,
+            &mut self.running,
+            step,
         );
         self.stats.clear();
         self.table = LeafTable::new(&self.layout, &self.params.leaf);
@@ -215,6 +213,7 @@ impl BackendModel for CpuModel {
             ));
         }
         self.params = params.clone();
+        self.running.clear();
         self.table = LeafTable::new(&self.layout, &self.params.leaf);
         Ok(())
     }

@@ -160,7 +160,7 @@ pub(crate) use backend::Device;
 
 #[cfg(not(feature = "cuda"))]
 mod stub {
-    use einet_core::em::EmStatistics;
+    use einet_core::em::{EmStatistics, MStep};
     use einet_core::layout::Layout;
     use einet_core::{Backend, BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
@@ -228,7 +228,7 @@ mod stub {
         fn em_statistics(&self) -> Result<EmStatistics, BackendError> {
             match *self {}
         }
-        fn em_update(&mut self, _: f32, _: f32) -> Result<(), BackendError> {
+        fn em_update(&mut self, _: MStep) -> Result<(), BackendError> {
             match *self {}
         }
         fn params(&self) -> Result<Params, BackendError> {

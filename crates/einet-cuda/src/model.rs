@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use einet_core::backend::{check_input, check_root, check_sample_request};
-use einet_core::em::EmStatistics;
+use einet_core::em::{EmStatistics, MStep, StepwiseRule};
 use einet_core::layout::Layout;
 use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
@@ -73,6 +73,10 @@ pub struct CudaModel {
     leaf_params: DevBuf<f32>,
     leaf_mass: DevBuf<f32>,
     leaf_stats: DevBuf<f32>,
+    /// Running mass of every weight vector under the statistics rule of stepwise EM.
+    weight_running: DevBuf<f32>,
+    /// Running mass of every leaf factor channel under the statistics rule.
+    leaf_running: DevBuf<f32>,
     table: DevBuf<f32>,
     scratch: Option<Scratch>,
     log_likelihood: f64,
@@ -138,6 +142,8 @@ impl CudaModel {
             leaf_params: exec.upload(&einet.params.leaf)?,
             leaf_mass: exec.alloc(stats_len)?,
             leaf_stats: exec.alloc(layout.leaf.num_params)?,
+            weight_running: exec.alloc(plan.vec_start.len())?,
+            leaf_running: exec.alloc(stats_len)?,
             table: exec.alloc(plan.table_len)?,
             scratch: None,
             log_likelihood: 0.0,
@@ -711,12 +717,9 @@ impl BackendModel for CudaModel {
         })
     }
 
-    fn em_update(&mut self, step_size: f32, pseudocount: f32) -> Result<(), BackendError> {
-        if !(step_size > 0.0 && step_size <= 1.0 && pseudocount >= 0.0) {
-            return Err(BackendError::Input(format!(
-                "EM step size must be in (0, 1] and pseudocount >= 0, got {step_size} and {pseudocount}"
-            )));
-        }
+    fn em_update(&mut self, step: MStep) -> Result<(), BackendError> {
+        step.check()?;
+        let statistics_rule = Arg::U32(u32::from(step.rule == StepwiseRule::Statistics));
         let nvec = self.plan.vec_start.len();
         let i = &self.idx;
         self.dev.exec.launch(
@@ -727,11 +730,13 @@ impl BackendModel for CudaModel {
             &[
                 self.weights.arg(),
                 self.counts.arg(),
+                self.weight_running.arg(),
                 i.vec_start.arg(),
                 i.vec_len.arg(),
                 Arg::U32(nvec as u32),
-                Arg::F32(step_size),
-                Arg::F32(pseudocount),
+                Arg::F32(step.step_size),
+                statistics_rule,
+                Arg::F32(step.pseudocount),
             ],
         )?;
         let leaf = &self.layout.leaf;
@@ -745,14 +750,16 @@ impl BackendModel for CudaModel {
                 self.leaf_params.arg(),
                 self.leaf_mass.arg(),
                 self.leaf_stats.arg(),
+                self.leaf_running.arg(),
                 i.param_offsets.arg(),
                 i.entry_family.arg(),
                 i.families.arg(),
                 Arg::U32(e as u32),
                 Arg::U32(k as u32),
                 Arg::U32(d as u32),
-                Arg::F32(step_size),
-                Arg::F32(pseudocount),
+                Arg::F32(step.step_size),
+                statistics_rule,
+                Arg::F32(step.pseudocount),
             ],
         )?;
         self.logw = None;
@@ -782,6 +789,11 @@ impl BackendModel for CudaModel {
         self.dev
             .exec
             .write(&mut self.leaf_params, 0, &params.leaf)?;
+        let exec = &self.dev.exec;
+        let n = self.weight_running.len();
+        exec.zero(&mut self.weight_running, 0..n)?;
+        let n = self.leaf_running.len();
+        exec.zero(&mut self.leaf_running, 0..n)?;
         self.logw = None;
         self.prepare_leaves()?;
         self.exec().sync()

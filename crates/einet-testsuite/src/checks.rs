@@ -1,10 +1,12 @@
 //! The checks. Each takes a backend, builds small models, and panics on a violation.
 //! Tolerances are stated per check; the backends compute in f32.
 
+use einet_core::em::{EmStatistics, RunningMass, m_step};
 use einet_core::layout::Layer;
 use einet_core::rng::Rng;
 use einet_core::{
-    Backend, BackendError, BackendModel, Einet, EinetConfig, LeafFamily, MpeKind, Root,
+    Backend, BackendError, BackendModel, Einet, EinetConfig, LeafFamily, MStep, MpeKind, Root,
+    StepwiseRule,
 };
 use einet_core::{random_binary_trees, region_graph::PoonDomingos};
 use proptest::test_runner::{Config, TestRunner};
@@ -332,7 +334,7 @@ pub fn full_batch_em_never_decreases_the_likelihood<B: Backend>(backend: &B) {
                 for _ in 0..12 {
                     let ll = model.em_accumulate(&data[..half], Root::Mixture).unwrap()
                         + model.em_accumulate(&data[half..], Root::Mixture).unwrap();
-                    model.em_update(1.0, 0.0).unwrap();
+                    model.em_update(MStep::full_batch(0.0)).unwrap();
                     if let Some(&prev) = history.last() {
                         proptest::prop_assert!(
                             ll >= prev - 1e-5 * prev.abs(),
@@ -348,7 +350,8 @@ pub fn full_batch_em_never_decreases_the_likelihood<B: Backend>(backend: &B) {
         .unwrap();
 }
 
-/// Stepwise EM (step 0.3) raises the training log-likelihood of teacher data over 20 steps.
+/// Stepwise EM (step 0.3) raises the training log-likelihood of teacher data over 20 steps,
+/// under both rules.
 pub fn stepwise_em_learns<B: Backend>(backend: &B) {
     let spec = SmallModel {
         structure: 0,
@@ -361,24 +364,116 @@ pub fn stepwise_em_learns<B: Backend>(backend: &B) {
     };
     let einet = spec.build();
     let data = teacher_data(backend, &spec, 300, 0.1);
-    let mut model = load(backend, &einet);
-    let before: f64 = model
-        .log_likelihood(&data, Root::Mixture)
-        .unwrap()
-        .iter()
-        .map(|&l| f64::from(l))
-        .sum();
-    for _ in 0..20 {
-        model.em_accumulate(&data, Root::Mixture).unwrap();
-        model.em_update(0.3, 0.01).unwrap();
+    for rule in [StepwiseRule::Statistics, StepwiseRule::Parameters] {
+        let mut model = load(backend, &einet);
+        let before: f64 = model
+            .log_likelihood(&data, Root::Mixture)
+            .unwrap()
+            .iter()
+            .map(|&l| f64::from(l))
+            .sum();
+        for _ in 0..20 {
+            model.em_accumulate(&data, Root::Mixture).unwrap();
+            let step = MStep {
+                step_size: 0.3,
+                rule,
+                pseudocount: 0.01,
+            };
+            model.em_update(step).unwrap();
+        }
+        let after: f64 = model
+            .log_likelihood(&data, Root::Mixture)
+            .unwrap()
+            .iter()
+            .map(|&l| f64::from(l))
+            .sum();
+        assert!(after > before + 1.0, "{rule:?}: {before} -> {after}");
     }
-    let after: f64 = model
-        .log_likelihood(&data, Root::Mixture)
-        .unwrap()
-        .iter()
-        .map(|&l| f64::from(l))
-        .sum();
-    assert!(after > before + 1.0, "stepwise EM: {before} -> {after}");
+}
+
+/// The parameters that full-batch EM would give for `stats`, starting from `params`.
+fn full_batch_estimate(
+    einet: &Einet,
+    params: &einet_core::Params,
+    stats: &EmStatistics,
+) -> einet_core::Params {
+    let mut estimate = params.clone();
+    let mut running = RunningMass::zeros(&einet.layout);
+    m_step(
+        &einet.layout,
+        &mut estimate,
+        stats,
+        &mut running,
+        MStep::full_batch(0.0),
+    );
+    estimate
+}
+
+fn assert_params_close(got: &einet_core::Params, want: &einet_core::Params, what: &str) {
+    let flat = |p: &einet_core::Params| -> Vec<f32> {
+        p.layers.iter().flatten().chain(&p.leaf).copied().collect()
+    };
+    for (i, (g, w)) in flat(got).iter().zip(flat(want)).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+            "{what}: parameter {i} is {g}, want {w}"
+        );
+    }
+}
+
+/// Stepwise EM under the statistics rule is EM on explicitly kept running statistics: after
+/// each of 6 batches (step 0.3, 20% missing values), the parameters equal the full-batch
+/// M-step of `S_t = (1 − s)·S_{t−1} + S_batch` with `S_0 = 0`, built here from the batch
+/// statistics the backend reports (tolerance 1e-4). After `set_params` the running mass is
+/// forgotten: the next step is the full-batch estimate of that batch alone.
+pub fn statistics_rule_is_em_on_running_statistics<B: Backend>(backend: &B) {
+    runner(6)
+        .run(&SmallModel::strategy(), |spec| {
+            let einet = spec.build();
+            let data = teacher_data(backend, &spec, 240, 0.2);
+            let rows = data.len() / width(&einet);
+            let batch = rows / 6 * width(&einet);
+            let step = MStep {
+                step_size: 0.3,
+                rule: StepwiseRule::Statistics,
+                pseudocount: 0.0,
+            };
+            let mut model = load(backend, &einet);
+            let mut running = EmStatistics::zeros(&einet.layout);
+            let decay = |s: &mut Vec<f32>, b: &[f32]| {
+                s.iter_mut()
+                    .zip(b)
+                    .for_each(|(s, b)| *s = (1.0 - step.step_size) * *s + b)
+            };
+            for (t, x) in data.chunks(batch).take(6).enumerate() {
+                model.em_accumulate(x, Root::Mixture).unwrap();
+                let stats = model.em_statistics().unwrap();
+                for (s, b) in running.counts.iter_mut().zip(&stats.counts) {
+                    decay(s, b);
+                }
+                decay(&mut running.leaf_mass, &stats.leaf_mass);
+                decay(&mut running.leaf_stats, &stats.leaf_stats);
+                model.em_update(step).unwrap();
+                let want = full_batch_estimate(&einet, &einet.params, &running);
+                assert_params_close(
+                    &model.params().unwrap(),
+                    &want,
+                    &format!("{spec:?} step {t}"),
+                );
+            }
+            model.set_params(&einet.params).unwrap();
+            model.em_accumulate(&data[..batch], Root::Mixture).unwrap();
+            let stats = model.em_statistics().unwrap();
+            model.em_update(step).unwrap();
+            let want = full_batch_estimate(&einet, &einet.params, &stats);
+            assert_params_close(
+                &model.params().unwrap(),
+                &want,
+                &format!("{spec:?} after set_params"),
+            );
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// Pearson's χ² of `samples` (rows) against probabilities `p` of the `states` (rows).
@@ -722,5 +817,9 @@ pub fn bad_input_is_an_error<B: Backend>(backend: &B) {
         is_input(model.mpe(&[0.0; 3], MpeKind::MaxProduct)),
         "ragged evidence"
     );
-    assert!(model.em_update(1.5, 0.0).is_err(), "step size above 1");
+    let step = MStep {
+        step_size: 1.5,
+        ..MStep::full_batch(0.0)
+    };
+    assert!(model.em_update(step).is_err(), "step size above 1");
 }

@@ -34,6 +34,7 @@ macro_rules! backend_testsuite {
             leaf_responsibilities_sum_to_one,
             full_batch_em_never_decreases_the_likelihood,
             stepwise_em_learns,
+            statistics_rule_is_em_on_running_statistics,
             samples_match_exact_probabilities,
             class_samples_match_class_probabilities,
             conditional_samples_keep_evidence_and_match_conditionals,

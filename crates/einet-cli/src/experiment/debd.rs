@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::{EmConfig, EmMode, LeafFamily, LeafInit};
+use einet_core::{EmConfig, EmMode, LeafFamily, LeafInit, StepwiseRule};
 use einet_data::DEBD_NAMES;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,31 +20,51 @@ use crate::dataset_arg::{DatasetSpec, Loaded};
 use crate::leaf_arg::LeafArg;
 use crate::positive_usize;
 use crate::structure_arg::{StructureArgs, StructureKind};
-use crate::train::{self, LeafInitArg, TrainConfig};
+use crate::train::{self, LeafInitArg, StepwiseRuleArg, TrainConfig};
 
 /// Which configuration(s) to train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Setting {
     /// The reference's demo_debd.py configuration: RAT depth 3, 10 repetitions, K 20,
-    /// Categorical(2) leaves, batch 100, stepwise EM (step 0.05), 10 epochs, seed 0; leaves
-    /// start as --leaf-init says
+    /// Categorical(2) leaves, batch 100, stepwise EM (step 0.05), 10 epochs, seed 0; one run
+    /// per combination of --leaf-init and --stepwise-rule
     Demo,
-    /// A small grid over structure, K, EM and leaf initialisation per data set, chosen by
-    /// validation LL
+    /// A small grid over structure, K, EM, stepwise rule and leaf initialisation per data
+    /// set, chosen by validation LL
     Tuned,
 }
 
 impl Setting {
-    /// The name used in the results: `demo` with einet's data-based leaf initialisation,
-    /// `demo-reference-init` with the reference's, and `tuned` (whose grid tries both).
-    pub fn name(self, leaf_init: LeafInit) -> &'static str {
-        match (self, leaf_init) {
-            (Setting::Demo, LeafInit::Data { .. }) => "demo",
-            (Setting::Demo, LeafInit::Random) => "demo-reference-init",
-            (Setting::Tuned, _) => "tuned",
+    /// The name of `point`'s results: `tuned`, or for the demo `demo` (the reference's
+    /// algorithm: its leaf initialisation and stepwise rule) with `-statistics-rule` and
+    /// `-data-init` for einet's stepwise rule and leaf initialisation.
+    pub fn name(self, point: &Point) -> String {
+        match self {
+            Setting::Tuned => "tuned".into(),
+            Setting::Demo => {
+                let mut name = String::from("demo");
+                if point.rule == StepwiseRule::Statistics {
+                    name.push_str("-statistics-rule");
+                }
+                if let LeafInit::Data { .. } = point.leaf_init {
+                    name.push_str("-data-init");
+                }
+                name
+            }
         }
     }
 }
+
+/// The demo's variants in report order: result name and column heading.
+const DEMO_VARIANTS: [(&str, &str); 4] = [
+    ("demo", "reference algorithm"),
+    ("demo-data-init", "data init"),
+    ("demo-statistics-rule", "statistics rule"),
+    (
+        "demo-statistics-rule-data-init",
+        "statistics rule, data init",
+    ),
+];
 
 /// Results of an earlier tuned run whose grid had the reference's initialisation only; its
 /// grid points are reused.
@@ -75,10 +95,15 @@ pub struct DebdArgs {
     /// Seed of the structures, initial parameters and batch orders
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Demo: how leaf parameters start, data (each leaf component fitted to --init-rows
-    /// random training rows) or random (as the reference); the tuned grid tries both
-    #[arg(long, value_enum, default_value_t = LeafInitArg::Data)]
-    pub leaf_init: LeafInitArg,
+    /// Demo: how leaf parameters start, comma-separated: random (as the reference), data
+    /// (each leaf component fitted to --init-rows random training rows); the tuned grid
+    /// tries both
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [LeafInitArg::Random, LeafInitArg::Data])]
+    pub leaf_init: Vec<LeafInitArg>,
+    /// Demo: how a stepwise M-step blends a batch in, comma-separated: parameters (the
+    /// reference's rule), statistics (running expected statistics)
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [StepwiseRuleArg::Parameters, StepwiseRuleArg::Statistics])]
+    pub stepwise_rule: Vec<StepwiseRuleArg>,
     /// Training rows per leaf component for --leaf-init data
     #[arg(long, default_value_t = 10, value_parser = positive_usize, allow_hyphen_values = true)]
     pub init_rows: usize,
@@ -152,6 +177,8 @@ pub struct Point {
     pub patience: Option<usize>,
     /// How leaf parameters start.
     pub leaf_init: LeafInit,
+    /// How a stepwise M-step blends a batch in.
+    pub rule: StepwiseRule,
 }
 
 impl Point {
@@ -168,14 +195,17 @@ impl Point {
             epochs: 10,
             patience: None,
             leaf_init: LeafInit::Random,
+            rule: StepwiseRule::Parameters,
         }
     }
 
-    /// Whether this is the demo configuration, whatever its leaf initialisation.
+    /// Whether this is the demo configuration, whatever its leaf initialisation and stepwise
+    /// rule.
     fn is_demo(&self) -> bool {
         *self
             == Point {
                 leaf_init: self.leaf_init,
+                rule: self.rule,
                 ..Point::demo()
             }
     }
@@ -199,6 +229,7 @@ impl Point {
             epochs,
             patience: Some(3),
             leaf_init: LeafInit::Random,
+            rule: StepwiseRule::Parameters,
         }
     }
 
@@ -215,6 +246,7 @@ impl Point {
             epochs,
             patience: Some(3),
             leaf_init: LeafInit::Random,
+            rule: StepwiseRule::Parameters,
         }
     }
 
@@ -232,6 +264,9 @@ impl Point {
             " pc{} b{} e{}",
             self.pseudocount, self.batch_size, self.epochs
         );
+        if self.step_size.is_some() && self.rule == StepwiseRule::Statistics {
+            s.push_str(" rule:statistics");
+        }
         if let LeafInit::Data { rows, .. } = self.leaf_init {
             let _ = write!(s, " init:data{rows}");
         }
@@ -254,6 +289,7 @@ impl Point {
                     Some(step) => EmMode::Stepwise {
                         frequency: 1,
                         step_size: step as f32,
+                        rule: self.rule,
                     },
                     None => EmMode::FullBatch,
                 },
@@ -482,7 +518,7 @@ fn earlier_result(entries: &[Value], dataset: &str, seed: u64, point: &Point) ->
     };
     let int = |v: &Value| v.as_u64().map(|v| v as usize);
     if point.is_demo() {
-        let demo = entry(Setting::Demo.name(point.leaf_init));
+        let demo = entry(&Setting::Demo.name(point));
         if let Some(e) = demo.filter(|e| e["config"]["label"] == label.as_str()) {
             return Some(Fitted {
                 reused: Some("demo run"),
@@ -497,7 +533,7 @@ fn earlier_result(entries: &[Value], dataset: &str, seed: u64, point: &Point) ->
             });
         }
     }
-    let (tuned, g) = [Setting::Tuned.name(point.leaf_init), TUNED_REFERENCE_INIT]
+    let (tuned, g) = ["tuned", TUNED_REFERENCE_INIT]
         .into_iter()
         .filter_map(entry)
         .find_map(|tuned| {
@@ -553,30 +589,58 @@ fn chosen_datasets(args: &DebdArgs) -> Result<Vec<&'static str>> {
     Ok(out)
 }
 
-/// The grid points of `setting` for a data set.
-fn points(args: &DebdArgs, train_rows: usize) -> Vec<Point> {
+/// The runs of the setting for a data set with `train_rows` training rows: one group per
+/// result entry, each with its name and the points whose best (by validation LL) it records.
+fn groups(args: &DebdArgs, train_rows: usize) -> Vec<(String, Vec<Point>)> {
+    let adjust = |mut points: Vec<Point>| {
+        if let Some(n) = args.max_configs {
+            points.truncate(n);
+        }
+        if let Some(e) = args.epochs {
+            points.iter_mut().for_each(|p| p.epochs = e);
+        }
+        points
+    };
     let data_init = LeafInitArg::Data.with_rows(args.init_rows);
-    let mut points = match args.setting {
-        Setting::Demo => vec![Point {
-            leaf_init: args.leaf_init.with_rows(args.init_rows),
-            ..Point::demo()
-        }],
+    match args.setting {
+        Setting::Demo => {
+            let mut groups: Vec<(String, Vec<Point>)> = Vec::new();
+            for &rule in &args.stepwise_rule {
+                for init in &args.leaf_init {
+                    let point = Point {
+                        leaf_init: init.with_rows(args.init_rows),
+                        rule: rule.into(),
+                        ..Point::demo()
+                    };
+                    let name = Setting::Demo.name(&point);
+                    if !groups.iter().any(|g| g.0 == name) {
+                        groups.push((name, adjust(vec![point])));
+                    }
+                }
+            }
+            groups
+        }
         Setting::Tuned => {
             let grid = tuned_grid(train_rows);
             let with_data_init = grid.iter().map(|p| Point {
                 leaf_init: data_init,
                 ..p.clone()
             });
-            grid.iter().cloned().chain(with_data_init).collect()
+            // The demo with the statistics rule, from the demo runs when they exist.
+            let statistics_demo = [LeafInit::Random, data_init].map(|leaf_init| Point {
+                leaf_init,
+                rule: StepwiseRule::Statistics,
+                ..Point::demo()
+            });
+            let points = grid
+                .iter()
+                .cloned()
+                .chain(with_data_init)
+                .chain(statistics_demo)
+                .collect();
+            vec![("tuned".into(), adjust(points))]
         }
-    };
-    if let Some(n) = args.max_configs {
-        points.truncate(n);
     }
-    if let Some(e) = args.epochs {
-        points.iter_mut().for_each(|p| p.epochs = e);
-    }
-    points
 }
 
 /// Merges the entries of `files` into the results in `out` and rewrites the report.
@@ -617,7 +681,6 @@ pub fn run(args: &DebdArgs) -> Result<()> {
     }
     args.run.init()?;
     let datasets = chosen_datasets(args)?;
-    let setting = args.setting.name(args.leaf_init.with_rows(args.init_rows));
     let provenance = Provenance::collect(args.run.threads());
     let json_path = args.out.join("debd.json");
     let md_path = args.out.join("debd.md");
@@ -628,12 +691,13 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         report::read_entries(&json_path)?;
     }
     eprintln!(
-        "einet experiment debd: setting {setting}, {} data set(s), {}",
+        "einet experiment debd: setting {:?}, {} data set(s), {}",
+        args.setting,
         datasets.len(),
         provenance.machine()
     );
     let started = Instant::now();
-    let mut failed = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
     for name in datasets {
         let spec = DatasetSpec::Debd(name.to_string());
         let loaded = crate::train::load_for_training(
@@ -644,143 +708,144 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         let (data, family) = match loaded {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("[{setting}] {name}: error: {}", crate::message(&e));
-                failed.push(name);
+                eprintln!("[{:?}] {name}: error: {}", args.setting, crate::message(&e));
+                failed.push(name.to_string());
                 continue;
             }
         };
         let vars = data.info.num_vars;
         let train_rows = data.train.rows();
-        let points = points(args, train_rows);
-        if args.dry_run {
-            for p in &points {
-                eprintln!(
-                    "[{setting}] {name} ({vars} vars, {train_rows} train rows): {}",
-                    p.label()
-                );
+        for (setting, points) in groups(args, train_rows) {
+            if args.dry_run {
+                for p in &points {
+                    eprintln!(
+                        "[{setting}] {name} ({vars} vars, {train_rows} train rows): {}",
+                        p.label()
+                    );
+                }
+                continue;
             }
-            continue;
-        }
-        let dataset_start = Instant::now();
-        let previous = match args.setting {
-            Setting::Tuned if !args.retrain => report::read_entries(&json_path)?,
-            _ => Vec::new(),
-        };
-        let mut outcomes = Vec::with_capacity(points.len());
-        for (i, point) in points.iter().enumerate() {
-            // The demo evaluates the training set every epoch, as the reference does; the
-            // grid does not need it.
-            let result = match earlier_result(&previous, name, args.seed, point) {
-                Some(f) => Ok(f),
-                None => fit_point(point, &data, family, args, args.setting == Setting::Demo),
+            let dataset_start = Instant::now();
+            let previous = match args.setting {
+                Setting::Tuned if !args.retrain => report::read_entries(&json_path)?,
+                _ => Vec::new(),
             };
-            match &result {
-                Ok(f) => eprintln!(
-                    "[{setting}] {name} {}/{} {}: valid {:.4} test {:.4} (best epoch {}/{}) \
-                     {:.1} s{}",
-                    i + 1,
-                    points.len(),
-                    point.label(),
-                    f.valid_ll,
-                    f.test_ll,
-                    f.best_epoch,
-                    f.epochs_run,
-                    f.seconds,
-                    f.reused
-                        .map_or(String::new(), |from| format!(", from the {from}"))
-                ),
-                Err(e) => eprintln!(
-                    "[{setting}] {name} {}/{} {}: failed: {}",
-                    i + 1,
-                    points.len(),
-                    point.label(),
-                    crate::message(e)
-                ),
+            let mut outcomes = Vec::with_capacity(points.len());
+            for (i, point) in points.iter().enumerate() {
+                // The demo evaluates the training set every epoch, as the reference does; the
+                // grid does not need it.
+                let result = match earlier_result(&previous, name, args.seed, point) {
+                    Some(f) => Ok(f),
+                    None => fit_point(point, &data, family, args, args.setting == Setting::Demo),
+                };
+                match &result {
+                    Ok(f) => eprintln!(
+                        "[{setting}] {name} {}/{} {}: valid {:.4} test {:.4} (best epoch {}/{}) \
+                         {:.1} s{}",
+                        i + 1,
+                        points.len(),
+                        point.label(),
+                        f.valid_ll,
+                        f.test_ll,
+                        f.best_epoch,
+                        f.epochs_run,
+                        f.seconds,
+                        f.reused
+                            .map_or(String::new(), |from| format!(", from the {from}"))
+                    ),
+                    Err(e) => eprintln!(
+                        "[{setting}] {name} {}/{} {}: failed: {}",
+                        i + 1,
+                        points.len(),
+                        point.label(),
+                        crate::message(e)
+                    ),
+                }
+                outcomes.push(Outcome {
+                    point: point.clone(),
+                    result,
+                });
             }
-            outcomes.push(Outcome {
-                point: point.clone(),
-                result,
+            let best = outcomes
+                .iter()
+                .filter_map(|o| o.result.as_ref().ok().map(|f| (o, f)))
+                .max_by(|a, b| a.1.valid_ll.total_cmp(&b.1.valid_ll));
+            let Some((chosen, fitted)) = best else {
+                eprintln!("[{setting}] {name}: every configuration failed");
+                failed.push(format!("{name} ({setting})"));
+                continue;
+            };
+            let mut entry = json!({
+                "dataset": name,
+                "setting": setting,
+                "vars": vars,
+                "train_rows": train_rows,
+                "valid_rows": data.valid.rows(),
+                "test_rows": data.test.rows(),
+                "test_ll": fitted.test_ll,
+                "valid_ll": fitted.valid_ll,
+                "train_ll": fitted.train_ll,
+                "epochs": fitted.epochs_run,
+                "best_epoch": fitted.best_epoch,
+                "seconds": fitted.seconds,
+                "params": fitted.params,
+                "config": config_json(&chosen.point),
+                "seed": args.seed,
+                "history": fitted.history,
+                "run": provenance,
             });
-        }
-        let best = outcomes
-            .iter()
-            .filter_map(|o| o.result.as_ref().ok().map(|f| (o, f)))
-            .max_by(|a, b| a.1.valid_ll.total_cmp(&b.1.valid_ll));
-        let Some((chosen, fitted)) = best else {
-            eprintln!("[{setting}] {name}: every configuration failed");
-            failed.push(name);
-            continue;
-        };
-        let mut entry = json!({
-            "dataset": name,
-            "setting": setting,
-            "vars": vars,
-            "train_rows": train_rows,
-            "valid_rows": data.valid.rows(),
-            "test_rows": data.test.rows(),
-            "test_ll": fitted.test_ll,
-            "valid_ll": fitted.valid_ll,
-            "train_ll": fitted.train_ll,
-            "epochs": fitted.epochs_run,
-            "best_epoch": fitted.best_epoch,
-            "seconds": fitted.seconds,
-            "params": fitted.params,
-            "config": config_json(&chosen.point),
-            "seed": args.seed,
-            "history": fitted.history,
-            "run": provenance,
-        });
-        match args.setting {
-            Setting::Demo => {
-                entry["reference_test_ll"] = json!(reference_test_ll(name));
-            }
-            Setting::Tuned => {
-                entry["dataset_seconds"] = json!(dataset_start.elapsed().as_secs_f64());
-                entry["grid_seconds"] = json!(
-                    outcomes
+            match args.setting {
+                Setting::Demo => {
+                    entry["reference_test_ll"] = json!(reference_test_ll(name));
+                }
+                Setting::Tuned => {
+                    entry["dataset_seconds"] = json!(dataset_start.elapsed().as_secs_f64());
+                    entry["grid_seconds"] = json!(
+                        outcomes
+                            .iter()
+                            .filter_map(|o| o.result.as_ref().ok())
+                            .map(|f| f.seconds)
+                            .sum::<f64>()
+                    );
+                    entry["grid"] = outcomes
                         .iter()
-                        .filter_map(|o| o.result.as_ref().ok())
-                        .map(|f| f.seconds)
-                        .sum::<f64>()
-                );
-                entry["grid"] = outcomes
-                    .iter()
-                    .map(|o| {
-                        let mut g = config_json(&o.point);
-                        match &o.result {
-                            Ok(f) => {
-                                g["valid_ll"] = json!(f.valid_ll);
-                                g["test_ll"] = json!(f.test_ll);
-                                g["best_epoch"] = json!(f.best_epoch);
-                                g["epochs_run"] = json!(f.epochs_run);
-                                g["seconds"] = json!(f.seconds);
-                                g["params"] = json!(f.params);
-                                g["train_ll"] = json!(f.train_ll);
-                                g["reused_from"] = json!(f.reused);
+                        .map(|o| {
+                            let mut g = config_json(&o.point);
+                            match &o.result {
+                                Ok(f) => {
+                                    g["valid_ll"] = json!(f.valid_ll);
+                                    g["test_ll"] = json!(f.test_ll);
+                                    g["best_epoch"] = json!(f.best_epoch);
+                                    g["epochs_run"] = json!(f.epochs_run);
+                                    g["seconds"] = json!(f.seconds);
+                                    g["params"] = json!(f.params);
+                                    g["train_ll"] = json!(f.train_ll);
+                                    g["reused_from"] = json!(f.reused);
+                                }
+                                Err(e) => g["error"] = json!(crate::message(e)),
                             }
-                            Err(e) => g["error"] = json!(crate::message(e)),
-                        }
-                        g
-                    })
-                    .collect();
+                            g
+                        })
+                        .collect();
+                }
             }
-        }
-        if let Some(r) = reference_test_ll(name) {
-            eprintln!(
-                "[{setting}] {name}: chosen {} -> test LL {:.4} (reference demo {r:.3}, {:+.3})",
-                chosen.point.label(),
-                fitted.test_ll,
-                fitted.test_ll - r
+            if let Some(r) = reference_test_ll(name) {
+                eprintln!(
+                    "[{setting}] {name}: chosen {} -> test LL {:.4} (reference demo {r:.3}, {:+.3})",
+                    chosen.point.label(),
+                    fitted.test_ll,
+                    fitted.test_ll - r
+                );
+            }
+            let entries = report::merge_entries(
+                report::read_entries(&json_path)?,
+                &[entry],
+                &["dataset", "setting", "seed"],
             );
+            let entries = sorted(entries);
+            report::write_entries(&json_path, &entries)?;
+            report::write_text(&md_path, &markdown(&entries))?;
         }
-        let entries = report::merge_entries(
-            report::read_entries(&json_path)?,
-            &[entry],
-            &["dataset", "setting", "seed"],
-        );
-        let entries = sorted(entries);
-        report::write_entries(&json_path, &entries)?;
-        report::write_text(&md_path, &markdown(&entries))?;
     }
     if !args.dry_run {
         eprintln!(
@@ -791,7 +856,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         );
     }
     if !failed.is_empty() {
-        bail!("{} data set(s) failed: {}", failed.len(), failed.join(", "));
+        bail!("{} run(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(())
 }
@@ -811,6 +876,7 @@ fn config_json(p: &Point) -> Value {
         "max_epochs": p.epochs,
         "patience": p.patience,
         "leaf_init": p.leaf_init,
+        "rule": p.step_size.map(|_| p.rule),
         "label": p.label(),
     })
 }
@@ -851,48 +917,59 @@ pub fn markdown(entries: &[Value]) -> String {
         md,
         "Written by `einet experiment debd`. Mean test log-likelihood in nats per instance \
          (higher is better), at the epoch with the best validation log-likelihood. *reference \
-         demo* is the reference implementation's `demo_debd.py` (`shared/docs/debd-anchors.md`); \
-         *einet demo* is the same configuration here (RAT depth 3, 10 repetitions, K 20, \
-         Categorical(2) leaves, batch 100, stepwise EM with step 0.05, 10 epochs, training set \
-         reshuffled every epoch, seed 0) with einet's data-based leaf initialisation (every \
-         leaf component starts as the Laplace-smoothed fit to 10 random training rows); \
-         *reference init* is that configuration with the reference's initialisation too \
-         (leaf probabilities drawn uniformly); *einet tuned* is the configuration of a small \
-         grid with the best validation LL (test LL never used for the choice).\n"
+         demo* is the reference implementation's `demo_debd.py` (`shared/docs/debd-anchors.md`). \
+         The einet demo columns run the same configuration (RAT depth 3, 10 repetitions, K 20, \
+         Categorical(2) leaves, batch 100, stepwise EM with frequency 1 and step 0.05, 10 \
+         epochs, training set reshuffled every epoch, seed 0): *reference algorithm* also \
+         starts and steps as the reference does (leaf probabilities drawn uniformly; every \
+         weight vector and leaf factor moves 5% toward its batch estimate, \
+         `θ ← 0.95·θ + 0.05·θ̂_batch`); *data init* starts every leaf component as the \
+         Laplace-smoothed fit to 10 random training rows; *statistics rule* is stepwise EM on \
+         running expected statistics (Cappé & Moulines 2009: `S ← 0.95·S + S_batch`, \
+         `θ = M(S)`), so a weight vector or leaf factor moves by its share of its running \
+         responsibility mass instead of 5% whatever mass the batch gave it. *By validation* \
+         takes, per data set, the variant with the best validation LL (model selection on \
+         validation data only). *einet tuned* is the configuration of a small grid with the \
+         best validation LL (test LL never used for the choice).\n"
     );
+    let _ = write!(md, "| dataset | vars | reference demo |");
+    for (_, heading) in DEMO_VARIANTS {
+        let _ = write!(md, " {heading} |");
+    }
     let _ = writeln!(
         md,
-        "*By validation* takes, per data set, whichever of the two initialisations has the \
-         better validation LL (model selection on validation data only, like the tuned grid).\n"
-    );
-    let _ = writeln!(
-        md,
-        "| dataset | vars | reference demo | einet demo, data init | reference init | by \
-         validation | by validation − reference | einet tuned (chosen config) | tuned − by \
+        " by validation | by validation − reference | einet tuned (chosen config) | tuned − by \
          validation |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|---:|");
-    // Data init, reference init, chosen by validation.
-    let (mut compared, mut matched) = ([0; 3], [0; 3]);
+    let _ = writeln!(
+        md,
+        "|---|---:|---:|{}---:|---:|---|---:|",
+        "---:|".repeat(DEMO_VARIANTS.len())
+    );
+    // The demo variants, then the choice by validation.
+    let (mut compared, mut matched) = ([0; DEMO_VARIANTS.len() + 1], [0; DEMO_VARIANTS.len() + 1]);
     let (mut tuned_compared, mut tuned_better) = (0, 0);
     let cell = |ll: Option<f64>| ll.map_or(String::new(), |d| format!("{d:.3}"));
     for name in DEBD_NAMES {
-        let demo = by.get(&(name, "demo")).copied();
-        let demo_reference_init = by.get(&(name, "demo-reference-init")).copied();
+        let variants = DEMO_VARIANTS.map(|(setting, _)| by.get(&(name, setting)).copied());
         let tuned = by.get(&(name, "tuned"));
-        let vars = demo
-            .or(demo_reference_init)
-            .and_then(|e| e["vars"].as_u64())
+        let vars = variants
+            .iter()
+            .flatten()
+            .find_map(|e| e["vars"].as_u64())
             .map_or("".into(), |v| v.to_string());
         let reference = reference_test_ll(name);
-        let by_validation = [demo, demo_reference_init]
-            .into_iter()
+        let by_validation = variants
+            .iter()
             .flatten()
             .filter_map(|e| Some((e, ll(&e["valid_ll"])?)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(e, _)| e);
-        let lls =
-            [demo, demo_reference_init, by_validation].map(|e| e.and_then(|e| ll(&e["test_ll"])));
+            .map(|(e, _)| *e);
+        let lls: Vec<Option<f64>> = variants
+            .iter()
+            .chain([&by_validation])
+            .map(|e| e.and_then(|e| ll(&e["test_ll"])))
+            .collect();
         for (i, d) in lls.iter().enumerate() {
             if let (Some(d), Some(r)) = (d, reference) {
                 compared[i] += 1;
@@ -902,7 +979,8 @@ pub fn markdown(entries: &[Value]) -> String {
                 }
             }
         }
-        let chosen_delta = match (lls[2], reference) {
+        let chosen = lls[DEMO_VARIANTS.len()];
+        let chosen_delta = match (chosen, reference) {
             (Some(d), Some(r)) => format!("{:+.3}", d - r),
             _ => String::new(),
         };
@@ -913,7 +991,7 @@ pub fn markdown(entries: &[Value]) -> String {
                 e["config"]["label"].as_str().unwrap_or("?")
             )
         });
-        let gain = match (tuned.and_then(|e| ll(&e["test_ll"])), lls[2]) {
+        let gain = match (tuned.and_then(|e| ll(&e["test_ll"])), chosen) {
             (Some(t), Some(d)) => {
                 tuned_compared += 1;
                 if t > d {
@@ -923,24 +1001,20 @@ pub fn markdown(entries: &[Value]) -> String {
             }
             _ => String::new(),
         };
+        let cells: Vec<String> = lls.iter().map(|&l| cell(l)).collect();
         let _ = writeln!(
             md,
-            "| {name} | {vars} | {} | {} | {} | {} | {chosen_delta} | {tuned_cell} | {gain} |",
+            "| {name} | {vars} | {} | {} | {chosen_delta} | {tuned_cell} | {gain} |",
             cell(reference),
-            cell(lls[0]),
-            cell(lls[1]),
-            cell(lls[2]),
+            cells.join(" | "),
         );
     }
     md.push('\n');
-    for (i, what) in [
-        "einet demo with data init",
-        "einet demo with the reference's initialisation",
-        "einet demo with the initialisation chosen by validation",
-    ]
-    .iter()
-    .enumerate()
-    {
+    let whats = DEMO_VARIANTS
+        .map(|(_, heading)| format!("einet demo ({heading})"))
+        .into_iter()
+        .chain(["einet demo with the variant chosen by validation".to_string()]);
+    for (i, what) in whats.enumerate() {
         if compared[i] > 0 {
             let _ = writeln!(
                 md,
@@ -953,8 +1027,8 @@ pub fn markdown(entries: &[Value]) -> String {
     if tuned_compared > 0 {
         let _ = writeln!(
             md,
-            "einet tuned beats the demo with the initialisation chosen by validation on the test \
-             set on {tuned_better} of {tuned_compared} data sets."
+            "einet tuned beats the demo variant chosen by validation on the test set on \
+             {tuned_better} of {tuned_compared} data sets."
         );
     }
 
@@ -1036,7 +1110,14 @@ pub fn markdown(entries: &[Value]) -> String {
 }
 
 /// Every setting name of the results, in report order.
-const SETTINGS: [&str; 4] = ["demo", "demo-reference-init", "tuned", TUNED_REFERENCE_INIT];
+const SETTINGS: [&str; 6] = [
+    DEMO_VARIANTS[0].0,
+    DEMO_VARIANTS[1].0,
+    DEMO_VARIANTS[2].0,
+    DEMO_VARIANTS[3].0,
+    "tuned",
+    TUNED_REFERENCE_INIT,
+];
 
 /// The section on the demo's seed-to-seed spread, when some data set has demo runs with
 /// several seeds; empty otherwise.
@@ -1045,7 +1126,7 @@ fn seed_spread(entries: &[Value]) -> String {
     let mut rows = Vec::new();
     for (name, setting) in DEBD_NAMES
         .iter()
-        .flat_map(|n| SETTINGS[..2].iter().map(move |s| (*n, *s)))
+        .flat_map(|n| DEMO_VARIANTS.iter().map(move |v| (*n, v.0)))
     {
         let mut runs: Vec<(u64, f64)> = entries
             .iter()
@@ -1118,8 +1199,32 @@ mod tests {
         let p = Point::demo();
         assert_eq!(p.label(), "d3 r10 K20 stepwise s0.05 pc0 b100 e10");
         let c = p.train_config(0, true);
-        assert_eq!(c.em, EmConfig::default());
+        let reference_rule = EmMode::Stepwise {
+            frequency: 1,
+            step_size: 0.05,
+            rule: StepwiseRule::Parameters,
+        };
+        assert_eq!(c.em.mode, reference_rule);
+        assert_eq!(c.em.pseudocount, 0.0);
         assert_eq!((c.epochs, c.batch_size, c.patience), (10, 100, None));
+    }
+
+    #[test]
+    fn demo_variant_names_are_the_report_columns() {
+        let names: Vec<String> = [StepwiseRule::Parameters, StepwiseRule::Statistics]
+            .into_iter()
+            .flat_map(|rule| {
+                [LeafInit::Random, LeafInitArg::Data.with_rows(10)].map(|leaf_init| {
+                    let point = Point {
+                        rule,
+                        leaf_init,
+                        ..Point::demo()
+                    };
+                    Setting::Demo.name(&point)
+                })
+            })
+            .collect();
+        assert_eq!(names, DEMO_VARIANTS.map(|v| v.0.to_string()));
     }
 
     #[test]
@@ -1131,7 +1236,13 @@ mod tests {
                     "cpu": "x", "threads": 2, "started": "2026-01-01 00:00"},
         })];
         let md = markdown(&entries);
-        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  | -6.000 | +0.084 |  |  |"));
+        let header = md
+            .lines()
+            .find(|l| l.starts_with("| dataset | vars |"))
+            .unwrap();
+        let separator = md.lines().find(|l| l.starts_with("|---|")).unwrap();
+        assert_eq!(header.matches('|').count(), separator.matches('|').count());
+        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  |  |  | -6.000 | +0.084 |  |  |"));
         assert!(md.contains("on 1 of 1 data sets"));
         assert!(md.contains("| ad |"));
         assert!(!md.contains("Seed-to-seed"));
@@ -1141,7 +1252,7 @@ mod tests {
         other_seed["test_ll"] = json!(-6.2);
         let md = markdown(&[entries[0].clone(), other_seed]);
         // The main table keeps seed 0.
-        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  | -6.000 | +0.084 |"));
+        assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  |  |  | -6.000 | +0.084 |"));
         assert!(md.contains("| nltcs | demo | -6.084 | 0: -6.000, 1: -6.200 | -6.100 ± 0.141 |"));
         assert!(md.contains("| within |"));
     }
