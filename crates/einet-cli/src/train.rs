@@ -106,9 +106,9 @@ pub struct TrainArgs {
     /// Stepwise EM: batches between updates
     #[arg(long, default_value_t = 1, value_parser = positive_usize, allow_hyphen_values = true)]
     pub frequency: usize,
-    /// Stepwise EM: how a step blends the batch in, statistics (running expected
-    /// statistics) or parameters (the reference's rule)
-    #[arg(long, value_enum, default_value_t = StepwiseRuleArg::Statistics)]
+    /// Stepwise EM: how a step blends the batch in, parameters (the reference's rule) or
+    /// statistics (running expected statistics: faster progress, can overfit small data)
+    #[arg(long, value_enum, default_value_t = StepwiseRuleArg::Parameters)]
     pub stepwise_rule: StepwiseRuleArg,
     /// Pseudocount added to every expected count (sum weights and discrete leaves)
     #[arg(long, default_value_t = 0.0, value_parser = parse_pseudocount, allow_hyphen_values = true)]

@@ -78,14 +78,13 @@ pub struct EmConfig {
 }
 
 impl Default for EmConfig {
-    /// The reference's default frequency 1 and step size 0.05, stepwise on running
-    /// statistics.
+    /// The reference's default: stepwise EM with frequency 1, step size 0.05 and its rule.
     fn default() -> Self {
         EmConfig {
             mode: EmMode::Stepwise {
                 frequency: 1,
                 step_size: 0.05,
-                rule: StepwiseRule::Statistics,
+                rule: StepwiseRule::Parameters,
             },
             pseudocount: 0.0,
         }
@@ -257,5 +256,55 @@ pub fn m_step(
             }
             family.project(phi);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_rule_moves_by_the_share_of_running_mass() {
+        let mut running = 0.0;
+        let rule = StepwiseRule::Statistics;
+        assert_eq!(rule.fraction(0.25, &mut running, 0.0), 0.0);
+        assert_eq!(rule.fraction(0.25, &mut running, 8.0), 1.0);
+        assert_eq!(running, 8.0);
+        // (1 − 0.25)·8 + 2 = 8: a batch with a quarter of the running mass moves a quarter.
+        assert_eq!(rule.fraction(0.25, &mut running, 2.0), 0.25);
+        assert_eq!(running, 8.0);
+        assert_eq!(rule.fraction(0.25, &mut running, 0.0), 0.0);
+        assert_eq!(running, 6.0);
+        // Step size 1 is full-batch EM under either rule.
+        assert_eq!(rule.fraction(1.0, &mut running, 3.0), 1.0);
+        let mut unused = 5.0;
+        assert_eq!(
+            StepwiseRule::Parameters.fraction(0.05, &mut unused, 0.5),
+            0.05
+        );
+        assert_eq!(unused, 5.0);
+    }
+
+    #[test]
+    fn stepwise_settings_without_a_rule_are_the_reference_rule() {
+        let old: EmMode =
+            serde_json::from_str(r#"{"mode":"stepwise","frequency":1,"step_size":0.05}"#).unwrap();
+        let rule = StepwiseRule::Parameters;
+        assert_eq!(
+            old,
+            EmMode::Stepwise {
+                frequency: 1,
+                step_size: 0.05,
+                rule
+            }
+        );
+        let new = EmMode::Stepwise {
+            frequency: 2,
+            step_size: 0.5,
+            rule: StepwiseRule::Statistics,
+        };
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(json.contains(r#""rule":"statistics""#), "{json}");
+        assert_eq!(serde_json::from_str::<EmMode>(&json).unwrap(), new);
     }
 }
