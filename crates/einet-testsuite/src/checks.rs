@@ -350,6 +350,11 @@ pub fn full_batch_em_never_decreases_the_likelihood<B: Backend>(backend: &B) {
         .unwrap();
 }
 
+fn summed_log_likelihood<M: BackendModel>(model: &mut M, x: &[f32]) -> f64 {
+    let ll = model.log_likelihood(x, Root::Mixture).unwrap();
+    ll.iter().map(|&l| f64::from(l)).sum()
+}
+
 /// Stepwise EM (step 0.3) raises the training log-likelihood of teacher data over 20 steps,
 /// under both rules.
 pub fn stepwise_em_learns<B: Backend>(backend: &B) {
@@ -366,12 +371,7 @@ pub fn stepwise_em_learns<B: Backend>(backend: &B) {
     let data = teacher_data(backend, &spec, 300, 0.1);
     for rule in [StepwiseRule::Statistics, StepwiseRule::Parameters] {
         let mut model = load(backend, &einet);
-        let before: f64 = model
-            .log_likelihood(&data, Root::Mixture)
-            .unwrap()
-            .iter()
-            .map(|&l| f64::from(l))
-            .sum();
+        let before = summed_log_likelihood(&mut model, &data);
         for _ in 0..20 {
             model.em_accumulate(&data, Root::Mixture).unwrap();
             let step = MStep {
@@ -381,39 +381,33 @@ pub fn stepwise_em_learns<B: Backend>(backend: &B) {
             };
             model.em_update(step).unwrap();
         }
-        let after: f64 = model
-            .log_likelihood(&data, Root::Mixture)
-            .unwrap()
-            .iter()
-            .map(|&l| f64::from(l))
-            .sum();
+        let after = summed_log_likelihood(&mut model, &data);
         assert!(after > before + 1.0, "{rule:?}: {before} -> {after}");
     }
 }
 
-/// The parameters that full-batch EM would give for `stats`, starting from `params`.
-fn full_batch_estimate(
+/// Asserts that `model`'s parameters are what full-batch EM gives for `stats`, starting from
+/// `einet`'s (tolerance 1e-4 relative, absolute below 1).
+fn assert_full_batch_estimate<M: BackendModel>(
+    model: &M,
     einet: &Einet,
-    params: &einet_core::Params,
     stats: &EmStatistics,
-) -> einet_core::Params {
-    let mut estimate = params.clone();
+    what: &str,
+) {
+    let mut want = einet.params.clone();
     let mut running = RunningMass::zeros(&einet.layout);
     m_step(
         &einet.layout,
-        &mut estimate,
+        &mut want,
         stats,
         &mut running,
         MStep::full_batch(0.0),
     );
-    estimate
-}
-
-fn assert_params_close(got: &einet_core::Params, want: &einet_core::Params, what: &str) {
     let flat = |p: &einet_core::Params| -> Vec<f32> {
         p.layers.iter().flatten().chain(&p.leaf).copied().collect()
     };
-    for (i, (g, w)) in flat(got).iter().zip(flat(want)).enumerate() {
+    let got = flat(&model.params().unwrap());
+    for (i, (g, w)) in got.iter().zip(flat(&want)).enumerate() {
         assert!(
             (g - w).abs() <= 1e-4 * w.abs().max(1.0),
             "{what}: parameter {i} is {g}, want {w}"
@@ -454,21 +448,16 @@ pub fn statistics_rule_is_em_on_running_statistics<B: Backend>(backend: &B) {
                 decay(&mut running.leaf_mass, &stats.leaf_mass);
                 decay(&mut running.leaf_stats, &stats.leaf_stats);
                 model.em_update(step).unwrap();
-                let want = full_batch_estimate(&einet, &einet.params, &running);
-                assert_params_close(
-                    &model.params().unwrap(),
-                    &want,
-                    &format!("{spec:?} step {t}"),
-                );
+                assert_full_batch_estimate(&model, &einet, &running, &format!("{spec:?} step {t}"));
             }
             model.set_params(&einet.params).unwrap();
             model.em_accumulate(&data[..batch], Root::Mixture).unwrap();
             let stats = model.em_statistics().unwrap();
             model.em_update(step).unwrap();
-            let want = full_batch_estimate(&einet, &einet.params, &stats);
-            assert_params_close(
-                &model.params().unwrap(),
-                &want,
+            assert_full_batch_estimate(
+                &model,
+                &einet,
+                &stats,
                 &format!("{spec:?} after set_params"),
             );
             Ok(())
