@@ -959,12 +959,7 @@ pub fn markdown(entries: &[Value]) -> String {
             .find_map(|e| e["vars"].as_u64())
             .map_or("".into(), |v| v.to_string());
         let reference = reference_test_ll(name);
-        let by_validation = variants
-            .iter()
-            .flatten()
-            .filter_map(|e| Some((e, ll(&e["valid_ll"])?)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(e, _)| *e);
+        let by_validation = best_by_validation(variants.iter().flatten().copied());
         let lls: Vec<Option<f64>> = variants
             .iter()
             .chain([&by_validation])
@@ -1119,24 +1114,73 @@ const SETTINGS: [&str; 6] = [
     TUNED_REFERENCE_INIT,
 ];
 
+/// The entry with the best validation LL.
+fn best_by_validation<'a>(entries: impl Iterator<Item = &'a Value>) -> Option<&'a Value> {
+    entries
+        .filter_map(|e| Some((e, ll(&e["valid_ll"])?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(e, _)| e)
+}
+
+/// Row name of the seed-spread table for the variant chosen by validation.
+const BY_VALIDATION: &str = "by validation";
+
+/// The demo runs of `name` under `setting` (or [`BY_VALIDATION`]: per seed that has every
+/// variant, the one with the best validation LL) as (seed, test LL).
+fn demo_runs(entries: &[Value], name: &str, setting: &str) -> Vec<(u64, f64)> {
+    let seed = |e: &Value| e["seed"].as_u64().unwrap_or(0);
+    let of = |setting: &str| -> Vec<&Value> {
+        entries
+            .iter()
+            .filter(|e| e["dataset"] == name && e["setting"] == setting)
+            .collect()
+    };
+    let mut runs: Vec<(u64, f64)> = if setting == BY_VALIDATION {
+        let mut seeds: Vec<u64> = of(DEMO_VARIANTS[0].0).into_iter().map(seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        seeds
+            .into_iter()
+            .filter_map(|s| {
+                let variants: Vec<&Value> = DEMO_VARIANTS
+                    .iter()
+                    .filter_map(|v| of(v.0).into_iter().find(|e| seed(e) == s))
+                    .collect();
+                if variants.len() < DEMO_VARIANTS.len() {
+                    return None;
+                }
+                Some((
+                    s,
+                    ll(&best_by_validation(variants.into_iter())?["test_ll"])?,
+                ))
+            })
+            .collect()
+    } else {
+        of(setting)
+            .into_iter()
+            .filter_map(|e| Some((seed(e), ll(&e["test_ll"])?)))
+            .collect()
+    };
+    runs.sort_by_key(|r| r.0);
+    runs
+}
+
 /// The section on the demo's seed-to-seed spread, when some data set has demo runs with
 /// several seeds; empty otherwise.
 fn seed_spread(entries: &[Value]) -> String {
     let mut md = String::new();
     let mut rows = Vec::new();
-    for (name, setting) in DEBD_NAMES
-        .iter()
-        .flat_map(|n| DEMO_VARIANTS.iter().map(move |v| (*n, v.0)))
-    {
-        let mut runs: Vec<(u64, f64)> = entries
+    let settings = DEMO_VARIANTS.map(|v| v.0);
+    for (name, setting) in DEBD_NAMES.iter().flat_map(|n| {
+        settings
             .iter()
-            .filter(|e| e["dataset"] == name && e["setting"] == setting)
-            .filter_map(|e| Some((e["seed"].as_u64().unwrap_or(0), e["test_ll"].as_f64()?)))
-            .collect();
+            .chain([&BY_VALIDATION])
+            .map(move |s| (*n, *s))
+    }) {
+        let runs = demo_runs(entries, name, setting);
         if runs.len() < 2 {
             continue;
         }
-        runs.sort_by_key(|r| r.0);
         let lls: Vec<f64> = runs.iter().map(|r| r.1).collect();
         let n = lls.len() as f64;
         let mean = lls.iter().sum::<f64>() / n;
@@ -1169,7 +1213,8 @@ fn seed_spread(entries: &[Value]) -> String {
         md,
         "The demo configuration run with other seeds (structure, initialisation and batch \
          order all change with the seed). Test LL at the best validation epoch; mean ± sample \
-         standard deviation over the seeds run.\n"
+         standard deviation over the seeds run. *by validation* is, per seed that has all four \
+         variants, the variant with the best validation LL.\n"
     );
     let _ = writeln!(
         md,
@@ -1255,5 +1300,40 @@ mod tests {
         assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  |  |  | -6.000 | +0.084 |"));
         assert!(md.contains("| nltcs | demo | -6.084 | 0: -6.000, 1: -6.200 | -6.100 ± 0.141 |"));
         assert!(md.contains("| within |"));
+        assert!(
+            !md.contains("| nltcs | by validation |"),
+            "needs all four variants"
+        );
+    }
+
+    #[test]
+    fn seed_spread_chooses_a_variant_per_seed_by_validation() {
+        // Seed s, variant i: valid LL −6 − 0.1·((i + s) mod 4), test LL −6 − i − 10·s, so
+        // validation picks variant 0 for seed 0 and variant 3 for seed 1.
+        let entries: Vec<Value> = (0..2u64)
+            .flat_map(|s| {
+                DEMO_VARIANTS.iter().enumerate().map(move |(i, v)| {
+                    json!({
+                        "dataset": "nltcs", "setting": v.0, "seed": s,
+                        "valid_ll": -6.0 - 0.1 * ((i as u64 + s) % 4) as f64,
+                        "test_ll": -6.0 - i as f64 - 10.0 * s as f64,
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(
+            demo_runs(&entries, "nltcs", BY_VALIDATION),
+            vec![(0, -6.0), (1, -19.0)]
+        );
+        assert_eq!(
+            demo_runs(&entries[1..], "nltcs", BY_VALIDATION),
+            vec![(1, -19.0)],
+            "seed 0 lacks a variant"
+        );
+        let md = markdown(&entries);
+        assert!(
+            md.contains("| nltcs | by validation | -6.084 | 0: -6.000, 1: -19.000 |"),
+            "{md}"
+        );
     }
 }
