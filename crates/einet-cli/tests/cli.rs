@@ -234,6 +234,26 @@ fn data_leaf_initialisation_is_applied_and_recorded() {
 }
 
 #[test]
+fn stepwise_rule_is_applied_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = train_small(dir.path(), "nltcs", &[]);
+    let moved = dir.path().join("reference");
+    std::fs::rename(&reference, &moved).unwrap();
+    let statistics = train_small(dir.path(), "nltcs", &["--stepwise-rule", "statistics"]);
+    let em = |out: &Path| -> Value {
+        let info: Value =
+            serde_json::from_str(&ok(dir.path(), &["info", "-m", &model_arg(out), "--json"]))
+                .unwrap();
+        info["training"]["em"].clone()
+    };
+    assert_eq!(em(&moved)["rule"], "parameters");
+    assert_eq!(em(&statistics)["rule"], "statistics");
+    // Same seed, structure, start and batches: only the updates differ.
+    let first = |out: &Path| metrics(out)[0]["train_ll"].as_f64().unwrap();
+    assert_ne!(first(&moved), first(&statistics));
+}
+
+#[test]
 fn sample_writes_a_png_grid_of_the_right_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = train_small(dir.path(), "digits", &[]);
