@@ -1,6 +1,7 @@
 // M-step on the device, with exactly einet_core::em::m_step's semantics: normalised expected
 // counts with a pseudocount, blended stepwise into the weights (s = 1: full-batch EM) and
-// renormalised; vectors with (almost) no mass keep their weights. Leaves: estimate, blend,
+// renormalised; vectors with (almost) no mass keep their weights unless a pseudocount pulls
+// them toward uniform. Leaves: estimate, blend,
 // project per family; factors with mass <= MIN_MASS keep their parameters. The blend is
 // step_fraction's: s (the reference's rule) or, with statistics_rule, each vector's or
 // factor's share of its running mass (einet_core::em::StepwiseRule).

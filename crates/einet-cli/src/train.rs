@@ -503,10 +503,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 rule,
             } => format!(
                 "stepwise (step {step_size}, every {frequency} batch(es), {} rule)",
-                match rule {
-                    StepwiseRule::Statistics => "statistics",
-                    StepwiseRule::Parameters => "parameters",
-                }
+                rule.name()
             ),
             EmMode::FullBatch => "full-batch".into(),
         },

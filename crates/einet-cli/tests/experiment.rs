@@ -165,6 +165,35 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     assert!(md.contains("1: -6.500"), "{md}");
     // The main table still shows seed 0.
     assert!(md.contains(row), "{md}");
+
+    // A demo entry named as before the variants were renamed (data init under `demo`) is
+    // refused rather than shown in the wrong column.
+    let mut old_name = demo.clone();
+    old_name["seed"] = json!(2);
+    old_name["config"]["leaf_init"] = json!({"init": "data", "rows": 10, "pseudocount": 1.0});
+    let old_file = dir.path().join("old.json");
+    std::fs::write(
+        &old_file,
+        serde_json::to_string(&json!([old_name])).unwrap(),
+    )
+    .unwrap();
+    let run = einet_in(
+        dir.path(),
+        &[
+            "experiment",
+            "debd",
+            "--merge",
+            old_file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!run.status.success());
+    let err = text(&run.stderr);
+    assert!(err.contains("was trained as demo-data-init"), "{err}");
+    let after: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(after.len(), 6, "nothing merged");
 }
 
 #[test]

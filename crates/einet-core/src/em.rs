@@ -25,38 +25,46 @@ pub enum EmMode {
         /// Step size `s` in (0, 1].
         step_size: f32,
         /// How a step blends the batch into the parameters. Files written before the rule
-        /// existed were trained with the reference's rule.
-        #[serde(default = "StepwiseRule::reference")]
+        /// existed were trained with the reference's rule, the default.
+        #[serde(default)]
         rule: StepwiseRule,
     },
 }
 
 /// How a stepwise M-step blends a batch's statistics into the parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepwiseRule {
     /// Stepwise EM on running expected statistics (Cappé & Moulines 2009; Liang & Klein
-    /// 2009): `S ← (1 − s)·S + S_batch` and `θ = M(S)`, starting from `S = 0`. Each weight
-    /// vector and leaf factor moves by its share `m_batch / m_running` of its running
-    /// responsibility mass, so one that received little mass in a batch barely moves, and
-    /// early batches are averaged rather than blended into the random start.
+    /// 2009): `S ← (1 − s)·S + S_batch` and, with pseudocount 0, `θ = M(S)`, starting from
+    /// `S = 0`. Each weight vector and leaf factor moves by its share `m_batch / m_running`
+    /// of its running responsibility mass toward its batch estimate (with the pseudocount,
+    /// if any, added to each batch's statistics), so one that received little mass in a
+    /// batch barely moves. The first update with mass is a full step: the initial
+    /// parameters shape the first E-step only, and early batches are averaged rather than
+    /// blended into the random start.
     Statistics,
     /// The reference implementation's rule, `θ ← (1 − s)·θ + s·θ̂_batch`: every weight
     /// vector and leaf factor moves by `s` toward its batch estimate however little mass
-    /// the batch gave it.
+    /// the batch gave it (toward the pseudocount's uniform estimate when it got none).
+    #[default]
     Parameters,
 }
 
 impl StepwiseRule {
-    /// The reference implementation's rule, [`StepwiseRule::Parameters`].
-    pub fn reference() -> Self {
-        StepwiseRule::Parameters
+    /// The rule's name in settings and reports: `statistics` or `parameters`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepwiseRule::Statistics => "statistics",
+            StepwiseRule::Parameters => "parameters",
+        }
     }
 
     /// The fraction of the way toward its batch estimate that one weight vector or leaf
     /// factor moves when the batch gave it responsibility `mass`; updates its `running`
     /// mass under [`StepwiseRule::Statistics`]. With `step_size` 1 both rules give 1
-    /// wherever there is mass (full-batch EM).
+    /// wherever there is mass; without mass the statistics rule gives 0 and the reference's
+    /// rule `step_size`.
     pub fn fraction(self, step_size: f32, running: &mut f32, mass: f32) -> f32 {
         match self {
             StepwiseRule::Parameters => step_size,
@@ -84,7 +92,7 @@ impl Default for EmConfig {
             mode: EmMode::Stepwise {
                 frequency: 1,
                 step_size: 0.05,
-                rule: StepwiseRule::Parameters,
+                rule: StepwiseRule::default(),
             },
             pseudocount: 0.0,
         }
@@ -103,11 +111,12 @@ pub struct MStep {
 }
 
 impl MStep {
-    /// The full-batch M-step: parameters replaced by the estimate.
+    /// The full-batch M-step: parameters replaced by the estimate (with a pseudocount, also
+    /// where there is no mass).
     pub fn full_batch(pseudocount: f32) -> Self {
         MStep {
             step_size: 1.0,
-            rule: StepwiseRule::Statistics,
+            rule: StepwiseRule::Parameters,
             pseudocount,
         }
     }
@@ -196,8 +205,9 @@ impl EmStatistics {
 }
 
 /// The M-step: moves `params` toward the maximum of the expected complete-data likelihood
-/// given `stats`, by `step` (all the way for full-batch EM). Weight vectors and leaf factors
-/// with (almost) no responsibility mass keep their parameters.
+/// given `stats`, by `step` (all the way for full-batch EM). Leaf factors with (almost) no
+/// responsibility mass keep their parameters, and so do weight vectors unless a pseudocount
+/// pulls them toward uniform. `running` must belong to `layout` ([`RunningMass::zeros`]).
 pub fn m_step(
     layout: &Layout,
     params: &mut Params,
@@ -210,6 +220,14 @@ pub fn m_step(
         rule,
         pseudocount,
     } = step;
+    assert_eq!(
+        (running.weights.len(), running.leaves.len()),
+        (
+            RunningMass::zeros(layout).weights.len(),
+            stats.leaf_mass.len()
+        ),
+        "running mass of another layout"
+    );
     let mut running_weights = running.weights.iter_mut();
     for ((layer, weights), counts) in layout
         .layers
@@ -283,6 +301,34 @@ mod tests {
             0.05
         );
         assert_eq!(unused, 5.0);
+    }
+
+    #[test]
+    fn full_batch_with_a_pseudocount_smooths_weight_vectors_without_mass() {
+        use crate::{Einet, EinetConfig, LeafFamily, random_binary_trees};
+        let graph = random_binary_trees(4, 1, 2, 3).unwrap();
+        let einet = Einet::new(graph, EinetConfig::new(3, LeafFamily::Bernoulli), 3).unwrap();
+        let layout = &einet.layout;
+        let mut params = einet.params.clone();
+        let stats = EmStatistics::zeros(layout);
+        let mut running = RunningMass::zeros(layout);
+        m_step(
+            layout,
+            &mut params,
+            &stats,
+            &mut running,
+            MStep::full_batch(1.0),
+        );
+        for (layer, weights) in layout.layers.iter().zip(&params.layers) {
+            for range in distributions(layout, layer) {
+                let n = range.len() as f32;
+                for w in &weights[range] {
+                    assert!((w - 1.0 / n).abs() < 1e-6, "{w} is not 1/{n}");
+                }
+            }
+        }
+        // Leaf factors without mass keep their parameters.
+        assert_eq!(params.leaf, einet.params.leaf);
     }
 
     #[test]

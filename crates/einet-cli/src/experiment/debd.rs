@@ -670,6 +670,20 @@ fn merge_files(files: &[PathBuf], out: &std::path::Path) -> Result<()> {
                 file.display()
             );
         }
+        if let Some((bad, want)) = new.iter().find_map(|e| {
+            let want = demo_variant_of(e)?;
+            (e["setting"] != want.as_str()).then_some((e, want))
+        }) {
+            bail!(
+                "{}: the {} entry of {} (seed {}) was trained as {want} (leaf init and stepwise \
+                 rule in its config); results written before the demo variants were renamed \
+                 on 2026-11-27 need their setting renamed first",
+                file.display(),
+                bad["setting"],
+                bad["dataset"],
+                bad["seed"]
+            );
+        }
         eprintln!("merging {} entries of {}", new.len(), file.display());
         entries = report::merge_entries(entries, &new, &["dataset", "setting", "seed"]);
     }
@@ -681,6 +695,28 @@ fn merge_files(files: &[PathBuf], out: &std::path::Path) -> Result<()> {
     report::write_text(&md_path, &markdown(&entries))?;
     eprintln!("wrote {} and {}", json_path.display(), md_path.display());
     Ok(())
+}
+
+/// The demo variant an entry's configuration says it is (entries without a leaf
+/// initialisation or rule in their config used the reference's), or `None` for other
+/// settings.
+fn demo_variant_of(entry: &Value) -> Option<String> {
+    if !entry["setting"].as_str()?.starts_with("demo") {
+        return None;
+    }
+    let config = &entry["config"];
+    let point = Point {
+        leaf_init: match config["leaf_init"]["init"].as_str() {
+            Some("data") => LeafInitArg::Data.with_rows(1),
+            _ => LeafInit::Random,
+        },
+        rule: match config["rule"].as_str() {
+            Some("statistics") => StepwiseRule::Statistics,
+            _ => StepwiseRule::Parameters,
+        },
+        ..Point::demo()
+    };
+    Some(Setting::Demo.name(&point))
 }
 
 /// Runs `einet experiment debd`.
@@ -890,7 +926,7 @@ fn config_json(p: &Point) -> Value {
     })
 }
 
-/// Entries in DEBD order, then by setting.
+/// Entries in DEBD order, then by setting and seed.
 fn sorted(mut entries: Vec<Value>) -> Vec<Value> {
     let rank = |e: &Value| {
         let name = e["dataset"].as_str().unwrap_or("");
@@ -900,6 +936,7 @@ fn sorted(mut entries: Vec<Value>) -> Vec<Value> {
                 .position(|&n| n == name)
                 .unwrap_or(usize::MAX),
             e["setting"].as_str().unwrap_or("").to_string(),
+            e["seed"].as_u64().unwrap_or(0),
         )
     };
     entries.sort_by_key(rank);
@@ -937,7 +974,7 @@ pub fn markdown(entries: &[Value]) -> String {
          running expected statistics (Cappé & Moulines 2009: `S ← 0.95·S + S_batch`, \
          `θ = M(S)`), so a weight vector or leaf factor moves by its share of its running \
          responsibility mass instead of 5% whatever mass the batch gave it. *By validation* \
-         takes, per data set, the variant with the best validation LL (model selection on \
+         takes, per data set, the variant with the best validation LL among those run (model selection on \
          validation data only). *einet tuned* is the configuration of a small grid with the \
          best validation LL (test LL never used for the choice).\n"
     );
