@@ -206,51 +206,42 @@ fn info_shows_structure_parameters_and_training() {
     }
 }
 
-#[test]
-fn data_leaf_initialisation_is_applied_and_recorded() {
+/// Trains nltcs with the defaults and with `args` (same seed, structure and batches) and
+/// returns the `key` of both models' training records; the first epoch's training LL must
+/// differ.
+fn record_with_and_without(args: &[&str], key: &str) -> (Value, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let random = train_small(dir.path(), "nltcs", &[]);
-    let moved = dir.path().join("random");
-    std::fs::rename(&random, &moved).unwrap();
-    let data = train_small(
-        dir.path(),
-        "nltcs",
-        &["--leaf-init", "data", "--init-rows", "5"],
-    );
+    let default = train_small(dir.path(), "nltcs", &[]);
+    let moved = dir.path().join("default");
+    std::fs::rename(&default, &moved).unwrap();
+    let changed = train_small(dir.path(), "nltcs", args);
     let record = |out: &Path| -> Value {
         let info: Value =
             serde_json::from_str(&ok(dir.path(), &["info", "-m", &model_arg(out), "--json"]))
                 .unwrap();
-        info["training"]["leaf_init"].clone()
+        info["training"][key].clone()
     };
-    assert_eq!(record(&moved), serde_json::json!({"init": "random"}));
+    let first = |out: &Path| metrics(out)[0]["train_ll"].as_f64().unwrap();
+    assert_ne!(first(&moved), first(&changed), "{args:?} changed nothing");
+    (record(&moved), record(&changed))
+}
+
+#[test]
+fn data_leaf_initialisation_is_applied_and_recorded() {
+    let (random, data) =
+        record_with_and_without(&["--leaf-init", "data", "--init-rows", "5"], "leaf_init");
+    assert_eq!(random, serde_json::json!({"init": "random"}));
     assert_eq!(
-        record(&data),
+        data,
         serde_json::json!({"init": "data", "rows": 5, "pseudocount": 1.0})
     );
-    // Same seed, structure and batches: only the starting leaves differ.
-    let first = |out: &Path| metrics(out)[0]["train_ll"].as_f64().unwrap();
-    assert_ne!(first(&moved), first(&data));
 }
 
 #[test]
 fn stepwise_rule_is_applied_and_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let reference = train_small(dir.path(), "nltcs", &[]);
-    let moved = dir.path().join("reference");
-    std::fs::rename(&reference, &moved).unwrap();
-    let statistics = train_small(dir.path(), "nltcs", &["--stepwise-rule", "statistics"]);
-    let em = |out: &Path| -> Value {
-        let info: Value =
-            serde_json::from_str(&ok(dir.path(), &["info", "-m", &model_arg(out), "--json"]))
-                .unwrap();
-        info["training"]["em"].clone()
-    };
-    assert_eq!(em(&moved)["rule"], "parameters");
-    assert_eq!(em(&statistics)["rule"], "statistics");
-    // Same seed, structure, start and batches: only the updates differ.
-    let first = |out: &Path| metrics(out)[0]["train_ll"].as_f64().unwrap();
-    assert_ne!(first(&moved), first(&statistics));
+    let (reference, statistics) = record_with_and_without(&["--stepwise-rule", "statistics"], "em");
+    assert_eq!(reference["rule"], "parameters");
+    assert_eq!(statistics["rule"], "statistics");
 }
 
 #[test]

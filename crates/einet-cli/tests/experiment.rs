@@ -145,17 +145,19 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     seed1["test_ll"] = json!(-6.5);
     let other_file = dir.path().join("seed1.json");
     std::fs::write(&other_file, serde_json::to_string(&json!([seed1])).unwrap()).unwrap();
-    let run = einet_in(
-        dir.path(),
-        &[
+    let merge = |file: &std::path::Path| {
+        let args = [
             "experiment",
             "debd",
             "--merge",
-            other_file.to_str().unwrap(),
+            file.to_str().unwrap(),
             "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+        ];
+        let mut args = args.to_vec();
+        args.push(out.to_str().unwrap());
+        einet_in(dir.path(), &args)
+    };
+    let run = merge(&other_file);
     assert!(run.status.success(), "{}", text(&run.stderr));
     let entries: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
@@ -177,17 +179,7 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         serde_json::to_string(&json!([old_name])).unwrap(),
     )
     .unwrap();
-    let run = einet_in(
-        dir.path(),
-        &[
-            "experiment",
-            "debd",
-            "--merge",
-            old_file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let run = merge(&old_file);
     assert!(!run.status.success());
     let err = text(&run.stderr);
     assert!(err.contains("was trained as demo-data-init"), "{err}");
