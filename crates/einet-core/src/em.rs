@@ -220,13 +220,11 @@ pub fn m_step(
         rule,
         pseudocount,
     } = step;
+    const OTHER_LAYOUT: &str = "running mass of another layout";
     assert_eq!(
-        (running.weights.len(), running.leaves.len()),
-        (
-            RunningMass::zeros(layout).weights.len(),
-            stats.leaf_mass.len()
-        ),
-        "running mass of another layout"
+        running.leaves.len(),
+        stats.leaf_mass.len(),
+        "{OTHER_LAYOUT}"
     );
     let mut running_weights = running.weights.iter_mut();
     for ((layer, weights), counts) in layout
@@ -235,10 +233,8 @@ pub fn m_step(
         .zip(&mut params.layers)
         .zip(&stats.counts)
     {
-        for (range, running) in distributions(layout, layer)
-            .into_iter()
-            .zip(&mut running_weights)
-        {
+        for range in distributions(layout, layer) {
+            let running = running_weights.next().expect(OTHER_LAYOUT);
             let n = &counts[range.clone()];
             let mass: f32 = n.iter().sum();
             let step_size = rule.fraction(nominal, running, mass);
@@ -253,6 +249,7 @@ pub fn m_step(
             normalise(w);
         }
     }
+    assert!(running_weights.next().is_none(), "{OTHER_LAYOUT}");
     let leaf = &layout.leaf;
     let d = layout.num_channels;
     for e in 0..leaf.vars.len() {
