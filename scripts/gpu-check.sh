@@ -6,14 +6,16 @@
 #     runs ../shared/tools/gpu-pack (release tests, benches and binaries with `--features
 #     cuda` into gpu-bin/), keeps only what this check runs (einet_cuda.lib-tests, the
 #     cuda_*.test files but the emulator's, gpu_vs_cpu.bench, einet) and strips them, and
-#     copies the real data of the CPU parity tests into gpu-bin/data/ (the GPU machine has no
-#     ../shared): MNIST's test images and labels (mnist/) and the CIFAR-10 subset's test batch
-#     (cifar10-subset/), from GPU_CHECK_DATA_SRC (default ../shared/data). ~18 MiB in all
-#     (4.3 MiB of it data), within the 64 MiB that the device tool carries (gpu-pack's full
-#     output is ~400 MB).
+#     copies the real data of the CPU parity tests and the DEBD runs into gpu-bin/data/ (the
+#     GPU machine has no ../shared): MNIST's test images and labels (mnist/), the CIFAR-10
+#     subset's test batch (cifar10-subset/) and four DEBD sets (debd/), from
+#     GPU_CHECK_DATA_SRC (default ../shared/data). ~20 MiB in all (5.7 MiB of it data), within
+#     the 64 MiB that the device tool carries (gpu-pack's full output is ~400 MB).
 # There (no Rust, no network), from the repository root, gpu-bin/ carried along:
 #   OUT=/some/dir scripts/gpu-check.sh      (OUT defaults to ./gpu-check-out)
-# with EINET_DATA set to gpu-bin/data.
+# with EINET_DATA set to gpu-bin/data. The device tool returns at most 8 files, so call it as
+#   o=$OUT; OUT=/tmp/gc scripts/gpu-check.sh; rc=$?; tar -C /tmp/gc -czf $o/gpu-check.tar.gz .;
+#   cp /tmp/gc/summary.txt $o/; exit $rc
 #
 # Steps, each logged to $OUT/<step>.log and summarised in $OUT/summary.txt:
 #   1. nvidia-smi, the CUDA libraries the loader sees
@@ -21,19 +23,27 @@
 #      NVRTC compile report (registers/spills), unit tests, the backend-generic suite, CPU
 #      parity on A1/C2 with MNIST/CIFAR test images (the emulator tests are skipped: they need
 #      no GPU); the data each parity test used is copied into the summary
-#   3. compute-sanitizer memcheck on part of the suite, if the tool exists
+#   3. einet bench --backend cuda on the canonical configurations (batch 1000; B1, C1, C2 also
+#      at batch 100) with the device memory each model holds, when gpu-bin/einet exists; a
+#      CPU baseline on the same machine
 #   4. the criterion bench gpu_vs_cpu (--bench --noplot): forward, EM step and sampling, CPU
 #      and CUDA side by side, on A1 and C2 at batch 100 and 1000 and B1 at batch 100; its
 #      estimates (JSON) go to $OUT/criterion
-#   5. einet bench --backend cuda on the canonical configurations (batch 1000; B1, C1, C2 also
-#      at batch 100), when gpu-bin/einet exists; a CPU baseline on the same machine
-#   6. compute-sanitizer racecheck on one test
-# It continues after failures and exits 1 if any test (steps 2, 3, 6) failed or was not run.
+#   5. `einet experiment debd --setting demo --backend cuda`: nltcs, plants and baudio with all
+#      four demo variants, msnbc with the reference's algorithm (results in $OUT/debd-cuda)
+#   6. compute-sanitizer memcheck on part of the suite, if the tool exists
+#   7. compute-sanitizer racecheck on one test
+# It continues after failures and exits 1 if any test (steps 2, 6, 7) failed or was not run.
 # Steps are cut when the time budget (GPU_CHECK_BUDGET_S, default 450 s) is spent, so the
 # whole run stays under ~8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${GPU_BIN:-gpu-bin}
+# The DEBD sets trained with all four demo variants on the GPU (step 5), and the large one
+# trained with the reference's algorithm only.
+DEBD_SMALL=nltcs,plants,baudio
+DEBD_LARGE=msnbc
+DEBD_SETS="${DEBD_SMALL//,/ } $DEBD_LARGE"
 
 if [[ ${1:-} == prepare ]]; then
   pack=${GPU_PACK:-../shared/tools/gpu-pack}
@@ -46,8 +56,12 @@ if [[ ${1:-} == prepare ]]; then
     esac
   done
   src=${GPU_CHECK_DATA_SRC:-../shared/data}
+  debd=()
+  for set in $DEBD_SETS; do
+    for part in train valid test; do debd+=("debd/$set.$part.data.gz"); done
+  done
   for rel in mnist/t10k-images-idx3-ubyte.gz mnist/t10k-labels-idx1-ubyte.gz \
-    cifar10-subset/test_batch_first1000.bin.gz; do
+    cifar10-subset/test_batch_first1000.bin.gz "${debd[@]}"; do
     if [[ -f $src/$rel ]]; then
       mkdir -p "$BIN/data/$(dirname "$rel")" && cp "$src/$rel" "$BIN/data/$rel"
     else
@@ -125,10 +139,10 @@ test_exe() { # NAME EXECUTABLE LIMIT_S ARGS...
     failed_tests+=("$name (missing)")
   fi
 }
-test_exe kernels_compile "$BIN/cuda_kernels_compile.test" 90 --include-ignored --nocapture
+test_exe kernels_compile "$BIN/cuda_kernels_compile.test" 60 --include-ignored --nocapture
 test_exe lib_tests "$BIN/einet_cuda.lib-tests" 60 --include-ignored
-test_exe backend_suite "$BIN/cuda_backend_suite.test" 180 --include-ignored
-test_exe cpu_parity "$BIN/cuda_parity.test" 180 --include-ignored --nocapture \
+test_exe backend_suite "$BIN/cuda_backend_suite.test" 120 --include-ignored
+test_exe cpu_parity "$BIN/cuda_parity.test" 120 --include-ignored --nocapture \
   --test-threads 1 --skip emulated
 grep -h 'rows of' "$OUT/cpu_parity.log" 2>/dev/null | sed 's/^.*\.\.\. //; s/^/  /' | tee -a "$summary"
 for t in "$BIN"/cuda_*.test; do
@@ -140,9 +154,41 @@ for t in "$BIN"/cuda_*.test; do
   esac
 done
 
-# 3. Memory errors in the kernels (a subset of the suite; kernels run far slower here).
+# 3. The CLI's benchmark on the canonical configurations.
+if [[ -x $BIN/einet ]]; then
+  step other einet_bench_cuda_b1000 150 "$BIN/einet" bench \
+    --config A1,A2,B1,B2,B3,C1,C2,C3 --backend cuda --batch-size 1000 \
+    --json "$OUT/bench-cuda.json"
+  step other einet_bench_cuda_b100 60 "$BIN/einet" bench --config B1,C1,C2 --backend cuda \
+    --batch-size 100 --json "$OUT/bench-cuda-b100.json"
+  step other einet_bench_cpu_b100 40 "$BIN/einet" bench --config A1,B1 --backend cpu \
+    --batch-size 100 --json "$OUT/bench-cpu-b100.json"
+else
+  note "einet bench                    skipped (no $BIN/einet)"
+fi
+
+# 4. Criterion: GPU vs CPU (CPU only, it takes ≈ 65 s on the 2-core build machine; the GPU adds
+# 21 functions of ≈ 1.5 s each).
+if [[ -x $BIN/gpu_vs_cpu.bench ]]; then
+  step other bench_gpu_vs_cpu 120 env CRITERION_HOME="$OUT/criterion" \
+    "$BIN/gpu_vs_cpu.bench" --bench --noplot
+else
+  note "$(printf '%-30s MISSING (%s)' bench_gpu_vs_cpu "$BIN/gpu_vs_cpu.bench")"
+  failed_other+=("bench_gpu_vs_cpu (missing)")
+fi
+
+# 5. The DEBD demo trained on the GPU end to end (the CPU's results are in docs/results/debd.json).
+if [[ -x $BIN/einet ]]; then
+  step other debd_cuda_small 90 "$BIN/einet" experiment debd --setting demo \
+    --datasets "$DEBD_SMALL" --backend cuda -o "$OUT/debd-cuda"
+  step other debd_cuda_large 80 "$BIN/einet" experiment debd --setting demo \
+    --datasets "$DEBD_LARGE" --leaf-init random --stepwise-rule parameters --backend cuda \
+    -o "$OUT/debd-cuda"
+fi
+
+# 6. Memory errors in the kernels (a subset of the suite; kernels run far slower here).
 if command -v compute-sanitizer >/dev/null && [[ -x $BIN/cuda_backend_suite.test ]]; then
-  step test memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+  step test memcheck 80 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
     "$BIN/cuda_backend_suite.test" --test-threads 1 matches_the_reference_evaluator \
     expected_counts_equal_finite_differences leaf_responsibilities_sum_to_one \
     impossible_inputs_give_minus_infinity_not_nan max_product_mpe_is_the_brute_force_argmax \
@@ -151,32 +197,9 @@ else
   note "memcheck                       skipped (no compute-sanitizer)"
 fi
 
-# 4. Criterion: GPU vs CPU (CPU only, it takes ≈ 65 s on the 2-core build machine; the GPU adds
-# 21 functions of ≈ 1.5 s each).
-if [[ -x $BIN/gpu_vs_cpu.bench ]]; then
-  step other bench_gpu_vs_cpu 180 env CRITERION_HOME="$OUT/criterion" \
-    "$BIN/gpu_vs_cpu.bench" --bench --noplot
-else
-  note "$(printf '%-30s MISSING (%s)' bench_gpu_vs_cpu "$BIN/gpu_vs_cpu.bench")"
-  failed_other+=("bench_gpu_vs_cpu (missing)")
-fi
-
-# 5. The CLI's benchmark on the canonical configurations.
-if [[ -x $BIN/einet ]]; then
-  step other einet_bench_cuda_b1000 200 "$BIN/einet" bench \
-    --config A1,A2,B1,B2,B3,C1,C2,C3 --backend cuda --batch-size 1000 \
-    --json "$OUT/bench-cuda.json"
-  step other einet_bench_cuda_b100 90 "$BIN/einet" bench --config B1,C1,C2 --backend cuda \
-    --batch-size 100 --json "$OUT/bench-cuda-b100.json"
-  step other einet_bench_cpu_b100 60 "$BIN/einet" bench --config A1,B1 --backend cpu \
-    --batch-size 100 --json "$OUT/bench-cpu-b100.json"
-else
-  note "einet bench                    skipped (no $BIN/einet)"
-fi
-
-# 6. Shared-memory races in the kernels.
+# 7. Shared-memory races in the kernels.
 if command -v compute-sanitizer >/dev/null && [[ -x $BIN/cuda_backend_suite.test ]]; then
-  step test racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 1 \
+  step test racecheck 50 compute-sanitizer --tool racecheck --error-exitcode 1 \
     --print-limit 20 "$BIN/cuda_backend_suite.test" --test-threads 1 \
     expected_counts_equal_finite_differences
 fi

@@ -76,6 +76,22 @@ impl RunArgs {
         }
     }
 
+    /// Starts the cuda backend's peak device memory afresh (nothing on the cpu backend).
+    pub fn reset_peak_device_memory(&self) {
+        if let (BackendKind::Cuda, Ok(cuda)) = (self.backend, cuda()) {
+            cuda.reset_peak_memory();
+        }
+    }
+
+    /// The most device memory the cuda backend's models held at once since the last
+    /// [`RunArgs::reset_peak_device_memory`]; `None` on the cpu backend.
+    pub fn peak_device_memory(&self) -> Option<u64> {
+        match self.backend {
+            BackendKind::Cpu => None,
+            BackendKind::Cuda => cuda().ok().map(|c| c.peak_memory_allocated()),
+        }
+    }
+
     /// Number of worker threads in use.
     pub fn threads(&self) -> usize {
         rayon::current_num_threads()

@@ -62,6 +62,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
+/// Bytes as whole megabytes, `-` when unknown.
+fn mega(bytes: Option<u64>) -> String {
+    bytes.map_or("-".into(), |b| format!("{:.0}", b as f64 / 1e6))
+}
+
 /// Runs `einet bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     args.run.init()?;
@@ -93,7 +98,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let mut results = Vec::new();
     println!(
-        "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10} {:>9} {:>10}",
+        "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10} {:>9} {:>10} {:>10}",
         "id",
         "batch",
         "params",
@@ -102,7 +107,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "train samp/s",
         "MFLOP/smp",
         "GFLOP/s",
-        "peak MB"
+        "peak MB",
+        "GPU MB"
     );
     for anchor in &chosen {
         let batch = args.batch_size.unwrap_or(anchor.reference_batch);
@@ -135,7 +141,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         });
         if args.dry_run {
             println!(
-                "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10.3} {:>9} {:>10}",
+                "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10.3} {:>9} {:>10} {:>10}",
                 anchor.id,
                 batch,
                 params,
@@ -143,6 +149,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "-",
                 "-",
                 flops as f64 / 1e6,
+                "-",
                 "-",
                 "-"
             );
@@ -153,6 +160,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let einet = Einet::new(graph, config, args.seed)
             .with_context(|| format!("cannot build {}", anchor.id))?;
         let data = random_rows(&einet, batch, args.seed);
+        args.run.reset_peak_device_memory();
         let mut model = args.run.load(&einet)?;
         drop(einet);
         let mut forward = Vec::with_capacity(args.repeats);
@@ -184,6 +192,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 train.push(t.elapsed().as_secs_f64());
             }
         }
+        let device_memory = args.run.peak_device_memory();
         drop(model);
         let (fwd_s, train_s) = (median(forward), median(train));
         let fwd_rate = batch as f64 / fwd_s;
@@ -197,8 +206,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         result["peak_memory_bytes"] = json!(peak);
         result["peak_memory_is_per_config"] = json!(reset);
         result["achieved_gflops"] = json!(gflops);
+        result["peak_device_memory_bytes"] = json!(device_memory);
         println!(
-            "{:<4} {:>6} {:>12} {:>12} {:>14.0} {:>14.0} {:>10.3} {:>9.2} {:>10}",
+            "{:<4} {:>6} {:>12} {:>12} {:>14.0} {:>14.0} {:>10.3} {:>9.2} {:>10} {:>10}",
             anchor.id,
             batch,
             params,
@@ -207,7 +217,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             train_rate,
             flops as f64 / 1e6,
             gflops,
-            peak.map_or("-".into(), |b| format!("{:.0}", b as f64 / 1e6))
+            mega(peak),
+            mega(device_memory)
         );
         results.push(result);
     }

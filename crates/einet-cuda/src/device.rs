@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig,
@@ -88,11 +89,57 @@ enum Mem<T> {
     Host(HostMem),
 }
 
+/// Device memory held by an executor's buffers: now, and the most since the last reset.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryUse {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl MemoryUse {
+    fn hold(self: &Arc<Self>, bytes: u64) -> Held {
+        let now = self.now.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        Held {
+            usage: self.clone(),
+            bytes,
+        }
+    }
+
+    /// Bytes held now.
+    pub(crate) fn now(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes held at once since the last [`MemoryUse::reset_peak`].
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Starts the peak afresh from what is held now.
+    pub(crate) fn reset_peak(&self) {
+        self.peak.store(self.now(), Ordering::Relaxed);
+    }
+}
+
+/// A buffer's bytes in its executor's [`MemoryUse`], given back when the buffer is dropped.
+struct Held {
+    usage: Arc<MemoryUse>,
+    bytes: u64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.usage.now.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 /// A device buffer of `len` elements of `T` (at least one element is allocated).
 pub(crate) struct DevBuf<T> {
     len: usize,
     ptr: u64,
     mem: Mem<T>,
+    _held: Held,
 }
 
 impl<T: Elem> DevBuf<T> {
@@ -131,9 +178,13 @@ pub(crate) enum Exec {
         ctx: Arc<CudaContext>,
         stream: Arc<CudaStream>,
         functions: Vec<CudaFunction>,
+        memory: Arc<MemoryUse>,
     },
     /// The CPU emulator (tests only).
-    Emu(Arc<Emulator>),
+    Emu {
+        emu: Arc<Emulator>,
+        memory: Arc<MemoryUse>,
+    },
 }
 
 fn device_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> BackendError + '_ {
@@ -182,14 +233,33 @@ impl Exec {
                 ctx,
                 stream,
                 functions,
+                memory: Arc::default(),
             },
             name,
         ))
     }
 
+    /// The CPU emulator as an executor.
+    pub(crate) fn emulated(emu: Arc<Emulator>) -> Exec {
+        Exec::Emu {
+            emu,
+            memory: Arc::default(),
+        }
+    }
+
+    /// Device memory held by this executor's buffers.
+    pub(crate) fn memory_use(&self) -> &Arc<MemoryUse> {
+        match self {
+            Exec::Cuda { memory, .. } | Exec::Emu { memory, .. } => memory,
+        }
+    }
+
     /// A zeroed buffer of `len` elements.
     pub(crate) fn alloc<T: Elem>(&self, len: usize) -> Result<DevBuf<T>, BackendError> {
         let n = len.max(1);
+        let held = self
+            .memory_use()
+            .hold((n * std::mem::size_of::<T>()) as u64);
         match self {
             Exec::Cuda { stream, .. } => {
                 let slice = stream.alloc_zeros::<T>(n).map_err(device_err(&format!(
@@ -204,9 +274,10 @@ impl Exec {
                     len,
                     ptr,
                     mem: Mem::Cuda(slice),
+                    _held: held,
                 })
             }
-            Exec::Emu(_) => {
+            Exec::Emu { .. } => {
                 let layout = std::alloc::Layout::array::<T>(n)
                     .and_then(|l| l.align_to(64))
                     .map_err(|e| BackendError::Device(format!("bad allocation: {e}")))?;
@@ -219,6 +290,7 @@ impl Exec {
                     len,
                     ptr: ptr as u64,
                     mem: Mem::Host(HostMem { ptr, layout }),
+                    _held: held,
                 })
             }
         }
@@ -247,7 +319,7 @@ impl Exec {
             (Exec::Cuda { stream, .. }, Mem::Cuda(slice)) => stream
                 .memcpy_htod(data, &mut slice.slice_mut(range))
                 .map_err(device_err("copy to the device")),
-            (Exec::Emu(_), Mem::Host(host)) => {
+            (Exec::Emu { .. }, Mem::Host(host)) => {
                 // SAFETY: the range was checked against the allocation, which holds at least
                 // `buf.len` elements of T; host and emulator memory do not overlap.
                 unsafe {
@@ -285,7 +357,7 @@ impl Exec {
                     .synchronize()
                     .map_err(device_err("a kernel or copy failed"))?;
             }
-            (Exec::Emu(_), Mem::Host(host)) => {
+            (Exec::Emu { .. }, Mem::Host(host)) => {
                 // SAFETY: the range was checked against the allocation.
                 unsafe {
                     std::ptr::copy_nonoverlapping(
@@ -318,7 +390,7 @@ impl Exec {
             (Exec::Cuda { stream, .. }, Mem::Cuda(slice)) => stream
                 .memset_zeros(&mut slice.slice_mut(range))
                 .map_err(device_err("memset on the device")),
-            (Exec::Emu(_), Mem::Host(host)) => {
+            (Exec::Emu { .. }, Mem::Host(host)) => {
                 // SAFETY: the range was checked against the allocation; all-zero bytes are a
                 // valid T (ValidAsZeroBits).
                 unsafe {
@@ -381,7 +453,7 @@ impl Exec {
                     .map(|_| ())
                     .map_err(|e| BackendError::Device(format!("launch of {}: {e}", kernel.name())))
             }
-            Exec::Emu(emu) => emu.launch(kernel, grid, block, smem, args),
+            Exec::Emu { emu, .. } => emu.launch(kernel, grid, block, smem, args),
         }
     }
 
@@ -391,7 +463,7 @@ impl Exec {
             Exec::Cuda { stream, .. } => stream
                 .synchronize()
                 .map_err(device_err("a kernel or copy failed")),
-            Exec::Emu(_) => Ok(()),
+            Exec::Emu { .. } => Ok(()),
         }
     }
 
@@ -399,7 +471,7 @@ impl Exec {
     pub(crate) fn memory(&self) -> Option<(usize, usize)> {
         match self {
             Exec::Cuda { ctx, .. } => ctx.mem_get_info().ok(),
-            Exec::Emu(_) => None,
+            Exec::Emu { .. } => None,
         }
     }
 }

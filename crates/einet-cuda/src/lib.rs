@@ -129,11 +129,28 @@ mod backend {
             &self.dev.name
         }
 
+        /// Bytes of device memory that this backend's models hold now (their parameters,
+        /// statistics, index arrays and per-batch buffers; not the CUDA context).
+        pub fn memory_allocated(&self) -> u64 {
+            self.dev.exec.memory_use().now()
+        }
+
+        /// The most bytes [`CudaBackend::memory_allocated`] reached since the backend was
+        /// created or [`CudaBackend::reset_peak_memory`] was last called.
+        pub fn peak_memory_allocated(&self) -> u64 {
+            self.dev.exec.memory_use().peak()
+        }
+
+        /// Starts [`CudaBackend::peak_memory_allocated`] afresh from what is held now.
+        pub fn reset_peak_memory(&self) {
+            self.dev.exec.memory_use().reset_peak()
+        }
+
         /// A backend running on the CPU emulator (tests).
         pub(crate) fn with_emulator(emu: Arc<Emulator>) -> Self {
             CudaBackend {
                 dev: Arc::new(Device {
-                    exec: Exec::Emu(emu),
+                    exec: Exec::emulated(emu),
                     name: "CPU emulator".into(),
                 }),
             }
@@ -195,6 +212,20 @@ mod stub {
         pub fn device_name(&self) -> &str {
             ""
         }
+
+        /// Bytes of device memory held by this backend's models (never called: no value of
+        /// this type exists).
+        pub fn memory_allocated(&self) -> u64 {
+            0
+        }
+
+        /// The most bytes held since the last reset (never called).
+        pub fn peak_memory_allocated(&self) -> u64 {
+            0
+        }
+
+        /// Starts the peak afresh (never called).
+        pub fn reset_peak_memory(&self) {}
     }
 
     /// A model on the CUDA backend; uninhabited without the `cuda` feature.
