@@ -115,6 +115,10 @@ extern "C" __global__ void __launch_bounds__(256) leaf_forward(
     act[(u64)n * rows * K + idx] = acc;
 }
 
+// Categorical families with at most this many categories sum their statistics in registers;
+// larger ones add every row's contribution atomically.
+#define LEAF_CAT_REGISTERS 8u
+
 // Leaf EM statistics: for every (entry e, k, channel c) adds
 //   mass  += sum_b delta[b, leaf(e), k]            over rows where x[b, vars[e], c] is observed
 //   stats += sum_b delta[b, leaf(e), k] * T(x[b, vars[e], c])
@@ -133,16 +137,24 @@ extern "C" __global__ void __launch_bounds__(256) leaf_backward(
     u32 b1 = min_u32(rows, b0 + rows_per_block);
     u32 v = vars[e];
     Family f = load_family(families, entry_family[e]);
+    bool categorical = f.code == FAM_CATEGORICAL;
+    bool in_registers = categorical && f.n <= LEAF_CAT_REGISTERS;
     const float* g = grad + (u64)entry_leaf[e] * rows * K + k;
     for (u32 c = 0; c < D; ++c) {
         float* st = stats + param_offsets[e] + ((u64)k * D + c) * f.num_stats;
         float m = 0.0f, s0 = 0.0f, s1 = 0.0f;
+        float cat[LEAF_CAT_REGISTERS];
+#pragma unroll
+        for (u32 j = 0; j < LEAF_CAT_REGISTERS; ++j) cat[j] = 0.0f;
         for (u32 b = b0; b < b1; ++b) {
             float gv = g[(u64)b * K];
             float xv = x[((u64)b * V + v) * D + c];
             if (is_nan(xv) || gv == 0.0f) continue;
             m += gv;
-            if (f.code == FAM_CATEGORICAL) {
+            if (in_registers) {
+#pragma unroll
+                for (u32 j = 0; j < LEAF_CAT_REGISTERS; ++j) cat[j] += xv == (float)j ? gv : 0.0f;
+            } else if (categorical) {
                 atomicAdd(st + (u32)xv, gv);
             } else {
                 s0 += gv * xv;
@@ -150,7 +162,12 @@ extern "C" __global__ void __launch_bounds__(256) leaf_backward(
             }
         }
         if (m != 0.0f) atomicAdd(mass + ((u64)e * K + k) * D + c, m);
-        if (f.code != FAM_CATEGORICAL && s0 != 0.0f) atomicAdd(st, s0);
+        if (in_registers) {
+#pragma unroll
+            for (u32 j = 0; j < LEAF_CAT_REGISTERS; ++j)
+                if (j < f.n && cat[j] != 0.0f) atomicAdd(st + j, cat[j]);
+        }
+        if (!categorical && s0 != 0.0f) atomicAdd(st, s0);
         if (f.code == FAM_NORMAL && s1 != 0.0f) atomicAdd(st + 1, s1);
     }
 }

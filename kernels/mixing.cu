@@ -38,36 +38,40 @@ extern "C" __global__ void __launch_bounds__(256) mixing_forward(
 
 // Backward pass of a mixing layer: with flow = delta[b,k] * V[m,k,c] * e^{X_c[b,k] - out[b,k]},
 // grad[X_c][b,k] += flow and counts[m,k,c] += sum_b flow. A product node has exactly one
-// mixing parent, so the gradient writes need no atomics. One thread per (region, k) for the
-// rows [blockIdx.y * rows_per_block, ...).
+// mixing parent, so the gradient writes need no atomics. Block (x, m) of region m: one thread
+// per (row, k) pair, k fastest (coalesced), for the pairs [blockIdx.x * blockDim.x, ...); the
+// block sums its flows per (k, c) in shared memory (K * ncomp[m] floats) and adds each sum to
+// the counts once.
 extern "C" __global__ void __launch_bounds__(256) mixing_backward(
     const u32* __restrict__ out, const u32* __restrict__ comps, const u32* __restrict__ ncomp,
     const u32* __restrict__ koff, const float* __restrict__ weights, float* __restrict__ counts,
-    u32 M, u32 K, u32 cmax, u32 rows, u32 rows_per_block, const float* __restrict__ act,
-    float* __restrict__ grad) {
-    u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (u64)M * K) return;
-    u32 k = (u32)(idx % K);
-    u32 m = (u32)(idx / K);
-    u32 b0 = blockIdx.y * rows_per_block;
-    u32 b1 = min_u32(rows, b0 + rows_per_block);
-    u64 obase = (u64)rows * koff[out[m]];
+    u32 K, u32 cmax, u32 rows, const float* __restrict__ act, float* __restrict__ grad) {
+    EINET_DYNAMIC_SMEM(sums);
+    u32 m = blockIdx.y;
     u32 nc = ncomp[m];
-    for (u32 c = 0; c < nc; ++c) {
-        u64 cbase = (u64)rows * koff[comps[(u64)m * cmax + c]];
-        u64 w = ((u64)m * K + k) * cmax + c;
-        float v = weights[w];
-        float s = 0.0f;
-        for (u32 b = b0; b < b1; ++b) {
-            u64 at = (u64)b * K + k;
-            float d = grad[obase + at];
-            float y = act[obase + at];
-            if (d == 0.0f || y == EINET_NEG_INF) continue;
-            float flow = d * v * expf(act[cbase + at] - y);
-            grad[cbase + at] += flow;
-            s += flow;
+    for (u32 j = threadIdx.x; j < K * nc; j += blockDim.x) sums[j] = 0.0f;
+    __syncthreads();
+    u64 at = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (at < (u64)rows * K) {
+        u32 k = (u32)(at % K);
+        u64 obase = (u64)rows * koff[out[m]];
+        float d = grad[obase + at];
+        float y = act[obase + at];
+        if (d != 0.0f && y != EINET_NEG_INF) {
+            const u32* cm = comps + (u64)m * cmax;
+            const float* v = weights + ((u64)m * K + k) * cmax;
+            for (u32 c = 0; c < nc; ++c) {
+                u64 cbase = (u64)rows * koff[cm[c]];
+                float flow = d * v[c] * expf(act[cbase + at] - y);
+                grad[cbase + at] += flow;
+                atomicAdd(sums + k * nc + c, flow);
+            }
         }
-        if (s != 0.0f) atomicAdd(counts + w, s);
+    }
+    __syncthreads();
+    for (u32 j = threadIdx.x; j < K * nc; j += blockDim.x) {
+        float s = sums[j];
+        if (s != 0.0f) atomicAdd(counts + ((u64)m * K + j / nc) * cmax + j % nc, s);
     }
 }
 

@@ -576,7 +576,10 @@ fn bench_builds_the_canonical_configurations() {
         assert!(b1[key].as_f64().unwrap() > 0.0, "{key}");
     }
     assert!(b1.get("peak_memory_bytes").is_some());
-    assert!(b1["peak_device_memory_bytes"].is_null(), "no device memory on the cpu");
+    assert!(
+        b1["peak_device_memory_bytes"].is_null(),
+        "no device memory on the cpu"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 use crate::em::{EmStatistics, MStep};
 use crate::layout::Layout;
+use crate::leaf::Values;
 use crate::model::Einet;
 use crate::params::Params;
 
@@ -129,16 +130,25 @@ pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
         )));
     }
     let leaf = &layout.leaf;
+    // The values allowed at every position of a row.
+    let allowed: Vec<Values> = (0..width)
+        .map(|j| leaf.families[leaf.var_family[j / layout.num_channels] as usize].values())
+        .collect();
     for (i, row) in x.chunks_exact(width).enumerate() {
-        for (j, &value) in row.iter().enumerate() {
+        let valid = row
+            .iter()
+            .zip(&allowed)
+            .fold(true, |all, (&value, values)| all & values.contains(value));
+        if !valid {
+            let j = (0..width)
+                .find(|&j| !allowed[j].contains(row[j]))
+                .expect("an invalid value");
             let v = j / layout.num_channels;
-            let family = leaf.families[leaf.var_family[v] as usize];
-            if !family.accepts(value) {
-                return Err(BackendError::Input(format!(
-                    "row {i}, variable {v}: value {value} is not valid for {} leaves",
-                    family.name()
-                )));
-            }
+            return Err(BackendError::Input(format!(
+                "row {i}, variable {v}: value {} is not valid for {} leaves",
+                row[j],
+                leaf.families[leaf.var_family[v] as usize].name()
+            )));
         }
     }
     Ok(x.len() / width)

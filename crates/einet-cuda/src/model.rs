@@ -469,13 +469,9 @@ impl CudaModel {
                 LayerPlan::Mixing(m) => {
                     exec.launch(
                         Kernel::MixingBackward,
-                        (
-                            blocks(m.regions as usize * m.k as usize, THREADS)?,
-                            row_blocks,
-                            1,
-                        ),
+                        (blocks(rows * m.k as usize, THREADS)?, m.regions, 1),
                         THREADS,
-                        0,
+                        m.smem,
                         &[
                             i.mix_out.at(m.index),
                             i.mix_comps.at(m.comps),
@@ -483,11 +479,9 @@ impl CudaModel {
                             i.koff.arg(),
                             self.weights.at(m.weights),
                             self.counts.at(m.weights),
-                            Arg::U32(m.regions),
                             Arg::U32(m.k),
                             Arg::U32(m.cmax),
                             rows_u32(rows),
-                            Arg::U32(ROWS_PER_BLOCK),
                             s.act.arg(),
                             grad.arg(),
                         ],

@@ -21,7 +21,9 @@ pub(crate) const EINSUM_TO: u32 = 8;
 pub(crate) const THREADS: u32 = 256;
 /// Threads of the backtracking kernel.
 pub(crate) const BACKTRACK_THREADS: u32 = 128;
-/// Rows one block of the mixing and leaf backward kernels sums over.
+/// Blocks a launch may have along y (the mixed regions of the mixing backward kernel).
+const MAX_GRID_Y: usize = 65_535;
+/// Rows one block of the leaf backward kernel sums over.
 pub(crate) const ROWS_PER_BLOCK: u32 = 256;
 /// Blocks the counts kernel aims for; it splits the rows into no more chunks than needed,
 /// because every chunk adds its partial counts atomically (12 bytes of traffic per weight).
@@ -232,6 +234,8 @@ pub(crate) struct MixingPlan {
     pub cmax: u32,
     /// Global index of the layer's first weight.
     pub weights: usize,
+    /// Shared memory of the backward kernel: one sum per (k, component).
+    pub smem: u32,
 }
 
 /// One inner layer.
@@ -402,6 +406,20 @@ impl Plan {
                     let index = plan.mix_out.len();
                     let comps = plan.mix_comps.len();
                     let cmax = l.max_components;
+                    let smem = l.k * cmax * 4;
+                    if smem > SMEM_LIMIT {
+                        return Err(too_large(&format!(
+                            "a mixing layer with K = {} and {cmax} components needs {smem} bytes \
+                             of shared memory (at most {SMEM_LIMIT})",
+                            l.k
+                        )));
+                    }
+                    if l.out.len() > MAX_GRID_Y {
+                        return Err(too_large(&format!(
+                            "{} mixed regions in one layer (at most {MAX_GRID_Y})",
+                            l.out.len()
+                        )));
+                    }
                     for (m, &out) in l.out.iter().enumerate() {
                         let node = out as usize * NODE_WORDS;
                         plan.nodes[node..node + NODE_WORDS].copy_from_slice(&[
@@ -423,6 +441,7 @@ impl Plan {
                         k: l.k as u32,
                         cmax: cmax as u32,
                         weights: base,
+                        smem: smem as u32,
                     }));
                 }
             }

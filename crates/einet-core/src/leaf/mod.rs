@@ -13,6 +13,8 @@ use crate::rng::Rng;
 
 /// Clamp for Bernoulli/Binomial success probabilities, as in the reference.
 const PROB_EPS: f32 = 1e-6;
+/// From here on every `f32` is a whole number.
+const WHOLE_ABOVE: f32 = 16_777_216.0;
 /// Clamp for categorical probabilities.
 const CAT_EPS: f32 = 1e-12;
 
@@ -39,6 +41,26 @@ pub enum LeafFamily {
         /// Largest variance.
         max_var: f32,
     },
+}
+
+/// The values a leaf family accepts: NaN (missing), or `min <= x < below` and, if `whole`,
+/// a whole number. Branch-free, so that checking a batch vectorises.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Values {
+    min: f32,
+    below: f32,
+    whole: bool,
+}
+
+impl Values {
+    /// Whether `x` is one of these values.
+    #[inline]
+    pub fn contains(&self, x: f32) -> bool {
+        // `x as i32` truncates, so whole numbers survive the round trip; from 2^24 on every
+        // float is whole.
+        let whole = !self.whole | (x.abs() >= WHOLE_ABOVE) | ((x as i32) as f32 == x);
+        x.is_nan() | ((x >= self.min) & (x < self.below) & whole)
+    }
 }
 
 impl LeafFamily {
@@ -94,12 +116,22 @@ impl LeafFamily {
 
     /// Whether `x` is a value of this family (NaN, meaning missing, is always accepted).
     pub fn accepts(&self, x: f32) -> bool {
-        if x.is_nan() {
-            return true;
-        }
+        self.values().contains(x)
+    }
+
+    /// The values of this family, as a test cheap enough for every value of every batch.
+    pub fn values(&self) -> Values {
         match self.support_size() {
-            Some(n) => x >= 0.0 && x.fract() == 0.0 && (x as usize) < n,
-            None => x.is_finite(),
+            Some(n) => Values {
+                below: n as f32,
+                whole: true,
+                min: 0.0,
+            },
+            None => Values {
+                below: f32::INFINITY,
+                whole: false,
+                min: f32::MIN,
+            },
         }
     }
 
@@ -385,5 +417,28 @@ mod tests {
             }
             .accepts(f32::INFINITY)
         );
+    }
+
+    #[test]
+    fn accepted_values_are_exactly_the_support() {
+        let normal = LeafFamily::Normal {
+            min_var: 1e-4,
+            max_var: 1.0,
+        };
+        for x in [0.0, -0.0, -3.5, 1e30, f32::MIN_POSITIVE, f32::NAN] {
+            assert!(normal.accepts(x), "{x}");
+        }
+        assert!(!normal.accepts(f32::NEG_INFINITY));
+        let cat = LeafFamily::Categorical { categories: 256 };
+        for x in [0.0, -0.0, 1.0, 255.0, f32::NAN] {
+            assert!(cat.accepts(x), "{x}");
+        }
+        for x in [-1.0, -0.5, 0.5, 254.999, 256.0, 1e10, f32::INFINITY, f32::NEG_INFINITY] {
+            assert!(!cat.accepts(x), "{x}");
+        }
+        // Beyond 2^24 every float is whole; the bound still applies.
+        let huge = LeafFamily::Binomial { trials: u32::MAX - 1 };
+        assert!(huge.accepts(3e9) && huge.accepts(16_777_217.0) && !huge.accepts(5e9));
+        assert!(!huge.accepts(0.25));
     }
 }
