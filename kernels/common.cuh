@@ -33,6 +33,8 @@ typedef unsigned long long u64;
 // Floor of normalised expected counts in the M-step.
 #define EINET_COUNT_FLOOR 1e-16f
 #define EINET_TAU 6.28318530717958647692f
+// From here on every float is a whole number (WHOLE_ABOVE in einet_core::leaf).
+#define EINET_WHOLE_ABOVE 16777216.0f
 // Sentinel for "no class given" in the backtracking kernel.
 #define EINET_NONE 0xffffffffu
 // Entries of the per-thread stack of the backtracking kernel; the host checks that the

@@ -118,8 +118,8 @@ pub trait BackendModel {
     }
 }
 
-/// Checks that `x` holds whole rows of valid values for `layout`; returns the row count.
-pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
+/// Checks that `x` holds whole rows for `layout` (not their values); returns the row count.
+pub fn row_count(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
     let width = layout.row_len();
     if x.len() % width != 0 {
         return Err(BackendError::Input(format!(
@@ -129,11 +129,23 @@ pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
             layout.num_channels
         )));
     }
+    Ok(x.len() / width)
+}
+
+/// The values allowed at every position of a row (variable-major, channels inner).
+pub fn allowed_values(layout: &Layout) -> Vec<Values> {
     let leaf = &layout.leaf;
-    // The values allowed at every position of a row.
-    let allowed: Vec<Values> = (0..width)
+    (0..layout.row_len())
         .map(|j| leaf.families[leaf.var_family[j / layout.num_channels] as usize].values())
-        .collect();
+        .collect()
+}
+
+/// Checks that `x` holds whole rows of valid values for `layout`; returns the row count.
+pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
+    let rows = row_count(layout, x)?;
+    let width = layout.row_len();
+    let leaf = &layout.leaf;
+    let allowed = allowed_values(layout);
     for (i, row) in x.chunks_exact(width).enumerate() {
         let valid = row
             .iter()
@@ -151,7 +163,7 @@ pub fn check_input(layout: &Layout, x: &[f32]) -> Result<usize, BackendError> {
             )));
         }
     }
-    Ok(x.len() / width)
+    Ok(rows)
 }
 
 /// Checks a request for `n` unconditional samples (of `class`, else of the class mixture)

@@ -9,7 +9,8 @@
 pub const COMMON: &str = include_str!("../../../kernels/common.cuh");
 
 /// The kernel files, `(name, source)`, one per idea.
-pub const SOURCES: [(&str, &str); 5] = [
+pub const SOURCES: [(&str, &str); 6] = [
+    ("input.cu", include_str!("../../../kernels/input.cu")),
     ("leaf.cu", include_str!("../../../kernels/leaf.cu")),
     ("einsum.cu", include_str!("../../../kernels/einsum.cu")),
     ("mixing.cu", include_str!("../../../kernels/mixing.cu")),
@@ -20,6 +21,8 @@ pub const SOURCES: [(&str, &str); 5] = [
 /// Every kernel the backend launches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
+    /// Flags invalid input values.
+    CheckValues,
     /// Leaf log-density tables from the leaf parameters.
     LeafPrepare,
     /// Fused leaf density and segment sum.
@@ -54,7 +57,8 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 15] = [
+    pub const ALL: [Kernel; 16] = [
+        Kernel::CheckValues,
         Kernel::LeafPrepare,
         Kernel::LeafForward,
         Kernel::LeafBackward,
@@ -75,6 +79,7 @@ impl Kernel {
     /// The kernel's function name in its source.
     pub fn name(self) -> &'static str {
         match self {
+            Kernel::CheckValues => "check_values",
             Kernel::LeafPrepare => "leaf_prepare",
             Kernel::LeafForward => "leaf_forward",
             Kernel::LeafBackward => "leaf_backward",
@@ -96,6 +101,7 @@ impl Kernel {
     /// The file (in [`SOURCES`]) that defines it.
     pub fn file(self) -> &'static str {
         match self {
+            Kernel::CheckValues => "input.cu",
             Kernel::LeafPrepare | Kernel::LeafForward | Kernel::LeafBackward => "leaf.cu",
             Kernel::EinsumForward
             | Kernel::EinsumForwardMax

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use einet_core::backend::{check_input, check_root, check_sample_request};
+use einet_core::backend::{check_input, check_root, check_sample_request, row_count};
 use einet_core::em::{EmStatistics, MStep, StepwiseRule};
 use einet_core::layout::Layout;
 use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
@@ -20,6 +20,9 @@ use crate::plan::{BACKTRACK_THREADS, LayerPlan, Plan, ROWS_PER_BLOCK, THREADS};
 
 /// Index arrays, uploaded once.
 struct Indices {
+    value_min: DevBuf<f32>,
+    value_below: DevBuf<f32>,
+    value_whole: DevBuf<u32>,
     k: DevBuf<u32>,
     koff: DevBuf<u32>,
     var_offsets: DevBuf<u32>,
@@ -78,6 +81,8 @@ pub struct CudaModel {
     /// Running mass of every leaf factor channel under the statistics rule.
     leaf_running: DevBuf<f32>,
     table: DevBuf<f32>,
+    /// Set by the input check when a value is invalid.
+    invalid: DevBuf<u32>,
     scratch: Option<Scratch>,
     log_likelihood: f64,
     samples: usize,
@@ -105,6 +110,9 @@ impl CudaModel {
         check_param_shapes(&layout, &einet.params)?;
         let exec = &dev.exec;
         let idx = Indices {
+            value_min: exec.upload(&plan.value_min)?,
+            value_below: exec.upload(&plan.value_below)?,
+            value_whole: exec.upload(&plan.value_whole)?,
             k: exec.upload(&plan.k)?,
             koff: exec.upload(&plan.koff)?,
             var_offsets: exec.upload(&plan.var_offsets)?,
@@ -145,6 +153,7 @@ impl CudaModel {
             weight_running: exec.alloc(plan.vec_start.len())?,
             leaf_running: exec.alloc(stats_len)?,
             table: exec.alloc(plan.table_len)?,
+            invalid: exec.alloc(1)?,
             scratch: None,
             log_likelihood: 0.0,
             samples: 0,
@@ -247,10 +256,49 @@ impl CudaModel {
         Ok(())
     }
 
-    /// Uploads `x` (whole rows) into the input buffer.
-    fn upload_rows(&mut self, x: &[f32]) -> Result<(), BackendError> {
+    /// Checks that `x` holds whole rows and returns their number. Their values are checked
+    /// on the device as each chunk is uploaded ([`CudaModel::upload_rows`]); an input of
+    /// several chunks is checked on the host first, so that an invalid value in a later
+    /// chunk fails the call before an earlier one changes anything.
+    fn check_rows(&self, x: &[f32]) -> Result<usize, BackendError> {
+        let rows = row_count(&self.layout, x)?;
+        if rows > self.chunk_rows {
+            check_input(&self.layout, x)?;
+        }
+        Ok(rows)
+    }
+
+    /// Uploads `chunk` (whole rows of the caller's `input`) into the input buffer and checks
+    /// its values on the device; an invalid value is then named by a host pass over `input`,
+    /// so that its row number is the caller's.
+    fn upload_rows(&mut self, chunk: &[f32], input: &[f32]) -> Result<(), BackendError> {
         let s = self.scratch.as_mut().expect("ensure_scratch runs first");
-        self.dev.exec.write(&mut s.x, 0, x)
+        let exec = &self.dev.exec;
+        exec.write(&mut s.x, 0, chunk)?;
+        exec.zero(&mut self.invalid, 0..1)?;
+        let i = &self.idx;
+        exec.launch(
+            Kernel::CheckValues,
+            (blocks(chunk.len(), THREADS)?, 1, 1),
+            THREADS,
+            0,
+            &[
+                s.x.arg(),
+                Arg::U64(chunk.len() as u64),
+                Arg::U32(self.layout.row_len() as u32),
+                i.value_min.arg(),
+                i.value_below.arg(),
+                i.value_whole.arg(),
+                self.invalid.arg(),
+            ],
+        )?;
+        if exec.read(&self.invalid, 0..1)?[0] == 0 {
+            return Ok(());
+        }
+        check_input(&self.layout, input)?;
+        Err(BackendError::Device(
+            "internal error: the device found an invalid input value that the host did not".into(),
+        ))
     }
 
     /// Forward pass over the `rows` rows in the input buffer.
@@ -582,22 +630,17 @@ impl CudaModel {
         Ok(())
     }
 
-    /// Fills the output rows of sampling / MPE for one chunk: `evidence` rows, or NaN.
-    fn fill_output(&mut self, rows: usize, evidence: Option<&[f32]>) -> Result<(), BackendError> {
-        match evidence {
-            Some(e) => self.upload_rows(e),
-            None => {
-                let n = rows * self.width();
-                let s = self.scratch();
-                self.exec().launch(
-                    Kernel::FillF32,
-                    (blocks(n, THREADS)?, 1, 1),
-                    THREADS,
-                    0,
-                    &[s.x.arg(), Arg::U64(n as u64), Arg::F32(f32::NAN)],
-                )
-            }
-        }
+    /// Fills the output rows of unconditional sampling for one chunk with NaN (missing).
+    fn fill_missing(&mut self, rows: usize) -> Result<(), BackendError> {
+        let n = rows * self.width();
+        let s = self.scratch();
+        self.exec().launch(
+            Kernel::FillF32,
+            (blocks(n, THREADS)?, 1, 1),
+            THREADS,
+            0,
+            &[s.x.arg(), Arg::U64(n as u64), Arg::F32(f32::NAN)],
+        )
     }
 
     fn read_output(&self, rows: usize) -> Result<Vec<f32>, BackendError> {
@@ -622,7 +665,7 @@ impl BackendModel for CudaModel {
     }
 
     fn log_likelihood(&mut self, x: &[f32], root: Root<'_>) -> Result<Vec<f32>, BackendError> {
-        let rows = check_input(&self.layout, x)?;
+        let rows = self.check_rows(x)?;
         check_root(&self.layout, root, rows)?;
         let width = self.width();
         let mut out = Vec::with_capacity(rows);
@@ -630,7 +673,7 @@ impl BackendModel for CudaModel {
             let r = at(start, self.chunk_rows, rows);
             let n = r.len();
             self.ensure_scratch(n, false)?;
-            self.upload_rows(&x[r.start * width..r.end * width])?;
+            self.upload_rows(&x[r.start * width..r.end * width], x)?;
             self.forward(n, Semiring::Sum)?;
             let chunk_root = match root {
                 Root::Labels(l) => Root::Labels(&l[r.clone()]),
@@ -643,7 +686,7 @@ impl BackendModel for CudaModel {
     }
 
     fn class_log_likelihoods(&mut self, x: &[f32]) -> Result<Vec<f32>, BackendError> {
-        let rows = check_input(&self.layout, x)?;
+        let rows = self.check_rows(x)?;
         let width = self.width();
         let classes = self.layout.num_classes();
         let mut out = Vec::with_capacity(rows * classes);
@@ -651,7 +694,7 @@ impl BackendModel for CudaModel {
             let r = at(start, self.chunk_rows, rows);
             let n = r.len();
             self.ensure_scratch(n, false)?;
-            self.upload_rows(&x[r.start * width..r.end * width])?;
+            self.upload_rows(&x[r.start * width..r.end * width], x)?;
             self.forward(n, Semiring::Sum)?;
             let off = self.root_offset(n);
             out.extend(
@@ -663,7 +706,7 @@ impl BackendModel for CudaModel {
     }
 
     fn em_accumulate(&mut self, x: &[f32], root: Root<'_>) -> Result<f64, BackendError> {
-        let rows = check_input(&self.layout, x)?;
+        let rows = self.check_rows(x)?;
         check_root(&self.layout, root, rows)?;
         let width = self.width();
         let act_len = self.layout.activation_len;
@@ -672,7 +715,7 @@ impl BackendModel for CudaModel {
             let r = at(start, self.chunk_rows, rows);
             let n = r.len();
             self.ensure_scratch(n, true)?;
-            self.upload_rows(&x[r.start * width..r.end * width])?;
+            self.upload_rows(&x[r.start * width..r.end * width], x)?;
             self.forward(n, Semiring::Sum)?;
             {
                 let s = self.scratch.as_mut().expect("allocated above");
@@ -805,7 +848,7 @@ impl BackendModel for CudaModel {
         for start in (0..n).step_by(self.chunk_rows) {
             let rows = at(start, self.chunk_rows, n).len();
             self.ensure_scratch(rows, false)?;
-            self.fill_output(rows, None)?;
+            self.fill_missing(rows)?;
             self.backtrack(rows, start, false, class, false, seed, std_correction)?;
             out.extend(self.read_output(rows)?);
         }
@@ -818,7 +861,7 @@ impl BackendModel for CudaModel {
         seed: u64,
         std_correction: f32,
     ) -> Result<Vec<f32>, BackendError> {
-        let rows = check_input(&self.layout, evidence)?;
+        let rows = self.check_rows(evidence)?;
         let width = self.width();
         let mut out = Vec::with_capacity(evidence.len());
         for start in (0..rows).step_by(self.chunk_rows) {
@@ -826,7 +869,7 @@ impl BackendModel for CudaModel {
             let n = r.len();
             let chunk = &evidence[r.start * width..r.end * width];
             self.ensure_scratch(n, false)?;
-            self.upload_rows(chunk)?;
+            self.upload_rows(chunk, evidence)?;
             self.forward(n, Semiring::Sum)?;
             self.backtrack(n, start, true, None, false, seed, std_correction)?;
             out.extend(self.read_output(n)?);
@@ -835,7 +878,7 @@ impl BackendModel for CudaModel {
     }
 
     fn mpe(&mut self, evidence: &[f32], kind: MpeKind) -> Result<Vec<f32>, BackendError> {
-        let rows = check_input(&self.layout, evidence)?;
+        let rows = self.check_rows(evidence)?;
         let semiring = match kind {
             MpeKind::Approximate => Semiring::Sum,
             MpeKind::MaxProduct => Semiring::Max,
@@ -846,7 +889,7 @@ impl BackendModel for CudaModel {
             let r = at(start, self.chunk_rows, rows);
             let n = r.len();
             self.ensure_scratch(n, false)?;
-            self.upload_rows(&evidence[r.start * width..r.end * width])?;
+            self.upload_rows(&evidence[r.start * width..r.end * width], evidence)?;
             self.forward(n, semiring)?;
             self.backtrack(n, start, true, None, true, 0, 0.0)?;
             out.extend(self.read_output(n)?);

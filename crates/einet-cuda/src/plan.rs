@@ -248,6 +248,11 @@ pub(crate) enum LayerPlan {
 /// Everything the device needs besides parameters and activations.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Plan {
+    /// The values allowed at every position of a row (`einet_core::backend::allowed_values`):
+    /// smallest, bound below which, and whether whole.
+    pub value_min: Vec<f32>,
+    pub value_below: Vec<f32>,
+    pub value_whole: Vec<u32>,
     pub k: Vec<u32>,
     pub koff: Vec<u32>,
     pub var_offsets: Vec<u32>,
@@ -327,7 +332,11 @@ impl Plan {
             entry_leaf.extend(leaf.entries(n).map(|_| n as u32));
         }
 
+        let allowed = einet_core::backend::allowed_values(layout);
         let mut plan = Plan {
+            value_min: allowed.iter().map(|v| v.min).collect(),
+            value_below: allowed.iter().map(|v| v.below).collect(),
+            value_whole: allowed.iter().map(|v| u32::from(v.whole)).collect(),
             k: layout.k.clone(),
             koff: layout.k_offset.clone(),
             var_offsets: leaf.var_offsets.clone(),

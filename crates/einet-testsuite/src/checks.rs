@@ -820,3 +820,85 @@ pub fn bad_input_is_an_error<B: Backend>(backend: &B) {
     };
     assert!(model.em_update(step).is_err(), "step size above 1");
 }
+
+/// Every query names the first invalid value by row and variable (the CUDA backend checks
+/// values on the device and the host then names them), missing values (NaN) and -0 are
+/// accepted, and a failed EM accumulation leaves the statistics untouched.
+pub fn invalid_values_are_named_and_change_nothing<B: Backend>(backend: &B) {
+    // Variables: 0 Bernoulli, 1 Categorical(3), 2 Binomial(2), 3 Bernoulli.
+    let einet = sampling_model();
+    let mut model = load(backend, &einet);
+    let valid = [0.0, 2.0, 2.0, 1.0, -0.0, 0.0, f32::NAN, 0.0];
+    let ll = model
+        .log_likelihood(&valid, Root::Mixture)
+        .expect("valid rows");
+    let zero = model
+        .log_likelihood(
+            &[0.0, 2.0, 2.0, 1.0, 0.0, 0.0, f32::NAN, 0.0],
+            Root::Mixture,
+        )
+        .expect("valid rows");
+    assert_eq!(ll, zero, "-0 is 0");
+    let cases = [
+        (0, 2.0),
+        (0, 0.5),
+        (1, 3.0),
+        (1, 1.5),
+        (1, f32::NEG_INFINITY),
+        (2, -1.0),
+        (2, 3.0),
+        (3, f32::INFINITY),
+    ];
+    for (var, value) in cases {
+        let mut x = valid.to_vec();
+        x[4 + var] = value;
+        let want = format!("row 1, variable {var}: value {value} ");
+        let results = [
+            (
+                "log_likelihood",
+                model.log_likelihood(&x, Root::Mixture).map(drop),
+            ),
+            (
+                "class_log_likelihoods",
+                model.class_log_likelihoods(&x).map(drop),
+            ),
+            (
+                "em_accumulate",
+                model.em_accumulate(&x, Root::Mixture).map(drop),
+            ),
+            (
+                "sample_conditional",
+                model.sample_conditional(&x, 0, 1.0).map(drop),
+            ),
+            (
+                "max-product mpe",
+                model.mpe(&x, MpeKind::MaxProduct).map(drop),
+            ),
+            (
+                "approximate mpe",
+                model.mpe(&x, MpeKind::Approximate).map(drop),
+            ),
+        ];
+        for (what, result) in results {
+            match result {
+                Err(BackendError::Input(msg)) => assert!(msg.contains(&want), "{what}: {msg}"),
+                other => panic!("{what} with {value} at variable {var}: {other:?}"),
+            }
+        }
+    }
+    let stats = model.em_statistics().expect("statistics");
+    assert_eq!(stats.samples, 0, "a failed accumulation counted rows");
+    assert!(stats.counts.iter().flatten().all(|&c| c == 0.0));
+    assert!(stats.leaf_mass.iter().all(|&m| m == 0.0));
+
+    let mut normal = load(backend, &normal_model(3));
+    normal
+        .log_likelihood(&[1e30, -1e30], Root::Mixture)
+        .expect("every finite value is a Normal value");
+    for bad in [f32::INFINITY, f32::NEG_INFINITY] {
+        match normal.log_likelihood(&[0.0, 1.0, 2.0, bad], Root::Mixture) {
+            Err(BackendError::Input(msg)) => assert!(msg.contains("row 1, variable 1"), "{msg}"),
+            other => panic!("Normal leaves with {bad}: {other:?}"),
+        }
+    }
+}

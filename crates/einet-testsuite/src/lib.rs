@@ -45,6 +45,7 @@ macro_rules! backend_testsuite {
             impossible_inputs_give_minus_infinity_not_nan,
             batch_size_one_matches_batches,
             bad_input_is_an_error,
+            invalid_values_are_named_and_change_nothing,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

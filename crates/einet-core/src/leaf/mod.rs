@@ -47,9 +47,12 @@ pub enum LeafFamily {
 /// a whole number. Branch-free, so that checking a batch vectorises.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Values {
-    min: f32,
-    below: f32,
-    whole: bool,
+    /// The smallest value.
+    pub min: f32,
+    /// Every value is below this.
+    pub below: f32,
+    /// Whether only whole numbers are values.
+    pub whole: bool,
 }
 
 impl Values {
@@ -433,11 +436,22 @@ mod tests {
         for x in [0.0, -0.0, 1.0, 255.0, f32::NAN] {
             assert!(cat.accepts(x), "{x}");
         }
-        for x in [-1.0, -0.5, 0.5, 254.999, 256.0, 1e10, f32::INFINITY, f32::NEG_INFINITY] {
+        for x in [
+            -1.0,
+            -0.5,
+            0.5,
+            254.999,
+            256.0,
+            1e10,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ] {
             assert!(!cat.accepts(x), "{x}");
         }
         // Beyond 2^24 every float is whole; the bound still applies.
-        let huge = LeafFamily::Binomial { trials: u32::MAX - 1 };
+        let huge = LeafFamily::Binomial {
+            trials: u32::MAX - 1,
+        };
         assert!(huge.accepts(3e9) && huge.accepts(16_777_217.0) && !huge.accepts(5e9));
         assert!(!huge.accepts(0.25));
     }
