@@ -16,7 +16,7 @@ use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 use crate::Device;
 use crate::device::{Arg, DevBuf, Exec};
 use crate::kernels::Kernel;
-use crate::plan::{BACKTRACK_THREADS, LayerPlan, Plan, ROWS_PER_BLOCK, THREADS};
+use crate::plan::{BACKTRACK_THREADS, LEAF_FORWARD_SMEM, LayerPlan, Plan, ROWS_PER_BLOCK, THREADS};
 
 /// Index arrays, uploaded once.
 struct Indices {
@@ -319,7 +319,7 @@ impl CudaModel {
             Kernel::LeafForward,
             (grid, 1, 1),
             THREADS,
-            0,
+            LEAF_FORWARD_SMEM,
             &[
                 s.x.arg(),
                 rows_u32(rows),

@@ -21,6 +21,10 @@ pub(crate) const EINSUM_TO: u32 = 8;
 pub(crate) const THREADS: u32 = 256;
 /// Threads of the backtracking kernel.
 pub(crate) const BACKTRACK_THREADS: u32 = 128;
+/// Entries of a leaf node the leaf forward kernel stages at a time (LEAF_STAGE in leaf.cu).
+const LEAF_STAGE: u32 = 256;
+/// Shared memory of the leaf forward kernel: 5 words per staged entry.
+pub(crate) const LEAF_FORWARD_SMEM: u32 = 5 * LEAF_STAGE * 4;
 /// Blocks a launch may have along y (the mixed regions of the mixing backward kernel).
 const MAX_GRID_Y: usize = 65_535;
 /// Rows one block of the leaf backward kernel sums over.

@@ -29,6 +29,7 @@ use einet_core::region_graph::PoonDomingos;
 use einet_core::rng::Rng;
 use einet_core::{
     Backend, BackendModel, Einet, EinetConfig, LeafFamily, MStep, MpeKind, Root, StepwiseRule,
+    random_binary_trees,
 };
 use einet_cpu::CpuBackend;
 use einet_cuda::CudaBackend;
@@ -55,6 +56,16 @@ fn canonical(id: &str) -> (f32, Einet) {
                     max_var: 1.0,
                 },
             )
+        };
+        return (0.5, Einet::new(graph, config, 0).expect("valid config"));
+    }
+    if id == "WIDE" {
+        // Leaf regions of 300 variables: more entries than the leaf forward kernel stages in
+        // shared memory at a time (256).
+        let graph = random_binary_trees(600, 1, 2, 0).expect("valid structure");
+        let config = EinetConfig {
+            num_classes: 2,
+            ..EinetConfig::new(4, LeafFamily::Bernoulli)
         };
         return (0.5, Einet::new(graph, config, 0).expect("valid config"));
     }
@@ -355,6 +366,22 @@ fn gpu_matches_cpu_on_c2() {
     match CudaBackend::new_if_available() {
         Some(b) => parity(&b, "C2", 300),
         None => println!("SKIP gpu_matches_cpu_on_c2: no usable GPU"),
+    }
+}
+
+#[test]
+fn gpu_matches_cpu_with_wide_leaf_regions() {
+    match CudaBackend::new_if_available() {
+        Some(b) => parity(&b, "WIDE", 200),
+        None => println!("SKIP gpu_matches_cpu_with_wide_leaf_regions: no usable GPU"),
+    }
+}
+
+#[test]
+fn emulated_matches_cpu_with_wide_leaf_regions() {
+    match emulated() {
+        Some(b) => parity(&b, "WIDE", 12),
+        None => println!("SKIP emulated_matches_cpu_with_wide_leaf_regions: no C++ compiler"),
     }
 }
 
