@@ -175,6 +175,7 @@ extern "C" __global__ void __launch_bounds__(256) leaf_backward(
         float cat[LEAF_CAT_REGISTERS];
 #pragma unroll
         for (u32 j = 0; j < LEAF_CAT_REGISTERS; ++j) cat[j] = 0.0f;
+#pragma unroll 4
         for (u32 b = b0; b < b1; ++b) {
             float gv = g[(u64)b * K];
             float xv = x[((u64)b * V + v) * D + c];

@@ -16,7 +16,9 @@ use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 use crate::Device;
 use crate::device::{Arg, DevBuf, Exec};
 use crate::kernels::Kernel;
-use crate::plan::{BACKTRACK_THREADS, LEAF_FORWARD_SMEM, LayerPlan, Plan, ROWS_PER_BLOCK, THREADS};
+use crate::plan::{
+    BACKTRACK_THREADS, LEAF_BACKWARD_ROWS, LEAF_FORWARD_SMEM, LayerPlan, Plan, THREADS,
+};
 
 /// Index arrays, uploaded once.
 struct Indices {
@@ -454,7 +456,7 @@ impl CudaModel {
         let s = self.scratch();
         let grad = s.grad.as_ref().expect("allocated for EM");
         let i = &self.idx;
-        let row_blocks = blocks(rows, ROWS_PER_BLOCK)?;
+        let row_blocks = blocks(rows, LEAF_BACKWARD_ROWS)?;
         for layer in self.plan.layers.iter().rev() {
             match layer {
                 LayerPlan::Einsum(e) => {
@@ -556,7 +558,7 @@ impl CudaModel {
                 i.param_offsets.arg(),
                 Arg::U32(entries as u32),
                 Arg::U32(leaf.k as u32),
-                Arg::U32(ROWS_PER_BLOCK),
+                Arg::U32(LEAF_BACKWARD_ROWS),
                 grad.arg(),
                 self.leaf_mass.arg(),
                 self.leaf_stats.arg(),
@@ -582,9 +584,9 @@ impl CudaModel {
         let leaf = &self.layout.leaf;
         self.exec().launch(
             Kernel::Backtrack,
-            (blocks(rows, BACKTRACK_THREADS)?, 1, 1),
+            (blocks(rows, 1)?, 1, 1),
             BACKTRACK_THREADS,
-            0,
+            self.plan.backtrack_smem(),
             &[
                 rows_u32(rows),
                 Arg::U64(seed),
@@ -611,6 +613,7 @@ impl CudaModel {
                 Arg::U32(leaf.k as u32),
                 Arg::U32(self.layout.num_vars as u32),
                 Arg::U32(self.layout.num_channels as u32),
+                Arg::U32(self.plan.backtrack_scores),
                 s.x.arg(),
             ],
         )

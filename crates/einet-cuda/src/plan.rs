@@ -19,8 +19,11 @@ const STAGE_BYTES: usize = 8 * 1024;
 pub(crate) const EINSUM_TO: u32 = 8;
 /// Threads of the element-wise kernels.
 pub(crate) const THREADS: u32 = 256;
-/// Threads of the backtracking kernel.
-pub(crate) const BACKTRACK_THREADS: u32 = 128;
+/// Threads of the backtracking kernel: one warp per row.
+pub(crate) const BACKTRACK_THREADS: u32 = 32;
+/// Words of the backtracking kernel's shared memory besides its scores (BACKTRACK_EXTRA in
+/// sample.cu).
+const BACKTRACK_EXTRA: usize = 64;
 /// Entries of a leaf node the leaf forward kernel stages at a time (LEAF_STAGE in leaf.cu).
 const LEAF_STAGE: u32 = 256;
 /// Shared memory of the leaf forward kernel: 5 words per staged entry.
@@ -28,7 +31,7 @@ pub(crate) const LEAF_FORWARD_SMEM: u32 = 5 * LEAF_STAGE * 4;
 /// Blocks a launch may have along y (the mixed regions of the mixing backward kernel).
 const MAX_GRID_Y: usize = 65_535;
 /// Rows one block of the leaf backward kernel sums over.
-pub(crate) const ROWS_PER_BLOCK: u32 = 256;
+pub(crate) const LEAF_BACKWARD_ROWS: u32 = 128;
 /// Blocks the counts kernel aims for; it splits the rows into no more chunks than needed,
 /// because every chunk adds its partial counts atomically (12 bytes of traffic per weight).
 const COUNTS_TARGET_BLOCKS: usize = 2048;
@@ -286,6 +289,16 @@ pub(crate) struct Plan {
     /// Each layer's range in the concatenated weight vector.
     pub layer_weights: Vec<Range<usize>>,
     pub num_weights: usize,
+    /// The most scores one choice of the backtracking kernel weighs (pairs of a product,
+    /// components of a mixed region, root outputs).
+    pub backtrack_scores: u32,
+}
+
+impl Plan {
+    /// Shared memory of the backtracking kernel: its scores and the words for reductions.
+    pub(crate) fn backtrack_smem(&self) -> u32 {
+        (self.backtrack_scores + BACKTRACK_EXTRA as u32) * 4
+    }
 }
 
 /// Family code, table width and parameter of `family` (see common.cuh).
@@ -365,6 +378,7 @@ impl Plan {
             layers: Vec::new(),
             layer_weights: Vec::new(),
             num_weights: 0,
+            backtrack_scores: layout.k[layout.root as usize],
         };
         for n in 0..leaf.len() {
             plan.nodes[n * NODE_WORDS + 1] = n as u32;
@@ -391,6 +405,7 @@ impl Plan {
                     let mut n_mt_max = 0u32;
                     for p in 0..products {
                         let (kl, kr, ko) = (kk(l.left[p]), kk(l.right[p]), kk(l.out[p]));
+                        plan.backtrack_scores = plan.backtrack_scores.max(kl * kr);
                         ks = [ks[0].max(kl), ks[1].max(kr), ks[2].max(ko)];
                         n_mt_max = n_mt_max.max((ceil4(ko) / 4) * kl * (ceil4(kr) / 4));
                         let node = l.out[p] as usize * NODE_WORDS;
@@ -419,6 +434,7 @@ impl Plan {
                     let index = plan.mix_out.len();
                     let comps = plan.mix_comps.len();
                     let cmax = l.max_components;
+                    plan.backtrack_scores = plan.backtrack_scores.max(cmax as u32);
                     let smem = l.k * cmax * 4;
                     if smem > SMEM_LIMIT {
                         return Err(too_large(&format!(
@@ -458,6 +474,13 @@ impl Plan {
                     }));
                 }
             }
+        }
+        if plan.backtrack_smem() as usize > SMEM_LIMIT {
+            return Err(too_large(&format!(
+                "sampling weighs up to {} scores at once; at most {} fit",
+                plan.backtrack_scores,
+                SMEM_LIMIT / 4 - BACKTRACK_EXTRA
+            )));
         }
         if einsum_layers + 1 > MAX_STACK {
             return Err(too_large(&format!(

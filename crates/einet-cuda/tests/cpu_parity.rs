@@ -28,8 +28,8 @@ use einet_core::canonical::{Canonical, random_rows};
 use einet_core::region_graph::PoonDomingos;
 use einet_core::rng::Rng;
 use einet_core::{
-    Backend, BackendModel, Einet, EinetConfig, LeafFamily, MStep, MpeKind, Root, StepwiseRule,
-    random_binary_trees,
+    Backend, BackendModel, Einet, EinetConfig, LeafFamily, LeafGroup, LeafSpec, MStep, MpeKind,
+    Root, StepwiseRule, random_binary_trees,
 };
 use einet_cpu::CpuBackend;
 use einet_cuda::CudaBackend;
@@ -61,10 +61,26 @@ fn canonical(id: &str) -> (f32, Einet) {
     }
     if id == "WIDE" {
         // Leaf regions of 300 variables: more entries than the leaf forward kernel stages in
-        // shared memory at a time (256).
+        // shared memory at a time (256), and more than a warp samples at once. Bernoulli,
+        // Binomial(5) and Categorical(3) variables take turns, so that a leaf's draws use
+        // 1, 5 and 1 uniforms.
         let graph = random_binary_trees(600, 1, 2, 0).expect("valid structure");
+        let every_third = |r: u32| (0..600).filter(|v| v % 3 == r).collect();
         let config = EinetConfig {
             num_classes: 2,
+            leaves: LeafSpec {
+                default: LeafFamily::Bernoulli,
+                groups: vec![
+                    LeafGroup {
+                        vars: every_third(1),
+                        family: LeafFamily::Binomial { trials: 5 },
+                    },
+                    LeafGroup {
+                        vars: every_third(2),
+                        family: LeafFamily::Categorical { categories: 3 },
+                    },
+                ],
+            },
             ..EinetConfig::new(4, LeafFamily::Bernoulli)
         };
         return (0.5, Einet::new(graph, config, 0).expect("valid config"));
