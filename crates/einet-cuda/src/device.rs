@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig,
-    PushKernelArg, ValidAsZeroBits,
+    PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
 };
 use cudarc::nvrtc::Ptx;
 use einet_core::BackendError;
@@ -169,6 +169,13 @@ impl<T: Elem> DevBuf<T> {
             )))
         }
     }
+}
+
+/// Page-locked host memory that inputs are uploaded through: the driver copies pageable
+/// memory at about a fifth of the speed (H200 machine: 9.6 against 46 GB/s for 3 MB).
+#[derive(Default)]
+pub(crate) struct Staging {
+    pinned: Option<PinnedHostSlice<f32>>,
 }
 
 /// Where kernels run.
@@ -335,6 +342,43 @@ impl Exec {
                 "internal error: buffer of another device".into(),
             )),
         }
+    }
+
+    /// Copies `data` into `buf` from element 0 through `staging` (grown as needed), and waits
+    /// until the copy is done, so that `staging` is free again when this returns.
+    pub(crate) fn write_staged(
+        &self,
+        buf: &mut DevBuf<f32>,
+        data: &[f32],
+        staging: &mut Staging,
+    ) -> Result<(), BackendError> {
+        let Exec::Cuda { ctx, stream, .. } = self else {
+            return self.write(buf, 0, data);
+        };
+        buf.check(&(0..data.len()))?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let copy_err = device_err("copy to the device");
+        ctx.bind_to_thread().map_err(&copy_err)?;
+        if staging.pinned.as_ref().is_none_or(|p| p.len() < data.len()) {
+            staging.pinned = None;
+            // SAFETY: the memory is uninitialised; only what is written below is ever read.
+            let pinned = unsafe { ctx.alloc_pinned::<f32>(data.len()) }
+                .map_err(device_err("cannot allocate page-locked host memory"))?;
+            staging.pinned = Some(pinned);
+        }
+        let pinned = staging.pinned.as_mut().expect("allocated above");
+        let host = &mut pinned.as_mut_slice().map_err(&copy_err)?[..data.len()];
+        host.copy_from_slice(data);
+        // SAFETY: `buf` holds at least `data.len()` elements (checked above) and `host` is
+        // page-locked memory of this context holding them; the stream is synchronised below
+        // before returning, so the copy has read `host` before it can be written or freed.
+        let copied =
+            unsafe { cudarc::driver::result::memcpy_htod_async(buf.ptr, host, stream.cu_stream()) };
+        let synced = stream.synchronize();
+        copied.map_err(&copy_err)?;
+        synced.map_err(copy_err)
     }
 
     /// Copies elements `range` of `buf` to the host (waits for all queued work).

@@ -14,7 +14,7 @@ use einet_core::layout::Layout;
 use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
 use crate::Device;
-use crate::device::{Arg, DevBuf, Exec};
+use crate::device::{Arg, DevBuf, Exec, Staging};
 use crate::kernels::Kernel;
 use crate::plan::{
     BACKTRACK_THREADS, LEAF_BACKWARD_ROWS, LEAF_FORWARD_SMEM, LayerPlan, Plan, THREADS,
@@ -52,6 +52,8 @@ struct Scratch {
     rows: usize,
     /// Inputs, and the output rows of sampling and MPE.
     x: DevBuf<f32>,
+    /// Host memory the inputs are uploaded through.
+    staging: Staging,
     act: DevBuf<f32>,
     grad: Option<DevBuf<f32>>,
     ll: DevBuf<f32>,
@@ -185,12 +187,16 @@ impl CudaModel {
         let fits = self.scratch.as_ref().is_some_and(|s| s.rows >= rows);
         if !fits {
             let rows = rows.max(self.scratch.as_ref().map_or(0, |s| s.rows));
-            // Free the old buffers first.
-            let had_grad = self.scratch.take().is_some_and(|s| s.grad.is_some());
+            // Free the old device buffers first; keep the host staging memory.
+            let (had_grad, staging) = match self.scratch.take() {
+                Some(old) => (old.grad.is_some(), old.staging),
+                None => (false, Staging::default()),
+            };
             let exec = &self.dev.exec;
             self.scratch = Some(Scratch {
                 rows,
                 x: exec.alloc(rows * width)?,
+                staging,
                 act: exec.alloc(rows * act_len)?,
                 grad: if had_grad {
                     Some(exec.alloc(rows * act_len)?)
@@ -276,7 +282,7 @@ impl CudaModel {
     fn upload_rows(&mut self, chunk: &[f32], input: &[f32]) -> Result<(), BackendError> {
         let s = self.scratch.as_mut().expect("ensure_scratch runs first");
         let exec = &self.dev.exec;
-        exec.write(&mut s.x, 0, chunk)?;
+        exec.write_staged(&mut s.x, chunk, &mut s.staging)?;
         exec.zero(&mut self.invalid, 0..1)?;
         let i = &self.idx;
         exec.launch(
