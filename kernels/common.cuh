@@ -162,15 +162,23 @@ __device__ __forceinline__ float philox_normal(Philox& r) {
 
 // Log-density of the observed value `x` of one channel under table column `t` (slot s at
 // t[s * K]); `lbinom` is the log-binomial-coefficient table of all Binomial families.
-__device__ __forceinline__ float family_log_density(u32 code, u32 n, u32 lbinom_at,
-                                                    const float* __restrict__ t, u32 K, float x,
+__device__ __forceinline__ float family_log_density(const Family& f, const float* __restrict__ t,
+                                                    u32 K, float x,
                                                     const float* __restrict__ lbinom) {
-    if (code == FAM_CATEGORICAL) return t[(u32)x * K];
-    if (code == FAM_BERNOULLI) return x > 0.5f ? t[K] : t[0];
-    if (code == FAM_BINOMIAL)
-        return fmaf(x, t[0], fmaf((float)n - x, t[K], lbinom[lbinom_at + (u32)x]));
-    float d = x - t[0];
-    return fmaf(t[K] * d, d, t[2 * K]);
+    switch (f.code) {
+        case FAM_BERNOULLI:
+            return x > 0.5f ? t[K] : t[0];
+        case FAM_CATEGORICAL:
+            return t[(u32)x * K];
+        case FAM_BINOMIAL: {
+            float n = (float)f.n;
+            return fmaf(x, t[0], fmaf(n - x, t[K], lbinom[f.lbinom + (u32)x]));
+        }
+        default: {
+            float d = x - t[0];
+            return fmaf(t[K] * d, d, t[2 * K]);
+        }
+    }
 }
 
 // Draws one value of a family with expectation parameters `phi` (LeafFamily::sample).

@@ -81,67 +81,38 @@ extern "C" __global__ void __launch_bounds__(256) leaf_prepare(
     }
 }
 
-// Entries of a leaf node staged in shared memory at a time by leaf_forward (LEAF_STAGE in
-// plan.rs), 5 words each.
-#define LEAF_STAGE 256u
-
 // Leaf forward: act[n][b][k] = sum over the entries e of leaf n and channels c of
 // log p_{e,k,c}(x[b, vars[e], c]). A missing (NaN) channel adds 0 (sum mode: marginalised)
 // or the factor's largest log-density (max mode). One thread per (row, k) of one leaf node;
-// blockIdx.x = node * blocks_per_node + tile. The block stages the node's entries (where
-// each variable's values start in a row, its table, and its family's code, table width,
-// categories or trials and log-binomial table) in shared memory, LEAF_STAGE at a time, so
-// that every thread reads them from there instead of from the index arrays.
+// blockIdx.x = node * blocks_per_node + tile.
 extern "C" __global__ void __launch_bounds__(256) leaf_forward(
     const float* __restrict__ x, u32 rows, u32 V, u32 D, const u32* __restrict__ var_offsets,
     const u32* __restrict__ vars, const u32* __restrict__ entry_family,
     const u32* __restrict__ families, const u32* __restrict__ tab_offsets,
     const float* __restrict__ table, const float* __restrict__ lbinom, u32 K,
     u32 blocks_per_node, u32 max_mode, float* __restrict__ act) {
-    EINET_DYNAMIC_SMEM(sm);
-    float* s_xoff = sm;
-    float* s_tab = sm + LEAF_STAGE;
-    float* s_width = sm + 2 * LEAF_STAGE;
-    float* s_code_n = sm + 3 * LEAF_STAGE;
-    float* s_lbinom = sm + 4 * LEAF_STAGE;
     u32 n = blockIdx.x / blocks_per_node;
     u64 idx = (u64)(blockIdx.x % blocks_per_node) * blockDim.x + threadIdx.x;
-    bool active = idx < (u64)rows * K;
-    u32 b = active ? (u32)(idx / K) : 0u, k = (u32)(idx % K);
+    if (idx >= (u64)rows * K) return;
+    u32 b = (u32)(idx / K), k = (u32)(idx % K);
     const float* xr = x + (u64)b * V * D;
     float acc = 0.0f;
     u32 e_end = var_offsets[n + 1];
-    for (u32 base = var_offsets[n]; base < e_end; base += LEAF_STAGE) {
-        u32 count = min_u32(LEAF_STAGE, e_end - base);
-        __syncthreads();  // every thread is done with the previous stage
-        for (u32 j = threadIdx.x; j < count; j += blockDim.x) {
-            u32 e = base + j;
-            Family f = load_family(families, entry_family[e]);
-            s_xoff[j] = __uint_as_float(vars[e] * D);
-            s_tab[j] = __uint_as_float(tab_offsets[e]);
-            s_width[j] = __uint_as_float(f.width);
-            s_code_n[j] = __uint_as_float(f.code | (f.n << 2));
-            s_lbinom[j] = __uint_as_float(f.lbinom);
-        }
-        __syncthreads();
-        for (u32 j = 0; active && j < count; ++j) {
-            u32 code_n = __float_as_uint(s_code_n[j]);
-            u32 width = __float_as_uint(s_width[j]), lbinom_at = __float_as_uint(s_lbinom[j]);
-            const float* t = table + __float_as_uint(s_tab[j]) + k;
-            const float* xv_at = xr + __float_as_uint(s_xoff[j]);
-            for (u32 c = 0; c < D; ++c) {
-                float xv = xv_at[c];
-                const float* tc = t + (u64)c * width * K;
-                if (is_nan(xv)) {
-                    if (max_mode) acc += tc[(width - 2) * K];
-                } else {
-                    acc += family_log_density(code_n & 3u, code_n >> 2, lbinom_at, tc, K, xv,
-                                              lbinom);
-                }
+    for (u32 e = var_offsets[n]; e < e_end; ++e) {
+        u32 v = vars[e];
+        Family f = load_family(families, entry_family[e]);
+        const float* t = table + tab_offsets[e] + k;
+        for (u32 c = 0; c < D; ++c) {
+            float xv = xr[(u64)v * D + c];
+            const float* tc = t + (u64)c * f.width * K;
+            if (is_nan(xv)) {
+                if (max_mode) acc += tc[(f.width - 2) * K];
+            } else {
+                acc += family_log_density(f, tc, K, xv, lbinom);
             }
         }
     }
-    if (active) act[(u64)n * rows * K + idx] = acc;
+    act[(u64)n * rows * K + idx] = acc;
 }
 
 // Categorical families with at most this many categories sum their statistics in registers;

@@ -16,9 +16,7 @@ use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 use crate::Device;
 use crate::device::{Arg, DevBuf, Exec, Staging};
 use crate::kernels::Kernel;
-use crate::plan::{
-    BACKTRACK_THREADS, LEAF_BACKWARD_ROWS, LEAF_FORWARD_SMEM, LayerPlan, Plan, THREADS,
-};
+use crate::plan::{BACKTRACK_THREADS, LEAF_BACKWARD_ROWS, LayerPlan, Plan, THREADS};
 
 /// Index arrays, uploaded once.
 struct Indices {
@@ -327,7 +325,7 @@ impl CudaModel {
             Kernel::LeafForward,
             (grid, 1, 1),
             THREADS,
-            LEAF_FORWARD_SMEM,
+            0,
             &[
                 s.x.arg(),
                 rows_u32(rows),

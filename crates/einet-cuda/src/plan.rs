@@ -24,10 +24,6 @@ pub(crate) const BACKTRACK_THREADS: u32 = 32;
 /// Words of the backtracking kernel's shared memory besides its scores (BACKTRACK_EXTRA in
 /// sample.cu).
 const BACKTRACK_EXTRA: usize = 64;
-/// Entries of a leaf node the leaf forward kernel stages at a time (LEAF_STAGE in leaf.cu).
-const LEAF_STAGE: u32 = 256;
-/// Shared memory of the leaf forward kernel: 5 words per staged entry.
-pub(crate) const LEAF_FORWARD_SMEM: u32 = 5 * LEAF_STAGE * 4;
 /// Blocks a launch may have along y (the mixed regions of the mixing backward kernel).
 const MAX_GRID_Y: usize = 65_535;
 /// Rows one block of the leaf backward kernel sums over.

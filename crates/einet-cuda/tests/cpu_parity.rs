@@ -60,10 +60,9 @@ fn canonical(id: &str) -> (f32, Einet) {
         return (0.5, Einet::new(graph, config, 0).expect("valid config"));
     }
     if id == "WIDE" {
-        // Leaf regions of 300 variables: more entries than the leaf forward kernel stages in
-        // shared memory at a time (256), and more than a warp samples at once. Bernoulli,
-        // Binomial(5) and Categorical(3) variables take turns, so that a leaf's draws use
-        // 1, 5 and 1 uniforms.
+        // Leaf regions of 300 variables, many more than the 32 a warp samples at once.
+        // Bernoulli, Binomial(5) and Categorical(3) variables take turns, so that a leaf's
+        // draws use 1, 5 and 1 uniforms.
         let graph = random_binary_trees(600, 1, 2, 0).expect("valid structure");
         let every_third = |r: u32| (0..600).filter(|v| v % 3 == r).collect();
         let config = EinetConfig {

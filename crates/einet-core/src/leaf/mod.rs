@@ -44,7 +44,7 @@ pub enum LeafFamily {
 }
 
 /// The values a leaf family accepts: NaN (missing), or `min <= x < below` and, if `whole`,
-/// a whole number. Branch-free, so that checking a batch vectorises.
+/// a whole number; a branch-free test, the same on the host and the device.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Values {
     /// The smallest value.
