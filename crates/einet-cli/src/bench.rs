@@ -1,5 +1,6 @@
 //! `einet bench`: the canonical configurations of `shared/docs/perf-anchors.md` on random
-//! data: forward and training throughput, peak memory and achieved FLOP rate.
+//! data: forward and training throughput, achieved FLOP rate, and peak memory (the process's
+//! resident set, and on the cuda backend the device memory the model held).
 
 use std::path::PathBuf;
 use std::time::Instant;
