@@ -76,6 +76,14 @@ impl RunArgs {
         }
     }
 
+    /// The GPU's name on the cuda backend; `None` on the cpu backend.
+    pub fn device_name(&self) -> Option<String> {
+        match self.backend {
+            BackendKind::Cpu => None,
+            BackendKind::Cuda => cuda().ok().map(|c| c.device_name().to_string()),
+        }
+    }
+
     /// Starts the cuda backend's peak device memory afresh (nothing on the cpu backend).
     pub fn reset_peak_device_memory(&self) {
         if let (BackendKind::Cuda, Ok(cuda)) = (self.backend, cuda()) {

@@ -11,6 +11,7 @@ use einet_core::{Einet, Layout, MStep, Root, StepwiseRule};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
+use crate::experiment::report;
 use crate::positive_usize;
 
 /// `einet bench`.
@@ -97,6 +98,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ),
         }
     }
+    let commit = report::build_commit();
+    let device = args.run.device_name().or_else(report::cpu_model);
+    println!(
+        "einet bench on {} ({} backend, {} threads), commit {}",
+        device.as_deref().unwrap_or("an unknown device"),
+        args.run.backend.name(),
+        args.run.threads(),
+        commit.as_deref().unwrap_or("unknown")
+    );
     let mut results = Vec::new();
     println!(
         "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10} {:>9} {:>10} {:>10}",
@@ -130,6 +140,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             // Through its shortest decimal form, so that 0.05 prints as 0.05, not 0.0500000007.
             "step_size": anchor.step_size.to_string().parse::<f64>().unwrap_or(f64::NAN),
             "backend": args.run.backend.name(),
+            "device": device,
+            "commit": commit,
             "threads": args.run.threads(),
             "batch_size": batch,
             "repeats": args.repeats,

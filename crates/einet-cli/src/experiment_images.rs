@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use crate::backend_arg::RunArgs;
 use crate::dataset_arg::{DataInfo, DatasetSpec, Loaded, Split};
 use crate::experiment::report::{
-    Provenance, merge_entries, read_entries, write_entries, write_text,
+    Provenance, machine_line, merge_entries, read_entries, write_entries, write_text,
 };
 use crate::hide::{HideSpec, apply};
 use crate::image_grid::{Tile, grid, write_png};
@@ -164,7 +164,7 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
     let root = crate::dataset_arg::resolve_root(args.data_dir.as_deref(), None);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
-    let provenance = Provenance::collect(args.run.threads());
+    let provenance = Provenance::collect(&args.run);
     let json_path = args.out.join("images.json");
     let md_path = args.out.join("images.md");
     if args.report_only {
@@ -188,7 +188,6 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
             None => cifar_mixture(args, &root)?,
         };
         entry["provenance"] = serde_json::to_value(&provenance)?;
-        entry["uncommitted_changes"] = json!(working_tree_dirty(&args.out));
         // Re-read: another run may have written its results meanwhile.
         let mut entries = merge_entries(read_entries(&json_path)?, &[entry], &["experiment"]);
         entries.sort_by_key(|e| order_key(e["experiment"].as_str().unwrap_or("")));
@@ -197,22 +196,6 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
         println!("wrote {} and {}", json_path.display(), md_path.display());
     }
     Ok(())
-}
-
-/// Whether `git status` shows changes to tracked files outside `out` (the run used code
-/// beyond the commit; results written earlier into `out` do not count).
-fn working_tree_dirty(out: &Path) -> Option<bool> {
-    let status = |pathspec: &[&str]| {
-        let output = std::process::Command::new("git")
-            .args(["status", "--porcelain", "--untracked-files=no", "--"])
-            .args(pathspec)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        output.status.success().then_some(!output.stdout.is_empty())
-    };
-    // An output folder outside the repository cannot be excluded (and needs no excluding).
-    status(&[".", &format!(":(exclude){}", out.display())]).or_else(|| status(&["."]))
 }
 
 fn order_key(id: &str) -> usize {
@@ -786,12 +769,9 @@ fn markdown(entries: &[Value]) -> String {
         s.push_str(&format!("\n### {id}\n\n"));
         if let Some(p) = e.get("provenance") {
             s.push_str(&format!(
-                "Run {} UTC on {} logical CPUs ({}, shared with other jobs), {} threads, commit \
-                 {}{}: `{}`\n\n",
+                "Run {} UTC on {}, commit {}{}: `{}`\n\n",
                 p["started"].as_str().unwrap_or("?"),
-                p["nproc"],
-                p["cpu"].as_str().unwrap_or("unknown CPU"),
-                p["threads"],
+                machine_line(p),
                 p["commit"].as_str().unwrap_or("unknown"),
                 if e["uncommitted_changes"] == true {
                     " with uncommitted changes"

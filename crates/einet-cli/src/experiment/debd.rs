@@ -726,7 +726,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
     }
     args.run.init()?;
     let datasets = chosen_datasets(args)?;
-    let provenance = Provenance::collect(args.run.threads());
+    let provenance = Provenance::collect(&args.run);
     let json_path = args.out.join("debd.json");
     let md_path = args.out.join("debd.md");
     if !args.dry_run {
@@ -1125,15 +1125,12 @@ pub fn markdown(entries: &[Value]) -> String {
                 .collect();
             let _ = writeln!(
                 md,
-                "- **{setting}** ({}): `{}`\n  - commit {}, started {} UTC, {} logical CPUs \
-                 ({}), {} threads",
+                "- **{setting}** ({}): `{}`\n  - commit {}, started {} UTC, {}",
                 names.join(", "),
                 r["command"].as_str().unwrap_or("?"),
                 r["commit"].as_str().unwrap_or("unknown"),
                 r["started"].as_str().unwrap_or("?"),
-                r["nproc"],
-                r["cpu"].as_str().unwrap_or("unknown CPU"),
-                r["threads"],
+                report::machine_line(r),
             );
         }
     }

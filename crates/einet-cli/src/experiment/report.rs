@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::backend_arg::RunArgs;
 use crate::output::atomic_write;
 
 /// Where and how a run was made.
@@ -15,7 +16,7 @@ use crate::output::atomic_write;
 pub struct Provenance {
     /// The command line, quoted for a POSIX shell.
     pub command: String,
-    /// `git rev-parse --short HEAD` of the working folder, if available.
+    /// The commit the binary was built from ([`build_commit`]).
     pub commit: Option<String>,
     /// Logical CPUs of the machine (`nproc`).
     pub nproc: usize,
@@ -23,32 +24,45 @@ pub struct Provenance {
     pub cpu: Option<String>,
     /// Worker threads used.
     pub threads: usize,
+    /// The GPU, when the run used the cuda backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// Start of the run, UTC, `YYYY-MM-DD HH:MM`.
     pub started: String,
 }
 
 impl Provenance {
-    /// The provenance of this process, running with `threads` worker threads.
-    pub fn collect(threads: usize) -> Provenance {
+    /// The provenance of this process, running on `run`'s backend.
+    pub fn collect(run: &RunArgs) -> Provenance {
         Provenance {
             command: command_line(),
-            commit: git_commit(),
+            commit: build_commit(),
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu: cpu_model(),
-            threads,
+            threads: run.threads(),
+            device: run.device_name(),
             started: utc_now(),
         }
     }
 
-    /// One line for a report: `N × CPU, T threads`.
+    /// One line for a report: `N logical CPUs (CPU), T threads[, GPU]`.
     pub fn machine(&self) -> String {
-        format!(
-            "{} logical CPUs ({}), {} threads",
-            self.nproc,
-            self.cpu.as_deref().unwrap_or("unknown CPU"),
-            self.threads
-        )
+        machine_line(&serde_json::to_value(self).unwrap_or_default())
     }
+}
+
+/// [`Provenance::machine`] of a provenance read back from a results file.
+pub fn machine_line(p: &Value) -> String {
+    let mut line = format!(
+        "{} logical CPUs ({}), {} threads",
+        p["nproc"],
+        p["cpu"].as_str().unwrap_or("unknown CPU"),
+        p["threads"]
+    );
+    if let Some(gpu) = p["device"].as_str() {
+        line.push_str(&format!(", {gpu}"));
+    }
+    line
 }
 
 /// This process's command line, each argument quoted when the shell would need it.
@@ -70,27 +84,12 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// `git rev-parse --short HEAD`, if git and a repository are there, with `+changes` when
-/// tracked files differ from that commit.
-pub fn git_commit() -> Option<String> {
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "--short", "HEAD"]).filter(|c| !c.is_empty())?;
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty {
-        format!("{commit}+changes")
-    } else {
-        commit
-    })
+/// The commit this binary was built from (`git rev-parse --short HEAD` at build time, with
+/// `+changes` when its tracked source differed from it); `None` when built outside git.
+pub fn build_commit() -> Option<String> {
+    Some(env!("EINET_BUILD_COMMIT"))
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
 }
 
 /// The `model name` line of `/proc/cpuinfo`.
