@@ -226,6 +226,9 @@ fn leaf_backward(layout: &Layout, x: &[f32], rows: usize, grad: &[f32], stats: &
             let entries = leaf.entries(n);
             let base = leaf.param_offsets[entries.start] as usize;
             let delta = &grad[node_block(layout, rows, n as u32)];
+            if leaf_node_by_product(layout, n, x, rows, delta, mass, stat) {
+                return;
+            }
             for b in 0..rows {
                 let db = &delta[b * k..(b + 1) * k];
                 if db.iter().all(|&g| g == 0.0) {
@@ -251,4 +254,68 @@ fn leaf_backward(layout: &Layout, x: &[f32], rows: usize, grad: &[f32], stats: &
                 }
             }
         });
+}
+
+/// Statistics per entry that [`leaf_node_by_product`] handles at most.
+const MAX_PRODUCT_STATS: usize = 8;
+
+/// The leaf statistics of leaf node `n` as one matrix product per channel, when all its
+/// entries share a family with at most [`MAX_PRODUCT_STATS`] statistics (returns `false`,
+/// and does nothing, otherwise). With `Δ` the node's gradient (rows × K) and, per row, the
+/// columns `[observed(x_j)]_j` and `[T_s(x_j)]_{s,j}` (0 where `x_j` is missing):
+/// `[mass | stats] += columnsᵀ · Δ`.
+fn leaf_node_by_product(
+    layout: &Layout,
+    n: usize,
+    x: &[f32],
+    rows: usize,
+    delta: &[f32],
+    mass: &mut [f32],
+    stat: &mut [f32],
+) -> bool {
+    let leaf = &layout.leaf;
+    let entries = leaf.entries(n);
+    let family = leaf.family(entries.start);
+    let s = family.num_stats();
+    if s > MAX_PRODUCT_STATS || entries.clone().any(|e| leaf.family(e) != family) {
+        return false;
+    }
+    let (k, d, width) = (leaf.k, layout.num_channels, layout.row_len());
+    let e_n = entries.len();
+    let base = leaf.param_offsets[entries.start] as usize;
+    let cols = (s + 1) * e_n;
+    let delta = ArrayView2::from_shape((rows, k), delta).expect("shape");
+    let mut columns = vec![0.0f32; rows * cols];
+    let mut sums = vec![0.0f32; cols * k];
+    for c in 0..d {
+        columns.iter_mut().for_each(|v| *v = 0.0);
+        for (b, out) in columns.chunks_exact_mut(cols).enumerate() {
+            let row = &x[b * width..(b + 1) * width];
+            for (j, e) in entries.clone().enumerate() {
+                let value = row[leaf.vars[e] as usize * d + c];
+                if value.is_nan() {
+                    continue;
+                }
+                out[j] = 1.0;
+                let mut t = [0.0f32; MAX_PRODUCT_STATS];
+                family.add_statistics(value, 1.0, &mut t[..s]);
+                for (i, &ti) in t[..s].iter().enumerate() {
+                    out[(i + 1) * e_n + j] = ti;
+                }
+            }
+        }
+        let columns_v = ArrayView2::from_shape((rows, cols), &columns[..]).expect("shape");
+        let mut sums_v = ArrayViewMut2::from_shape((cols, k), &mut sums[..]).expect("shape");
+        general_mat_mul(1.0, &columns_v.t(), &delta, 0.0, &mut sums_v);
+        for (j, e) in entries.clone().enumerate() {
+            let off = leaf.param_offsets[e] as usize - base;
+            for kk in 0..k {
+                mass[(j * k + kk) * d + c] += sums[j * k + kk];
+                for i in 0..s {
+                    stat[off + (kk * d + c) * s + i] += sums[((i + 1) * e_n + j) * k + kk];
+                }
+            }
+        }
+    }
+    true
 }
