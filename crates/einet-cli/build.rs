@@ -1,6 +1,7 @@
 //! Records the commit the `einet` binary is built from as `EINET_BUILD_COMMIT`
 //! (`git rev-parse --short HEAD`, with `+changes` when tracked source files differ from it),
-//! so that results name the code that produced them wherever the binary runs.
+//! so that results name the code that produced them wherever the binary runs, and
+//! `einet --version` as `EINET_VERSION`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,4 +45,11 @@ fn main() {
         None => String::new(),
     };
     println!("cargo:rustc-env=EINET_BUILD_COMMIT={value}");
+    let version = env!("CARGO_PKG_VERSION");
+    let long = if value.is_empty() {
+        version.to_string()
+    } else {
+        format!("{version} (commit {value})")
+    };
+    println!("cargo:rustc-env=EINET_VERSION={long}");
 }

@@ -31,7 +31,7 @@ use hide::HideSpec;
 
 /// Einsum Networks: tractable probabilistic models trained with EM.
 #[derive(Parser, Debug)]
-#[command(name = "einet", version, about, propagate_version = true)]
+#[command(name = "einet", version = env!("EINET_VERSION"), about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

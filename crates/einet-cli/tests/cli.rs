@@ -580,6 +580,23 @@ fn bench_builds_the_canonical_configurations() {
         b1["peak_device_memory_bytes"].is_null(),
         "no device memory on the cpu"
     );
+    assert!(
+        b1.get("device").is_some(),
+        "the CPU model, where /proc/cpuinfo names it"
+    );
+    let commit = b1["commit"].as_str().expect("built inside the repository");
+    assert!(
+        commit.len() >= 7
+            && commit
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+'),
+        "{commit}"
+    );
+    let version = ok(dir.path(), &["--version"]);
+    assert!(
+        version.contains(&format!("(commit {commit})")),
+        "{version} names another commit than {commit}"
+    );
 }
 
 #[test]
