@@ -1,5 +1,9 @@
 //! `einet`: train, evaluate, sample, inpaint, inspect and benchmark Einsum Networks.
 
+// clap shows the argument doc comments as `--help` text, where `[default: …]`, `[:N]` and
+// `<dataset>` are meant literally, not as links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 //! The backend-independent half of einet, an implementation of Einsum Networks (Peharz et
 //! al., ICML 2020): region graphs and their builders, the layering of a region graph into leaf,
 //! einsum and mixing layers, leaf families, parameters, the model file format and the
-//! [`Backend`](backend::Backend) trait that the CPU and CUDA backends implement.
+//! [`Backend`] trait that the CPU and CUDA backends implement.
 //!
 //! ```
 //! use einet_core::{Einet, EinetConfig, LeafFamily, poon_domingos};

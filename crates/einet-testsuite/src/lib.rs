@@ -1,9 +1,9 @@
 //! # einet-testsuite
 //!
-//! The tests every backend must pass, written once against the [`Backend`] trait. A backend
+//! The tests every backend must pass, written once against the [`Backend`](einet_core::Backend) trait. A backend
 //! crate instantiates them with [`backend_testsuite!`]; each check compares the backend with
 //! exact facts (normalisation by enumeration, explicit marginal sums, finite differences,
-//! brute-force MPE) and with [`reference`], a naive f64 evaluator independent of any backend.
+//! brute-force MPE) and with [`reference`](mod@reference), a naive f64 evaluator independent of any backend.
 //!
 //! A backend crate's `tests/backend_suite.rs` is one line; the argument is an
 //! `Option<impl Backend>` (`None` prints `SKIP` for every check):

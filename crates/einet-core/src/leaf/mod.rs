@@ -22,7 +22,7 @@ const CAT_EPS: f32 = 1e-12;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum LeafFamily {
-    /// Values 0 or 1; φ = [p].
+    /// Values 0 or 1; φ = `[p]`.
     Bernoulli,
     /// Values `0..categories`; φ = the category probabilities.
     Categorical {
