@@ -63,9 +63,10 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     let stderr = text(&run.stderr);
     assert!(run.status.success(), "failed: {stderr}");
     // One progress line per data set and variant.
-    assert!(stderr.contains("[demo] nltcs 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1:"));
+    assert!(stderr.contains("[demo] nltcs seed 0 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1:"));
     assert!(stderr.contains(
-        "[demo-statistics-rule] nltcs 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1 rule:statistics:"
+        "[demo-statistics-rule] nltcs seed 0 1/1 d3 r10 K20 stepwise s0.05 pc0 b100 e1 \
+         rule:statistics:"
     ));
 
     let entries: Vec<Value> =
@@ -186,6 +187,55 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     let after: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(after.len(), 6, "nothing merged");
+}
+
+#[test]
+fn debd_demo_runs_every_seed_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let data = data_dir();
+    let run = einet_in(
+        dir.path(),
+        &[
+            "experiment",
+            "debd",
+            "--datasets",
+            "nltcs",
+            "--epochs",
+            "1",
+            "--seed",
+            "3,4",
+            "--leaf-init",
+            "random",
+            "--stepwise-rule",
+            "parameters",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "failed: {stderr}");
+    let entries: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("debd.json")).unwrap()).unwrap();
+    let seeds: Vec<u64> = entries
+        .iter()
+        .map(|e| e["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [3, 4], "{entries:#?}");
+    assert_ne!(
+        entries[0]["test_ll"], entries[1]["test_ll"],
+        "the seeds differ"
+    );
+    for seed in [3, 4] {
+        assert!(
+            stderr.contains(&format!("[demo] nltcs seed {seed} 1/1 ")),
+            "{stderr}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("debd.md")).unwrap();
+    assert!(md.contains("## Seed-to-seed spread of the demo"), "{md}");
 }
 
 #[test]

@@ -92,9 +92,10 @@ pub struct DebdArgs {
     /// Tuned: train only the first N grid points of each data set
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub max_configs: Option<usize>,
-    /// Seed of the structures, initial parameters and batch orders
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seeds of the structures, initial parameters and batch orders, comma-separated; every
+    /// seed is a run of its own (results are kept per data set, setting and seed)
+    #[arg(long = "seed", value_delimiter = ',', default_values_t = [0], value_name = "SEEDS")]
+    pub seeds: Vec<u64>,
     /// Demo: how leaf parameters start, comma-separated: random (as the reference), data
     /// (each leaf component fitted to --init-rows random training rows); the tuned grid
     /// tries both
@@ -482,13 +483,14 @@ fn fit_point(
     point: &Point,
     data: &Loaded,
     family: LeafFamily,
-    args: &DebdArgs,
+    seed: u64,
+    run: &RunArgs,
     eval_train: bool,
 ) -> Result<Fitted> {
-    let config = point.train_config(args.seed, eval_train);
+    let config = point.train_config(seed, eval_train);
     let built = train::build(&config, &data.info, family)?;
     let params = built.einet.layout.num_params();
-    let trained = train::fit(built, &config, data, &args.run, |_| Ok(()))?;
+    let trained = train::fit(built, &config, data, run, |_| Ok(()))?;
     let best = trained.best();
     Ok(Fitted {
         reused: None,
@@ -760,11 +762,15 @@ pub fn run(args: &DebdArgs) -> Result<()> {
         };
         let vars = data.info.num_vars;
         let train_rows = data.train.rows();
-        for (setting, points) in groups(args, train_rows) {
+        for (&seed, (setting, points)) in args
+            .seeds
+            .iter()
+            .flat_map(|seed| groups(args, train_rows).into_iter().map(move |g| (seed, g)))
+        {
             if args.dry_run {
                 for p in &points {
                     eprintln!(
-                        "[{setting}] {name} ({vars} vars, {train_rows} train rows): {}",
+                        "[{setting}] {name} ({vars} vars, {train_rows} train rows), seed {seed}: {}",
                         p.label()
                     );
                 }
@@ -779,14 +785,21 @@ pub fn run(args: &DebdArgs) -> Result<()> {
             for (i, point) in points.iter().enumerate() {
                 // The demo evaluates the training set every epoch, as the reference does; the
                 // grid does not need it.
-                let result = match earlier_result(&previous, name, args.seed, point) {
+                let result = match earlier_result(&previous, name, seed, point) {
                     Some(f) => Ok(f),
-                    None => fit_point(point, &data, family, args, args.setting == Setting::Demo),
+                    None => fit_point(
+                        point,
+                        &data,
+                        family,
+                        seed,
+                        &args.run,
+                        args.setting == Setting::Demo,
+                    ),
                 };
                 match &result {
                     Ok(f) => eprintln!(
-                        "[{setting}] {name} {}/{} {}: valid {:.4} test {:.4} (best epoch {}/{}) \
-                         {:.1} s{}",
+                        "[{setting}] {name} seed {seed} {}/{} {}: valid {:.4} test {:.4} (best \
+                         epoch {}/{}) {:.1} s{}",
                         i + 1,
                         points.len(),
                         point.label(),
@@ -799,7 +812,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
                             .map_or(String::new(), |from| format!(", from the {from}"))
                     ),
                     Err(e) => eprintln!(
-                        "[{setting}] {name} {}/{} {}: failed: {}",
+                        "[{setting}] {name} seed {seed} {}/{} {}: failed: {}",
                         i + 1,
                         points.len(),
                         point.label(),
@@ -816,8 +829,8 @@ pub fn run(args: &DebdArgs) -> Result<()> {
                 .filter_map(|o| o.result.as_ref().ok().map(|f| (o, f)))
                 .max_by(|a, b| a.1.valid_ll.total_cmp(&b.1.valid_ll));
             let Some((chosen, fitted)) = best else {
-                eprintln!("[{setting}] {name}: every configuration failed");
-                failed.push(format!("{name} ({setting})"));
+                eprintln!("[{setting}] {name} seed {seed}: every configuration failed");
+                failed.push(format!("{name} ({setting}, seed {seed})"));
                 continue;
             };
             let mut entry = json!({
@@ -835,7 +848,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
                 "seconds": fitted.seconds,
                 "params": fitted.params,
                 "config": config_json(&chosen.point),
-                "seed": args.seed,
+                "seed": seed,
                 "history": fitted.history,
                 "run": provenance,
             });
@@ -876,7 +889,8 @@ pub fn run(args: &DebdArgs) -> Result<()> {
             }
             if let Some(r) = reference_test_ll(name) {
                 eprintln!(
-                    "[{setting}] {name}: chosen {} -> test LL {:.4} (reference demo {r:.3}, {:+.3})",
+                    "[{setting}] {name} seed {seed}: chosen {} -> test LL {:.4} (reference demo \
+                     {r:.3}, {:+.3})",
                     chosen.point.label(),
                     fitted.test_ll,
                     fitted.test_ll - r
