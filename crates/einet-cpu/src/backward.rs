@@ -288,7 +288,7 @@ fn leaf_node_by_product(
     let mut columns = vec![0.0f32; rows * cols];
     let mut sums = vec![0.0f32; cols * k];
     for c in 0..d {
-        columns.iter_mut().for_each(|v| *v = 0.0);
+        columns.fill(0.0);
         for (b, out) in columns.chunks_exact_mut(cols).enumerate() {
             let row = &x[b * width..(b + 1) * width];
             for (j, e) in entries.clone().enumerate() {
