@@ -17,7 +17,6 @@ fn ll(v: &Value) -> Option<f64> {
 /// The markdown report of all entries.
 pub fn markdown(entries: &[Value]) -> String {
     // The main table shows seed 0, the reference's; other seeds show the demo's spread.
-    let seed = |e: &Value| e["seed"].as_u64().unwrap_or(0);
     let mut by: BTreeMap<(&str, &str), &Value> = BTreeMap::new();
     for e in entries.iter().filter(|e| seed(e) == 0) {
         if let (Some(d), Some(s)) = (e["dataset"].as_str(), e["setting"].as_str()) {
@@ -81,8 +80,7 @@ pub fn markdown(entries: &[Value]) -> String {
         for (i, d) in lls.iter().enumerate() {
             if let (Some(d), Some(r)) = (d, reference) {
                 compared[i] += 1;
-                // The reference is given to 3 decimals.
-                if (d * 1000.0).round() >= (r * 1000.0).round() {
+                if matches_reference(*d, r) {
                     matched[i] += 1;
                 }
             }
@@ -171,10 +169,8 @@ pub fn markdown(entries: &[Value]) -> String {
          there). Timings are indicative: the machine was shared with other work."
     );
 
-    let seeds_md = seed_spread(entries);
-    if !seeds_md.is_empty() {
-        md.push_str(&seeds_md);
-    }
+    md.push_str(&seed_spread(entries));
+    md.push_str(&seed_means(entries));
 
     let _ = writeln!(md, "\n## Runs\n");
     for setting in SETTINGS {
@@ -235,30 +231,42 @@ fn best_by_validation<'a>(entries: impl Iterator<Item = &'a Value>) -> Option<&'
 /// Row name of the seed-spread table for the variant chosen by validation.
 const BY_VALIDATION: &str = "by validation";
 
+/// The seed of an entry (0 when it has none: runs from before seeds were recorded).
+fn seed(e: &Value) -> u64 {
+    e["seed"].as_u64().unwrap_or(0)
+}
+
+/// The demo runs of `name`, per seed that has every variant: the seed and its entries in
+/// [`DEMO_VARIANTS`] order, by seed.
+fn complete_seeds<'a>(entries: &'a [Value], name: &str) -> Vec<(u64, Vec<&'a Value>)> {
+    let of = |setting: &str, s: u64| {
+        entries
+            .iter()
+            .find(|e| e["dataset"] == name && e["setting"] == setting && seed(e) == s)
+    };
+    let mut seeds: Vec<u64> = entries
+        .iter()
+        .filter(|e| e["dataset"] == name && e["setting"] == DEMO_VARIANTS[0].0)
+        .map(seed)
+        .collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    seeds
+        .into_iter()
+        .filter_map(|s| {
+            let variants: Option<Vec<&Value>> = DEMO_VARIANTS.iter().map(|v| of(v.0, s)).collect();
+            Some((s, variants?))
+        })
+        .collect()
+}
+
 /// The demo runs of `name` under `setting` (or [`BY_VALIDATION`]: per seed that has every
 /// variant, the one with the best validation LL) as (seed, test LL).
 fn demo_runs(entries: &[Value], name: &str, setting: &str) -> Vec<(u64, f64)> {
-    let seed = |e: &Value| e["seed"].as_u64().unwrap_or(0);
-    let of = |setting: &str| -> Vec<&Value> {
-        entries
-            .iter()
-            .filter(|e| e["dataset"] == name && e["setting"] == setting)
-            .collect()
-    };
     let mut runs: Vec<(u64, f64)> = if setting == BY_VALIDATION {
-        let mut seeds: Vec<u64> = of(DEMO_VARIANTS[0].0).into_iter().map(seed).collect();
-        seeds.sort_unstable();
-        seeds.dedup();
-        seeds
+        complete_seeds(entries, name)
             .into_iter()
-            .filter_map(|s| {
-                let variants: Vec<&Value> = DEMO_VARIANTS
-                    .iter()
-                    .filter_map(|v| of(v.0).into_iter().find(|e| seed(e) == s))
-                    .collect();
-                if variants.len() < DEMO_VARIANTS.len() {
-                    return None;
-                }
+            .filter_map(|(s, variants)| {
                 Some((
                     s,
                     ll(&best_by_validation(variants.into_iter())?["test_ll"])?,
@@ -266,13 +274,129 @@ fn demo_runs(entries: &[Value], name: &str, setting: &str) -> Vec<(u64, f64)> {
             })
             .collect()
     } else {
-        of(setting)
-            .into_iter()
+        entries
+            .iter()
+            .filter(|e| e["dataset"] == name && e["setting"] == setting)
             .filter_map(|e| Some((seed(e), ll(&e["test_ll"])?)))
             .collect()
     };
     runs.sort_by_key(|r| r.0);
     runs
+}
+
+/// One demo variant for a data set, chosen by its mean validation LL over the seeds that
+/// have every variant.
+#[derive(Debug, PartialEq)]
+struct ChosenOverSeeds {
+    /// Index into [`DEMO_VARIANTS`].
+    variant: usize,
+    /// The seeds, ascending.
+    seeds: Vec<u64>,
+    /// The chosen variant's test LL at each seed.
+    test_ll: Vec<f64>,
+}
+
+/// The variant of `name` with the best mean validation LL over its complete seeds, when
+/// there are at least two.
+fn chosen_over_seeds(entries: &[Value], name: &str) -> Option<ChosenOverSeeds> {
+    let runs = complete_seeds(entries, name);
+    if runs.len() < 2 {
+        return None;
+    }
+    let mean_of = |variant: usize, key: &str| -> Option<f64> {
+        let lls: Option<Vec<f64>> = runs.iter().map(|(_, v)| ll(&v[variant][key])).collect();
+        let lls = lls?;
+        Some(lls.iter().sum::<f64>() / lls.len() as f64)
+    };
+    let variant = (0..DEMO_VARIANTS.len())
+        .filter_map(|i| Some((i, mean_of(i, "valid_ll")?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?
+        .0;
+    let test_ll: Option<Vec<f64>> = runs
+        .iter()
+        .map(|(_, v)| ll(&v[variant]["test_ll"]))
+        .collect();
+    Some(ChosenOverSeeds {
+        variant,
+        seeds: runs.iter().map(|r| r.0).collect(),
+        test_ll: test_ll?,
+    })
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    (mean, sd)
+}
+
+/// Whether `ll` matches or beats `reference`, compared at the reference's 3 decimals.
+fn matches_reference(ll: f64, reference: f64) -> bool {
+    (ll * 1000.0).round() >= (reference * 1000.0).round()
+}
+
+/// The section comparing, per data set, the mean over seeds of one demo variant (chosen by
+/// mean validation LL) with the reference's single run; empty when no data set has two
+/// complete seeds.
+fn seed_means(entries: &[Value]) -> String {
+    let mut md = String::new();
+    let mut rows = Vec::new();
+    let (mut compared, mut matched) = (0, 0);
+    for name in DEBD_NAMES {
+        let Some(chosen) = chosen_over_seeds(entries, name) else {
+            continue;
+        };
+        let (mean, sd) = mean_sd(&chosen.test_ll);
+        let se = sd / (chosen.test_ll.len() as f64).sqrt();
+        let (delta, verdict) = match reference_test_ll(name) {
+            Some(r) => {
+                compared += 1;
+                let ok = matches_reference(mean, r);
+                matched += usize::from(ok);
+                (
+                    format!("{:+.4}", mean - r),
+                    if ok { "matches or beats" } else { "below" },
+                )
+            }
+            None => (String::new(), ""),
+        };
+        let seeds: Vec<String> = chosen.seeds.iter().map(u64::to_string).collect();
+        rows.push(format!(
+            "| {name} | {} | {} | {mean:.4} ± {se:.4} | {:.3} | {delta} | {verdict} |",
+            seeds.join(", "),
+            DEMO_VARIANTS[chosen.variant].1,
+            reference_test_ll(name).unwrap_or(f64::NAN),
+        ));
+    }
+    if rows.is_empty() {
+        return md;
+    }
+    let _ = writeln!(md, "\n## The demo over seeds, one variant per data set\n");
+    let _ = writeln!(
+        md,
+        "The reference's number is one run. Here, per data set, one demo variant is chosen by \
+         its mean validation LL over the seeds that have all four variants (model selection on \
+         validation data only, the same variant for every seed), and its mean test LL over \
+         those seeds is compared with the reference's run. ± is the standard error of the \
+         mean.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| dataset | seeds | variant (best mean valid LL) | mean test LL ± se | reference demo \
+         | mean − reference | at 3 decimals |"
+    );
+    let _ = writeln!(md, "|---|---|---|---:|---:|---:|---|");
+    for r in rows {
+        let _ = writeln!(md, "{r}");
+    }
+    let _ = writeln!(
+        md,
+        "\nThe mean over seeds of the variant chosen by mean validation LL matches or beats the \
+         reference demo on {matched} of {compared} data sets (compared at the reference's 3 \
+         decimals)."
+    );
+    md
 }
 
 /// The section on the demo's seed-to-seed spread, when some data set has demo runs with
@@ -292,9 +416,7 @@ fn seed_spread(entries: &[Value]) -> String {
             continue;
         }
         let lls: Vec<f64> = runs.iter().map(|r| r.1).collect();
-        let n = lls.len() as f64;
-        let mean = lls.iter().sum::<f64>() / n;
-        let sd = (lls.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let (mean, sd) = mean_sd(&lls);
         let (lo, hi) = lls
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
@@ -407,5 +529,56 @@ mod tests {
             md.contains("| nltcs | by validation | -6.084 | 0: -6.000, 1: -19.000 |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn seed_means_choose_one_variant_for_every_seed_by_mean_validation() {
+        // Valid LL −6 − 0.1·((i + s) mod 4): mean over seeds 0 and 1 is best for variant 0
+        // (−6.05), although seed 1 alone prefers variant 3. Test LL −6 − (3 − i) − 10·s prefers
+        // variant 3 at every seed.
+        let entries: Vec<Value> = (0..2u64)
+            .flat_map(|s| {
+                DEMO_VARIANTS.iter().enumerate().map(move |(i, v)| {
+                    json!({
+                        "dataset": "nltcs", "setting": v.0, "seed": s,
+                        "valid_ll": -6.0 - 0.1 * ((i as u64 + s) % 4) as f64,
+                        "test_ll": -6.0 - (3 - i) as f64 - 10.0 * s as f64,
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(
+            chosen_over_seeds(&entries, "nltcs"),
+            Some(ChosenOverSeeds {
+                variant: 0,
+                seeds: vec![0, 1],
+                test_ll: vec![-9.0, -19.0],
+            })
+        );
+        assert_eq!(
+            chosen_over_seeds(&entries[1..], "nltcs"),
+            None,
+            "seed 0 lacks a variant, so one complete seed is left"
+        );
+        let md = markdown(&entries);
+        assert!(
+            md.contains(
+                "| nltcs | 0, 1 | reference algorithm | -14.0000 ± 5.0000 | -6.084 | -7.9160 | \
+                 below |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("reference demo on 0 of 1 data sets"), "{md}");
+
+        // A reference-beating mean counts, compared at 3 decimals.
+        let better: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e["test_ll"] = json!(-6.0844);
+                e
+            })
+            .collect();
+        assert!(markdown(&better).contains("reference demo on 1 of 1 data sets"));
     }
 }
