@@ -241,7 +241,8 @@ impl Layout {
                 let [l, r] = part.children.map(|c| region_node[c]);
                 debug_assert!(l != NO_NODE && r != NO_NODE, "children are evaluated first");
                 let k_out = k_of(part.parent);
-                weights += k_out * (k[l as usize] * k[r as usize]) as usize;
+                // In usize: K ≤ 65536 for each of the three, so the product fits; to_u32 bounds the sum.
+                weights += k_out * k[l as usize] as usize * k[r as usize] as usize;
                 einsum.left.push(l);
                 einsum.right.push(r);
                 einsum.out.push(k.len() as u32);

@@ -737,3 +737,14 @@ fn mixing_padding_with_uneven_partition_counts() {
     let params = Params::random(&layout, 3);
     check_params(&layout, &params);
 }
+
+#[test]
+fn oversized_einsum_weights_are_an_error_not_an_overflow() {
+    // K = 65536 is allowed on its own, but one einsum block then holds 65536³ weights: more
+    // than 32-bit offsets address, and more than a u32 product of two K holds.
+    let graph = random_binary_trees(4, 1, 1, 0).unwrap();
+    let config = EinetConfig::new(1 << 16, LeafFamily::Bernoulli);
+    config.validate().unwrap();
+    let err = Layout::new(&graph, &config).unwrap_err().to_string();
+    assert!(err.contains("model too large"), "{err}");
+}
