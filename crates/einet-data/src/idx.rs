@@ -62,8 +62,18 @@ fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<IdxArray, Da
     let dims: Vec<usize> = (0..ndim)
         .map(|d| be_u32(&bytes, 4 + 4 * d) as usize)
         .collect();
-    let body: u64 = dims.iter().map(|&d| d as u64).product();
-    let expected = header as u64 + body;
+    let Some(expected) = dims
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .and_then(|body| body.checked_add(header as u64))
+    else {
+        return Err(DataError::Inconsistent {
+            path: path.to_path_buf(),
+            message: format!(
+                "the header's dimensions {dims:?} describe more bytes than any file holds"
+            ),
+        });
+    };
     let len = bytes.len() as u64;
     if len < expected {
         return Err(truncated(expected, bytes.len()));

@@ -507,6 +507,17 @@ fn idx_wrong_magic_truncation_and_trailing_bytes() {
         ),
         "{err:?}"
     );
+    // Dimensions whose product overflows 64 bits.
+    let path = write(
+        dir.path(),
+        "huge.idx",
+        &idx(IDX_IMAGES_MAGIC, &[u32::MAX; 3], &pixels),
+    );
+    let err = read_idx(&path, IDX_IMAGES_MAGIC).unwrap_err();
+    assert!(
+        matches!(&err, DataError::Inconsistent { message, .. } if message.contains("dimensions")),
+        "{err:?}"
+    );
     // Label and image counts disagree.
     let images = write(
         dir.path(),
