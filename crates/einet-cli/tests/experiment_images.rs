@@ -8,14 +8,10 @@ use serde_json::Value;
 
 const EINET: &str = env!("CARGO_BIN_EXE_einet");
 
-/// The shared benchmark data (`EINET_SHARED_DATA`, else `shared/data` beside the repository).
+/// The shared benchmark data ([`einet_data::shared_data_dir`]) when it holds MNIST and
+/// CIFAR-10.
 fn shared_data(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("EINET_SHARED_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
-        });
+    let dir = einet_data::shared_data_dir();
     let complete = dir.join("mnist").is_dir() && dir.join("cifar10-subset").is_dir();
     if !complete {
         println!(

@@ -90,15 +90,10 @@ fn canonical(id: &str) -> (f32, Einet) {
     (c.step_size, einet)
 }
 
-/// The file `rel` in the data folder: `$EINET_DATA` if set and non-empty, else `shared/data`
-/// beside the repository; `None` if it is not there.
+/// The file `rel` in the shared benchmark data ([`einet_data::shared_data_dir`]); `None` if
+/// it is not there.
 fn data_file(rel: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os(einet_data::DATA_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
-        });
+    let dir = einet_data::shared_data_dir();
     let path = dir.join(rel);
     path.is_file().then_some(path)
 }

@@ -37,5 +37,5 @@ pub use error::DataError;
 pub use file::{GZIP_MAGIC, read_bytes};
 pub use idx::{IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxArray, mnist, mnist_part, read_idx};
 pub use kmeans::{KMeans, kmeans};
-pub use location::{DATA_ENV, data_root, data_root_with, repo_data_dir};
+pub use location::{DATA_ENV, data_root, data_root_with, repo_data_dir, shared_data_dir};
 pub use text::{CsvOptions, DEBD_NAMES, csv, debd, sklearn_digits};

@@ -7,15 +7,10 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-/// The shared benchmark data folder (`EINET_SHARED_DATA`, else `../../../shared/data` from
-/// this crate), or `None` (after printing SKIP) when it is absent.
+/// The shared benchmark data folder ([`einet_data::shared_data_dir`]), or `None` (after
+/// printing SKIP) when it is absent.
 pub fn shared_data(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("EINET_SHARED_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
-        });
+    let dir = einet_data::shared_data_dir();
     if dir.is_dir() {
         Some(dir)
     } else {
