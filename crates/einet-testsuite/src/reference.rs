@@ -15,6 +15,11 @@ pub enum Mode {
 
 /// Log-value of every root output (class) for one row of `num_vars · num_channels` values.
 pub fn root_values(einet: &Einet, row: &[f32], mode: Mode) -> Vec<f64> {
+    node_values(einet, row, mode).swap_remove(einet.layout.root as usize)
+}
+
+/// Log-values of every node (leaves first, then each layer's outputs) for one row.
+fn node_values(einet: &Einet, row: &[f32], mode: Mode) -> Vec<Vec<f64>> {
     let layout = &einet.layout;
     let leaf = &layout.leaf;
     let d = layout.num_channels;
@@ -105,7 +110,7 @@ pub fn root_values(einet: &Einet, row: &[f32], mode: Mode) -> Vec<f64> {
             }
         }
     }
-    values.swap_remove(layout.root as usize)
+    values
 }
 
 /// `log p(row)` under the uniform class mixture (sum-product).
@@ -113,4 +118,153 @@ pub fn log_likelihood(einet: &Einet, row: &[f32]) -> f64 {
     let v = root_values(einet, row, Mode::Sum);
     let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     m + v.iter().map(|t| (t - m).exp()).sum::<f64>().ln() - (v.len() as f64).ln()
+}
+
+/// One pending step of [`mpe_completions`].
+#[derive(Clone, Copy)]
+enum Task {
+    /// Choose below vector entry `k` of `node`.
+    Node { node: usize, k: usize },
+    /// Fill missing `channel` of leaf entry `entry` with the mode of its factor `k`.
+    Mode {
+        entry: usize,
+        k: usize,
+        channel: usize,
+    },
+}
+
+/// Every completion of `row` that MPE backtracking (spec §1.7, §5.7) may return: a forward
+/// pass over the evidence in `mode` ([`Mode::Sum`]: the approximate MPE, missing values
+/// marginalised; [`Mode::Max`]: the max-product MPE, missing values maximised), then, from the
+/// root, the class with the largest value; at product `p` with output `o` the pair `(i, j)`
+/// maximising `log W[o,i,j,p] + L_i + R_j`; at mixing node `m` with entry `k` the component
+/// `c` maximising `log V[k,m,c] + X_c[k]`; and for every missing channel of a chosen leaf
+/// factor its mode (a Normal's mean). Observed values are kept. Every choice within `tol` of
+/// the largest score is followed, so a near-tie yields several completions, each of which a
+/// backend may return.
+pub fn mpe_completions(einet: &Einet, row: &[f32], mode: Mode, tol: f64) -> Vec<Vec<f32>> {
+    let layout = &einet.layout;
+    let leaf = &layout.leaf;
+    let d = layout.num_channels;
+    let values = node_values(einet, row, mode);
+    // The (layer, position) of every inner node; leaves are `None`.
+    let mut inner = vec![None; layout.num_nodes()];
+    for (i, layer) in layout.layers.iter().enumerate() {
+        for (j, &node) in layer.outputs().iter().enumerate() {
+            inner[node as usize] = Some((i, j));
+        }
+    }
+    let near_best = |scores: &[f64]| -> Vec<usize> {
+        let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (0..scores.len())
+            .filter(|&i| scores[i] >= best - tol)
+            .collect()
+    };
+    let root = layout.root as usize;
+    let mut open: Vec<(Vec<f32>, Vec<Task>)> = near_best(&values[root])
+        .into_iter()
+        .map(|class| {
+            (
+                row.to_vec(),
+                vec![Task::Node {
+                    node: root,
+                    k: class,
+                }],
+            )
+        })
+        .collect();
+    let mut done = Vec::new();
+    while let Some((state, mut tasks)) = open.pop() {
+        let Some(task) = tasks.pop() else {
+            done.push(state);
+            continue;
+        };
+        match task {
+            Task::Node { node, k } => match inner[node] {
+                None => {
+                    for entry in leaf.entries(node) {
+                        let var = leaf.vars[entry] as usize;
+                        tasks.extend(
+                            (0..d)
+                                .filter(|&c| state[var * d + c].is_nan())
+                                .map(|channel| Task::Mode { entry, k, channel }),
+                        );
+                    }
+                    open.push((state, tasks));
+                }
+                Some((i, p)) => {
+                    let w = &einet.params.layers[i];
+                    match &layout.layers[i] {
+                        Layer::Einsum(l) => {
+                            let (left, right) = (l.left[p] as usize, l.right[p] as usize);
+                            let (kl, kr) = (values[left].len(), values[right].len());
+                            let base = l.weight_offsets[p] as usize + k * kl * kr;
+                            let scores: Vec<f64> = (0..kl * kr)
+                                .map(|ij| {
+                                    f64::from(w[base + ij]).ln()
+                                        + values[left][ij / kr]
+                                        + values[right][ij % kr]
+                                })
+                                .collect();
+                            for ij in near_best(&scores) {
+                                let mut next = tasks.clone();
+                                next.push(Task::Node {
+                                    node: right,
+                                    k: ij % kr,
+                                });
+                                next.push(Task::Node {
+                                    node: left,
+                                    k: ij / kr,
+                                });
+                                open.push((state.clone(), next));
+                            }
+                        }
+                        Layer::Mixing(l) => {
+                            let cmax = l.max_components;
+                            let comps =
+                                &l.components[p * cmax..p * cmax + l.num_components[p] as usize];
+                            let scores: Vec<f64> = comps
+                                .iter()
+                                .enumerate()
+                                .map(|(c, &child)| {
+                                    f64::from(w[(p * l.k + k) * cmax + c]).ln()
+                                        + values[child as usize][k]
+                                })
+                                .collect();
+                            for c in near_best(&scores) {
+                                let mut next = tasks.clone();
+                                next.push(Task::Node {
+                                    node: comps[c] as usize,
+                                    k,
+                                });
+                                open.push((state.clone(), next));
+                            }
+                        }
+                    }
+                }
+            },
+            Task::Mode { entry, k, channel } => {
+                let family = leaf.family(entry);
+                let s = family.num_stats();
+                let at = leaf.param_offsets[entry] as usize + (k * d + channel) * s;
+                let phi = &einet.params.leaf[at..at + s];
+                let modes: Vec<f32> = match family.support_size() {
+                    Some(size) => {
+                        let scores: Vec<f64> = (0..size)
+                            .map(|x| f64::from(family.log_density(phi, x as f32)))
+                            .collect();
+                        near_best(&scores).into_iter().map(|x| x as f32).collect()
+                    }
+                    None => vec![phi[0]],
+                };
+                let at = leaf.vars[entry] as usize * d + channel;
+                for x in modes {
+                    let mut next = state.clone();
+                    next[at] = x;
+                    open.push((next, tasks.clone()));
+                }
+            }
+        }
+    }
+    done
 }
