@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 pub const SPLIT_SEED: u64 = 0;
 /// Validation fraction carved out of MNIST's training part (the usual last 10,000 of 60,000).
 const MNIST_VALID: f64 = 10_000.0 / 60_000.0;
+/// Validation and test fractions of data sets split at random (70/10/20).
+const RANDOM_SPLIT: (f64, f64) = (0.1, 0.2);
+/// The fewest rows a CSV file needs so that the 70/10/20 split leaves every part a row (from
+/// 5 rows on, a tenth rounds to at least 1).
+const CSV_MIN_ROWS: usize = 5;
 
 /// Which data set to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,15 +141,33 @@ pub struct DataInfo {
     pub pixel_max: Option<f32>,
     /// Model value = raw value · `scale` (1/255 for 8-bit images with Normal leaves).
     pub scale: f32,
-    /// Seed of the random split, for data sets without a given split.
-    #[serde(default)]
+    /// Seed of the random split, for data sets without a given split ([`SPLIT_SEED`] in
+    /// records written before it was stored).
+    #[serde(default = "default_split_seed")]
     pub split_seed: u64,
     /// Rows of train, valid and test.
     #[serde(default)]
     pub rows: [usize; 3],
 }
 
+fn default_split_seed() -> u64 {
+    SPLIT_SEED
+}
+
 impl DataInfo {
+    /// The data set, with its rows per part and split seed when recorded, e.g.
+    /// `digits (1258 train, 180 valid, 359 test rows; split seed 0)`.
+    pub fn summary(&self) -> String {
+        let [train, valid, test] = self.rows;
+        if self.rows == [0; 3] {
+            return self.dataset.clone();
+        }
+        format!(
+            "{} ({train} train, {valid} valid, {test} test rows; split seed {})",
+            self.dataset, self.split_seed
+        )
+    }
+
     /// Whether the data are images.
     pub fn is_image(&self) -> bool {
         self.image_shape.is_some()
@@ -263,14 +286,17 @@ pub fn resolve_root(cli: Option<&Path>, recorded: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Loads `spec` from the data folder `root`; values stay on their raw scale.
-pub fn load(spec: &DatasetSpec, root: &Path) -> Result<Loaded> {
+/// Loads `spec` from the data folder `root`, drawing random splits with `split_seed`
+/// ([`SPLIT_SEED`] for new models); values stay on their raw scale.
+pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded> {
     let what = || format!("cannot load data set '{spec}'");
+    let (valid_fraction, test_fraction) = RANDOM_SPLIT;
     let (splits, kind) = match spec {
         DatasetSpec::Digits => {
             let data = einet_data::sklearn_digits(root).with_context(what)?;
             (
-                Splits::random(&data, 0.1, 0.2, SPLIT_SEED).with_context(what)?,
+                Splits::random(&data, valid_fraction, test_fraction, split_seed)
+                    .with_context(what)?,
                 DataKind::Counts { max: 16 },
             )
         }
@@ -287,32 +313,40 @@ pub fn load(spec: &DatasetSpec, root: &Path) -> Result<Loaded> {
                 }
             })?;
             (
-                splits.with_validation(0.1, SPLIT_SEED).with_context(what)?,
+                splits.with_validation(0.1, split_seed).with_context(what)?,
                 DataKind::Binary,
             )
         }
         DatasetSpec::Mnist => (
             einet_data::mnist(root)
                 .with_context(what)?
-                .with_validation(MNIST_VALID, SPLIT_SEED)
+                .with_validation(MNIST_VALID, split_seed)
                 .with_context(what)?,
             DataKind::Counts { max: 255 },
         ),
         DatasetSpec::Cifar => (
             einet_data::cifar10_subset(root)
                 .with_context(what)?
-                .with_validation(0.1, SPLIT_SEED)
+                .with_validation(0.1, split_seed)
                 .with_context(what)?,
             DataKind::Counts { max: 255 },
         ),
         DatasetSpec::Csv(path) => {
-            if !path.is_file() {
-                bail!("{}: the file {} does not exist", what(), path.display());
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_dir() => {
+                    bail!("{}: {} is a folder, not a CSV file", what(), path.display())
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    bail!("{}: the file {} does not exist", what(), path.display())
+                }
+                Err(e) => bail!("{}: cannot read {}: {e}", what(), path.display()),
             }
             let data = einet_data::csv(path, CsvOptions::default()).with_context(what)?;
-            if data.rows() < 3 {
+            if data.rows() < CSV_MIN_ROWS {
                 bail!(
-                    "{}: {} has {} rows; a train/valid/test split needs at least 3",
+                    "{}: {} has {} data rows; the 70/10/20 train/valid/test split needs at \
+                     least {CSV_MIN_ROWS}",
                     what(),
                     path.display(),
                     data.rows()
@@ -320,7 +354,8 @@ pub fn load(spec: &DatasetSpec, root: &Path) -> Result<Loaded> {
             }
             let kind = csv_kind(&data);
             (
-                Splits::random(&data, 0.1, 0.2, SPLIT_SEED).with_context(what)?,
+                Splits::random(&data, valid_fraction, test_fraction, split_seed)
+                    .with_context(what)?,
                 kind,
             )
         }
@@ -347,7 +382,7 @@ pub fn load(spec: &DatasetSpec, root: &Path) -> Result<Loaded> {
             _ => None,
         },
         scale: 1.0,
-        split_seed: SPLIT_SEED,
+        split_seed,
         rows: [train.rows(), valid.rows(), test.rows()],
     };
     Ok(Loaded {
@@ -375,7 +410,7 @@ fn csv_kind(data: &Dataset) -> DataKind {
 }
 
 /// Loads the data set a command names, or else the one recorded in the model, on the model's
-/// scale, and checks that its shape matches the model.
+/// scale, split with the recorded seed, and checks that its shape matches the model.
 pub fn load_for_model(
     spec: Option<&DatasetSpec>,
     data_dir: Option<&Path>,
@@ -391,7 +426,8 @@ pub fn load_for_model(
         (None, None) => bail!("the model does not record its data set; pass --dataset"),
     };
     let root = resolve_root(data_dir, recorded.and_then(|i| i.data_dir.as_deref()));
-    let mut loaded = load(&spec, &root)?;
+    let split_seed = recorded.map_or(SPLIT_SEED, |i| i.split_seed);
+    let mut loaded = load(&spec, &root, split_seed)?;
     if loaded.info.num_vars != num_vars || loaded.info.channels != channels {
         bail!(
             "data set '{spec}' has {} variables × {} channels, but the model expects {num_vars} × {channels}",
@@ -440,6 +476,83 @@ mod tests {
                 .unwrap()
                 .short_name(),
             "y"
+        );
+    }
+
+    /// A CSV file of `rows` rows `i,0` (i = 0..rows) with a header, in `dir`.
+    fn csv_file(dir: &Path, rows: usize) -> PathBuf {
+        let path = dir.join("d.csv");
+        let text: String = std::iter::once("a,b\n".to_string())
+            .chain((0..rows).map(|i| format!("{i},0\n")))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn csv_files_need_enough_rows_for_every_part() {
+        let dir = tempfile::tempdir().unwrap();
+        for rows in [3, 4] {
+            let spec = DatasetSpec::Csv(csv_file(dir.path(), rows));
+            let err = load(&spec, dir.path(), SPLIT_SEED)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains(&format!("has {rows} data rows")) && err.contains("needs at least 5"),
+                "{err}"
+            );
+        }
+        let spec = DatasetSpec::Csv(csv_file(dir.path(), CSV_MIN_ROWS));
+        let loaded = load(&spec, dir.path(), SPLIT_SEED).unwrap();
+        assert_eq!(loaded.info.rows, [3, 1, 1]);
+    }
+
+    #[test]
+    fn csv_paths_that_are_no_file_say_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = DatasetSpec::Csv(dir.path().to_path_buf());
+        let err = load(&folder, dir.path(), SPLIT_SEED)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("is a folder, not a CSV file"), "{err}");
+        let missing = DatasetSpec::Csv(dir.path().join("missing.csv"));
+        let err = load(&missing, dir.path(), SPLIT_SEED)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("missing.csv does not exist"), "{err}");
+    }
+
+    #[test]
+    fn models_are_evaluated_on_the_split_of_their_recorded_seed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = DatasetSpec::Csv(csv_file(dir.path(), 50));
+        let recorded = load(&spec, dir.path(), 7).unwrap().info;
+        assert_eq!(recorded.split_seed, 7);
+        let seeded = load_for_model(None, None, Some(&recorded), 2, 1).unwrap();
+        assert_eq!(seeded.info.split_seed, 7);
+        let data = einet_data::csv(csv_file(dir.path(), 50), CsvOptions::default()).unwrap();
+        let want = Splits::random(&data, 0.1, 0.2, 7).unwrap();
+        assert_eq!(seeded.test.values, want.test.values);
+        let fixed = load_for_model(Some(&spec), None, None, 2, 1).unwrap();
+        assert_eq!(fixed.info.split_seed, SPLIT_SEED);
+        assert_ne!(fixed.test.values, seeded.test.values);
+        // Records written before the seed was stored split with SPLIT_SEED.
+        let mut old = serde_json::to_value(&recorded).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("split_seed");
+        fields.remove("rows");
+        let old: DataInfo = serde_json::from_value(old).unwrap();
+        assert_eq!((old.split_seed, old.rows), (SPLIT_SEED, [0; 3]));
+        assert_eq!(old.summary(), recorded.dataset);
+        assert_eq!(
+            recorded.summary(),
+            format!(
+                "{} (35 train, 5 valid, 10 test rows; split seed 7)",
+                recorded.dataset
+            )
         );
     }
 

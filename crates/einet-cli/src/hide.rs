@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use einet_core::rng::Rng;
 
 use crate::dataset_arg::DataInfo;
@@ -159,12 +159,7 @@ fn read_mask(path: &Path, info: &DataInfo) -> Result<Vec<bool>> {
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the mask {}", path.display()))?;
-    let values = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<f64>().map(|x| x != 0.0))
-        .collect::<Result<Vec<bool>, _>>()
-        .with_context(|| format!("the mask {} must hold numbers (0 = keep)", path.display()))?;
+    let values = parse_text_mask(&text).map_err(|e| anyhow!("the mask {}: {e}", path.display()))?;
     if values.len() != info.num_vars {
         bail!(
             "the mask {} has {} entries, but there are {} variables",
@@ -174,4 +169,80 @@ fn read_mask(path: &Path, info: &DataInfo) -> Result<Vec<bool>> {
         );
     }
     Ok(values)
+}
+
+/// The entries of a text mask (numbers separated by white space or commas; 0 = keep, any
+/// other number = hide), or which entry is not a number, by line, column and entry number.
+fn parse_text_mask(text: &str) -> Result<Vec<bool>, String> {
+    let mut values = Vec::new();
+    for (l, line) in text.lines().enumerate() {
+        let mut start = None;
+        // A separator after the line ends its last entry.
+        for (i, c) in line.char_indices().chain([(line.len(), ',')]) {
+            let separator = c.is_whitespace() || c == ',';
+            match start {
+                None if !separator => start = Some(i),
+                Some(s) if separator => {
+                    let entry = &line[s..i];
+                    let x = entry.parse::<f64>().map_err(|_| {
+                        format!(
+                            "line {}, column {}: entry {} '{entry}' is not a number (0 = keep, \
+                             other numbers = hide)",
+                            l + 1,
+                            line[..s].chars().count() + 1,
+                            values.len() + 1
+                        )
+                    })?;
+                    values.push(x != 0.0);
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_masks_name_the_bad_entry() {
+        assert_eq!(
+            parse_text_mask("0 1, 0\n\n2.5,0\r\n"),
+            Ok(vec![false, true, false, true, false])
+        );
+        let err = parse_text_mask("0,1,0\n1, 0  éx 1\n").unwrap_err();
+        assert_eq!(
+            err,
+            "line 2, column 7: entry 6 'éx' is not a number (0 = keep, other numbers = hide)"
+        );
+    }
+
+    #[test]
+    fn a_bad_mask_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mask.txt");
+        std::fs::write(&path, "0\n1\nyes\n").unwrap();
+        let info = DataInfo {
+            dataset: "nltcs".into(),
+            data_dir: None,
+            num_vars: 3,
+            channels: 1,
+            image_shape: None,
+            pixel_max: None,
+            scale: 1.0,
+            split_seed: 0,
+            rows: [0; 3],
+        };
+        let err = HideSpec::Mask(path)
+            .masks(&info, 1, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mask.txt: line 3, column 1: entry 3 'yes'"),
+            "{err}"
+        );
+    }
 }

@@ -8,6 +8,10 @@ use anyhow::{Context, Result, bail};
 pub const PAD: usize = 2;
 /// Colour of the padding.
 const BACKGROUND: u8 = 0x40;
+/// The largest `--scale`: each pixel becomes at most `MAX_SCALE × MAX_SCALE` output pixels.
+pub const MAX_SCALE: usize = 64;
+/// The largest width or height of a PNG image (2³¹ − 1, by the PNG specification).
+const PNG_MAX_SIDE: usize = (1 << 31) - 1;
 
 /// One image: `height × width` pixels of `channels` (1 or 3) bytes each, row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +92,16 @@ pub struct Image {
     pub pixels: Vec<u8>,
 }
 
+/// Parses `--scale`: an integer from 1 to [`MAX_SCALE`].
+pub fn parse_scale(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if (1..=MAX_SCALE as i128).contains(&n) => Ok(n as usize),
+        _ => Err(format!(
+            "must be an integer from 1 to {MAX_SCALE} (output pixels per image pixel), got '{s}'"
+        )),
+    }
+}
+
 /// A good upscaling factor for tiles of this size (small images are enlarged).
 pub fn auto_scale(height: usize, width: usize) -> usize {
     let side = height.max(width).max(1);
@@ -96,7 +110,8 @@ pub fn auto_scale(height: usize, width: usize) -> usize {
 
 /// Lays `tiles` (all the same size) out in rows of `cols`, each pixel enlarged to
 /// `scale × scale`, with [`PAD`] pixels of padding between and around the tiles. The grid is
-/// grayscale when every tile is, else RGB.
+/// grayscale when every tile is, else RGB. An image larger than a PNG file can hold, or than
+/// memory allows, is an error.
 pub fn grid(tiles: &[Tile], cols: usize, scale: usize) -> Result<Image> {
     let Some(first) = tiles.first() else {
         bail!("no images to put in a grid");
@@ -104,6 +119,21 @@ pub fn grid(tiles: &[Tile], cols: usize, scale: usize) -> Result<Image> {
     let (th, tw) = (first.height, first.width);
     if tiles.iter().any(|t| t.height != th || t.width != tw) {
         bail!("images of different sizes cannot share a grid");
+    }
+    for t in tiles {
+        if !matches!(t.channels, 1 | 3) {
+            bail!(
+                "images of {} channels cannot be drawn; PNG grids take 1 (grayscale) or 3 (RGB)",
+                t.channels
+            );
+        }
+        if Some(t.pixels.len()) != th.checked_mul(tw).and_then(|n| n.checked_mul(t.channels)) {
+            bail!(
+                "an image of {th}x{tw} pixels of {} channels has {} values",
+                t.channels,
+                t.pixels.len()
+            );
+        }
     }
     let cols = cols.clamp(1, tiles.len());
     let rows = tiles.len().div_ceil(cols);
@@ -113,10 +143,35 @@ pub fn grid(tiles: &[Tile], cols: usize, scale: usize) -> Result<Image> {
     } else {
         3
     };
+    // One side of the grid: `count` tiles of `tile · scale` output pixels, `PAD` between and
+    // around them; `None` beyond what a PNG image can hold.
+    let side = |count: usize, tile: usize| {
+        tile.checked_mul(scale)?
+            .checked_add(PAD)?
+            .checked_mul(count)?
+            .checked_add(PAD)
+            .filter(|&n| n <= PNG_MAX_SIDE)
+    };
+    let (Some(width), Some(height)) = (side(cols, tw), side(rows, th)) else {
+        bail!(
+            "a grid of {rows}x{cols} images of {th}x{tw} pixels at scale {scale} is larger \
+             than a PNG image can be ({PNG_MAX_SIDE} pixels a side); use a smaller --scale or \
+             fewer images"
+        );
+    };
     let (cell_h, cell_w) = (th * scale, tw * scale);
-    let width = cols * (cell_w + PAD) + PAD;
-    let height = rows * (cell_h + PAD) + PAD;
-    let mut pixels = vec![BACKGROUND; width * height * channels];
+    let bytes = width
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(channels))
+        .context("the grid image is too large for memory")?;
+    let mut pixels = Vec::new();
+    pixels.try_reserve_exact(bytes).with_context(|| {
+        format!(
+            "cannot allocate a {width}x{height} grid image ({bytes} bytes); use a smaller \
+             --scale or fewer images"
+        )
+    })?;
+    pixels.resize(bytes, BACKGROUND);
     for (i, tile) in tiles.iter().enumerate() {
         let tile = if channels == 3 {
             tile.to_rgb()
@@ -144,8 +199,21 @@ pub fn grid(tiles: &[Tile], cols: usize, scale: usize) -> Result<Image> {
 /// Writes `image` as a PNG file, atomically (a temporary file in the same folder is renamed
 /// over `path`).
 pub fn write_png(path: &Path, image: &Image) -> Result<()> {
+    let side = |n: usize| {
+        u32::try_from(n)
+            .ok()
+            .filter(|&n| n > 0 && n as usize <= PNG_MAX_SIDE)
+    };
+    let (Some(width), Some(height)) = (side(image.width), side(image.height)) else {
+        bail!(
+            "cannot write {}: a PNG image is 1 to {PNG_MAX_SIDE} pixels a side, not {}x{}",
+            path.display(),
+            image.width,
+            image.height
+        );
+    };
     crate::output::atomic_write(path, |out| {
-        let mut encoder = png::Encoder::new(out, image.width as u32, image.height as u32);
+        let mut encoder = png::Encoder::new(out, width, height);
         encoder.set_color(if image.channels == 3 {
             png::ColorType::Rgb
         } else {
@@ -207,6 +275,64 @@ mod tests {
         assert_eq!(at(PAD + 3, PAD), 255);
         assert_eq!(at(PAD + 2, PAD + 3), 128);
         assert_eq!(at(0, 0), BACKGROUND);
+    }
+
+    #[test]
+    fn scale_is_bounded() {
+        assert_eq!(parse_scale("1"), Ok(1));
+        assert_eq!(parse_scale("64"), Ok(64));
+        for bad in ["0", "65", "-3", "99999999999999999999999", "x"] {
+            let err = parse_scale(bad).unwrap_err();
+            assert!(err.contains("from 1 to 64"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn grids_too_large_for_png_are_errors() {
+        let t = Tile::from_values(&[0.5; 4], 2, 2, 1, 1.0);
+        for scale in [usize::MAX / 2, 1 << 31] {
+            let err = grid(std::slice::from_ref(&t), 1, scale)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("larger than a PNG image can be"), "{err}");
+        }
+        let err = write_png(
+            Path::new("never-written.png"),
+            &Image {
+                width: 1 << 32,
+                height: 1,
+                channels: 1,
+                pixels: Vec::new(),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("never-written.png") && err.contains("pixels a side"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tiles_whose_pixels_do_not_fit_their_shape_are_errors() {
+        let short = Tile {
+            height: 2,
+            width: 2,
+            channels: 1,
+            pixels: vec![0; 3],
+        };
+        let err = grid(&[short], 1, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("2x2 pixels of 1 channels has 3 values"),
+            "{err}"
+        );
+        let two = Tile {
+            height: 1,
+            width: 1,
+            channels: 2,
+            pixels: vec![0; 2],
+        };
+        assert!(grid(&[two], 1, 1).is_err());
     }
 
     #[test]

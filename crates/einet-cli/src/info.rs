@@ -5,7 +5,7 @@ use einet_core::{Einet, Layer};
 use serde_json::json;
 
 use crate::InfoArgs;
-use crate::record::load_model;
+use crate::record::{data_info, load_model};
 
 /// The facts `einet info` shows, as JSON.
 pub fn describe(einet: &Einet) -> serde_json::Value {
@@ -81,8 +81,10 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     if t.is_null() {
         println!("training    (no record)");
     } else {
-        if let Some(data) = t.get("data") {
-            println!("data        {}", data["dataset"].as_str().unwrap_or("?"));
+        match data_info(&einet, &args.model) {
+            Ok(Some(info)) => println!("data        {}", info.summary()),
+            Ok(None) => {}
+            Err(e) => println!("data        {e:#}"),
         }
         if let Some(v) = t.get("structure") {
             println!("structure   {v}");

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use anyhow::{Result, bail};
 use einet_core::LeafFamily;
+use einet_core::leaf::MAX_SUPPORT;
 
 use crate::dataset_arg::{DataKind, DatasetSpec, Loaded};
 
@@ -33,8 +34,10 @@ impl FromStr for LeafArg {
         };
         let count = |what: &str, min: u32| -> Result<Option<u32>, String> {
             arg.map(|a| match a.trim().parse::<u32>() {
-                Ok(n) if n >= min => Ok(n),
-                _ => Err(format!("{what} must be an integer >= {min}, got '{a}'")),
+                Ok(n) if (min..=MAX_SUPPORT).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "{what} must be an integer from {min} to {MAX_SUPPORT}, got '{a}'"
+                )),
             })
             .transpose()
         };
@@ -140,7 +143,64 @@ mod tests {
             Ok(LeafArg::Normal(Some((1e-6, 0.1))))
         );
         assert!("categorical:1".parse::<LeafArg>().is_err());
+        assert_eq!(
+            "categorical:65536".parse(),
+            Ok(LeafArg::Categorical(Some(65_536)))
+        );
+        for too_many in [
+            "binomial:4000000000",
+            "categorical:65537",
+            "binomial:99999999999",
+        ] {
+            let err = too_many.parse::<LeafArg>().unwrap_err();
+            assert!(err.contains("from") && err.contains("to 65536"), "{err}");
+        }
         assert!("normal:1,0.5".parse::<LeafArg>().is_err());
         assert!("poisson".parse::<LeafArg>().is_err());
+    }
+
+    /// Tabular integer data whose largest value is `max`.
+    fn counts(max: u32) -> Loaded {
+        let part = |name: &str| {
+            einet_data::Dataset::new(name, 2, 1, vec![0.0, max as f32]).expect("one row")
+        };
+        Loaded {
+            spec: DatasetSpec::Csv("counts.csv".into()),
+            train: part("train"),
+            valid: part("valid"),
+            test: part("test"),
+            kind: DataKind::Counts { max },
+            info: crate::dataset_arg::DataInfo {
+                dataset: "csv:counts.csv".into(),
+                data_dir: None,
+                num_vars: 2,
+                channels: 1,
+                image_shape: None,
+                pixel_max: None,
+                scale: 1.0,
+                split_seed: 0,
+                rows: [1; 3],
+            },
+        }
+    }
+
+    #[test]
+    fn default_leaf_of_integer_data_is_the_one_the_help_names() {
+        let (family, _) = resolve(None, &counts(255)).unwrap();
+        assert_eq!(family, LeafFamily::Categorical { categories: 256 });
+        let (family, _) = resolve(None, &counts(256)).unwrap();
+        assert_eq!(family, LeafFamily::Binomial { trials: 256 });
+        let command =
+            <crate::train::TrainArgs as clap::Args>::augment_args(clap::Command::new("t"));
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "leaf")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(
+            help.contains("categorical (N = largest value + 1) when the largest value is below 256, else binomial (N = largest value)"),
+            "{help}"
+        );
     }
 }

@@ -116,8 +116,8 @@ pub struct SampleArgs {
     /// Factor on the standard deviation of Normal leaves (0 draws their means)
     #[arg(long, default_value_t = 1.0)]
     pub std_correction: f32,
-    /// Upscaling of each pixel in the PNG [default: 4 for 8×8 images, else 1]
-    #[arg(long, value_parser = positive_usize)]
+    /// Upscaling of each pixel in the PNG, 1 to 64 [default: 4 for 8×8 images, else 1]
+    #[arg(long, value_parser = image_grid::parse_scale, allow_hyphen_values = true)]
     pub scale: Option<usize>,
     #[command(flatten)]
     pub run: RunArgs,
@@ -166,8 +166,8 @@ pub struct InpaintArgs {
     /// Factor on the standard deviation of Normal leaves when sampling
     #[arg(long, default_value_t = 1.0)]
     pub std_correction: f32,
-    /// Upscaling of each pixel [default: 4 for 8×8 images, else 1]
-    #[arg(long, value_parser = positive_usize)]
+    /// Upscaling of each pixel, 1 to 64 [default: 4 for 8×8 images, else 1]
+    #[arg(long, value_parser = image_grid::parse_scale, allow_hyphen_values = true)]
     pub scale: Option<usize>,
     #[command(flatten)]
     pub run: RunArgs,

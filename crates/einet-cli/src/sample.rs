@@ -15,6 +15,9 @@ pub fn tiles(values: &[f32], rows: usize, info: &DataInfo) -> Result<Vec<Tile>> 
     let Some([h, w]) = info.image_shape else {
         bail!("the model was not trained on images; write a .csv file instead");
     };
+    if info.row_len() == 0 {
+        bail!("the data set '{}' has no values per row", info.dataset);
+    }
     let max = info.pixel_max.unwrap_or(1.0) * info.scale;
     Ok(values
         .chunks_exact(info.row_len())
@@ -84,7 +87,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         bail!("--std-correction must be a number >= 0");
     }
     let einet = load_model(&args.model)?;
-    let info = data_info(&einet);
+    let info = data_info(&einet, &args.model)?;
     let ext = args
         .out
         .extension()
@@ -98,20 +101,21 @@ pub fn run(args: &SampleArgs) -> Result<()> {
             args.out.display()
         ),
     };
-    if png && !info.as_ref().is_some_and(DataInfo::is_image) {
-        bail!(
+    let image_info = match info.as_ref().filter(|i| i.is_image()) {
+        Some(i) if png => Some(i),
+        None if png => bail!(
             "{} was not trained on images (its training record has no image shape); write a \
              .csv file instead",
             args.model.display()
-        );
-    }
+        ),
+        _ => None,
+    };
     let mut model = args.run.load(&einet)?;
     let values = model
         .sample(args.n, args.class, args.seed, args.std_correction)
         .context("cannot draw samples")?;
-    if png {
-        let info = info.expect("checked above");
-        write_image_grid(&values, args.n, &info, args.scale, &args.out)?;
+    if let Some(info) = image_info {
+        write_image_grid(&values, args.n, info, args.scale, &args.out)?;
     } else {
         let (v, c) = (einet.layout.num_vars, einet.layout.num_channels);
         let scale = info.as_ref().map_or(1.0, |i| i.scale);
@@ -123,4 +127,40 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     }
     println!("wrote {} samples to {}", args.n, args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_info(num_vars: usize, image_shape: [usize; 2]) -> DataInfo {
+        DataInfo {
+            dataset: "digits".into(),
+            data_dir: None,
+            num_vars,
+            channels: 1,
+            image_shape: Some(image_shape),
+            pixel_max: Some(16.0),
+            scale: 1.0,
+            split_seed: 0,
+            rows: [0; 3],
+        }
+    }
+
+    #[test]
+    fn tiles_of_inconsistent_data_information_are_errors() {
+        let err = tiles(&[1.0; 4], 2, &image_info(0, [0, 0])).unwrap_err();
+        assert!(err.to_string().contains("no values per row"), "{err}");
+        // Rows of 4 values drawn as 3x3 images.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.png");
+        let err = write_image_grid(&[1.0; 8], 2, &image_info(4, [3, 3]), None, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("3x3 pixels of 1 channels has 4 values"),
+            "{err}"
+        );
+        assert!(!path.exists());
+    }
 }

@@ -13,7 +13,7 @@ use einet_core::{
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
-use crate::dataset_arg::{DataInfo, DatasetSpec, Loaded, load, resolve_root};
+use crate::dataset_arg::{DataInfo, DatasetSpec, Loaded, SPLIT_SEED, load, resolve_root};
 use crate::eval::mean_ll;
 use crate::leaf_arg::LeafArg;
 use crate::progress::EpochProgress;
@@ -92,9 +92,10 @@ pub struct TrainArgs {
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub k_leaf: Option<usize>,
     /// Leaf family: bernoulli, categorical[:N], binomial[:N] or normal[:MIN_VAR,MAX_VAR]
-    /// [default: bernoulli for binary data, binomial for 8×8 digits and MNIST, normal for
-    /// CIFAR (pixels scaled to [0, 1]), categorical for other integer data, normal for real
-    /// data]
+    /// (N at most 65536) [default: bernoulli for binary data, binomial for 8×8 digits and
+    /// MNIST, normal for CIFAR (pixels scaled to [0, 1]); for other integer data categorical
+    /// (N = largest value + 1) when the largest value is below 256, else binomial (N =
+    /// largest value); normal for real data]
     #[arg(long)]
     pub leaf: Option<LeafArg>,
     /// EM mode
@@ -241,7 +242,7 @@ pub fn load_for_training(
     leaf: Option<LeafArg>,
 ) -> Result<(Loaded, LeafFamily)> {
     let root = resolve_root(data_dir, None);
-    let mut data = load(spec, &root)?;
+    let mut data = load(spec, &root, SPLIT_SEED)?;
     let (family, scale) = crate::leaf_arg::resolve(leaf, &data)?;
     data.rescale(scale);
     for part in [&data.train, &data.valid, &data.test] {

@@ -17,6 +17,9 @@ const PROB_EPS: f32 = 1e-6;
 const WHOLE_ABOVE: f32 = 16_777_216.0;
 /// Clamp for categorical probabilities.
 const CAT_EPS: f32 = 1e-12;
+/// The most categories of a Categorical leaf and the most trials of a Binomial leaf: backends
+/// keep a table of `support × K` values per leaf, so the support is bounded.
+pub const MAX_SUPPORT: u32 = 65_536;
 
 /// An exponential family for one channel of a variable.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,9 +77,15 @@ impl LeafFamily {
             LeafFamily::Categorical { categories } if categories < 2 => bad(format!(
                 "categorical leaves need at least 2 categories, got {categories}"
             )),
+            LeafFamily::Categorical { categories } if categories > MAX_SUPPORT => bad(format!(
+                "categorical leaves allow at most {MAX_SUPPORT} categories, got {categories}"
+            )),
             LeafFamily::Binomial { trials } if trials < 1 => {
                 bad("binomial leaves need at least 1 trial".into())
             }
+            LeafFamily::Binomial { trials } if trials > MAX_SUPPORT => bad(format!(
+                "binomial leaves allow at most {MAX_SUPPORT} trials, got {trials}"
+            )),
             LeafFamily::Normal { min_var, max_var }
                 if !(min_var > 0.0 && max_var >= min_var && max_var.is_finite()) =>
             {
@@ -404,6 +413,37 @@ mod tests {
                 .map(|x| f.log_density(&phi, x as f32))
                 .fold(f32::NEG_INFINITY, f32::max);
             assert!(f.log_density(&phi, f.mode(&phi)) >= best - 1e-5, "p = {p}");
+        }
+    }
+
+    #[test]
+    fn validate_bounds_the_support() {
+        for ok in [
+            LeafFamily::Categorical {
+                categories: MAX_SUPPORT,
+            },
+            LeafFamily::Binomial {
+                trials: MAX_SUPPORT,
+            },
+        ] {
+            ok.validate().unwrap();
+        }
+        for (bad, what) in [
+            (
+                LeafFamily::Categorical {
+                    categories: MAX_SUPPORT + 1,
+                },
+                "at most 65536 categories, got 65537",
+            ),
+            (
+                LeafFamily::Binomial {
+                    trials: 4_000_000_000,
+                },
+                "at most 65536 trials, got 4000000000",
+            ),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(what), "{err}");
         }
     }
 

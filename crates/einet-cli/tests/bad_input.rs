@@ -1,0 +1,107 @@
+//! Bad input given to the `einet` binary: clear errors and exit status 1 or 2, never a panic
+//! or an abort.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use einet_core::Einet;
+use serde_json::json;
+
+/// Runs `einet args…` in `cwd` with no `EINET_DATA` in the environment.
+fn einet(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_einet"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("EINET_DATA")
+        .output()
+        .expect("the einet binary runs")
+}
+
+/// Asserts that `out` is a failure with exit status `code` whose standard error holds every
+/// one of `wanted` and no panic.
+fn assert_fails(out: &Output, code: i32, wanted: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in wanted {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+}
+
+#[test]
+fn out_of_range_scale_and_leaf_sizes_are_refused_by_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for scale in ["0", "65", "18446744073709551615"] {
+        let out = einet(
+            d,
+            &["sample", "-m", "m.einet", "-o", "x.png", "--scale", scale],
+        );
+        assert_fails(&out, 2, &["--scale", "from 1 to 64"]);
+    }
+    let out = einet(
+        d,
+        &["inpaint", "-m", "m.einet", "-o", "x.png", "--scale", "-1"],
+    );
+    assert_fails(&out, 2, &["from 1 to 64"]);
+    for leaf in ["binomial:4000000000", "categorical:65537"] {
+        let out = einet(d, &["train", "-d", "digits", "--leaf", leaf]);
+        assert_fails(&out, 2, &["--leaf", "to 65536"]);
+    }
+}
+
+#[test]
+fn sampling_images_from_an_inconsistent_training_record_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+    let out = einet(
+        d,
+        &[
+            "train",
+            "-d",
+            "digits",
+            "--data-dir",
+            data,
+            "-k",
+            "2",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+            "--no-samples",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let good = Einet::load(&d.join("run/model.einet")).unwrap();
+    for (field, value, wanted) in [
+        (
+            "num_vars",
+            json!(0),
+            "num_vars is 0, but the model has 64 variables",
+        ),
+        ("image_shape", json!([3, 3]), "image_shape is 3x3"),
+        ("channels", json!(3), "channels is 3"),
+        ("scale", json!("big"), "invalid type"),
+    ] {
+        let mut bad = good.clone();
+        bad.training["data"][field] = value;
+        bad.save(&d.join("bad.einet")).unwrap();
+        let out = einet(d, &["sample", "-m", "bad.einet", "-o", "x.png"]);
+        assert_fails(&out, 1, &["bad.einet", wanted]);
+        assert!(!d.join("x.png").exists());
+    }
+    let out = einet(
+        d,
+        &["sample", "-m", "run/model.einet", "-o", "x.png", "-n", "4"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
