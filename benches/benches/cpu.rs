@@ -2,7 +2,7 @@
 //! canonical configuration A1 and a small Poon–Domingos model (B1), batch 100.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use einet_benches::{canonical_model, canonical_step, random_rows};
+use einet_benches::{canonical_model, random_rows};
 use einet_core::{Backend, BackendModel, Root};
 use einet_cpu::CpuBackend;
 
@@ -20,7 +20,7 @@ fn cpu(c: &mut Criterion) {
         group.bench_function("em_step", |b| {
             b.iter(|| {
                 model.em_accumulate(&x, Root::Mixture).expect("E-step");
-                model.em_update(canonical_step(&canonical)).expect("M-step");
+                model.em_update(canonical.m_step()).expect("M-step");
             })
         });
         group.finish();

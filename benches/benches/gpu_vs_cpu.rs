@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use einet_benches::{canonical_model, canonical_step, random_rows};
+use einet_benches::{canonical_model, random_rows};
 use einet_core::{Backend, BackendModel, Params, Root};
 use einet_cpu::CpuBackend;
 use einet_cuda::CudaBackend;
@@ -82,7 +82,7 @@ fn gpu_vs_cpu(c: &mut Criterion) {
     let cuda = cuda_backend();
     for (id, batches) in RUNS {
         let (canonical, einet) = canonical_model(id);
-        let step = canonical_step(&canonical);
+        let step = canonical.m_step();
         let mut cpu = CpuBackend.load(&einet).expect("cpu load");
         let mut gpu = cuda.as_ref().map(|b| b.load(&einet).expect("cuda load"));
         let initial = cpu.params().expect("cpu parameters");

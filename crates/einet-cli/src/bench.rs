@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use einet_core::canonical::{CANONICAL_IDS, Canonical, random_rows};
-use einet_core::{Einet, Layout, MStep, Root, StepwiseRule};
+use einet_core::{Einet, Layout, Root};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
@@ -194,12 +194,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .em_accumulate(&data, Root::Mixture)
                 .with_context(|| format!("{}: EM statistics failed", anchor.id))?;
             model
-                .em_update(MStep {
-                    step_size: anchor.step_size,
-                    // The reference's rule, like for like with its timings.
-                    rule: StepwiseRule::Parameters,
-                    pseudocount: 0.0,
-                })
+                .em_update(anchor.m_step())
                 .with_context(|| format!("{}: EM update failed", anchor.id))?;
             if i > 0 {
                 train.push(t.elapsed().as_secs_f64());

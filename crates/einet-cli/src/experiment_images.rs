@@ -21,27 +21,25 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit, MpeKind, StepwiseRule};
+use einet_core::{Einet, EmConfig, EmMode, LeafInit, MpeKind, StepwiseRule};
 use einet_data::{Dataset, KMeans, kmeans};
 use serde_json::{Value, json};
 
 use crate::backend_arg::RunArgs;
-use crate::dataset_arg::{DataInfo, DatasetSpec, Loaded, Split};
+use crate::dataset_arg::{DatasetSpec, Loaded, Split};
 use crate::experiment::report::{
     Provenance, machine_line, merge_entries, read_entries, write_entries, write_text,
 };
-use crate::hide::{HideSpec, apply};
-use crate::image_grid::{Tile, grid, write_png};
+use crate::hide::HideSpec;
+use crate::inpaint;
 use crate::leaf_arg::LeafArg;
 use crate::mixture::{EinetMixture, mixture_log_likelihood};
-use crate::record::{TrainingRecord, em_json};
-use crate::sample::{tiles, write_image_grid};
+use crate::record::em_json;
+use crate::sample::write_image_grid;
 use crate::structure_arg::{StructureArgs, StructureKind};
-use crate::train::{self, EpochMetrics, TrainConfig, Trained};
+use crate::train::{self, EpochMetrics, TrainConfig};
 use crate::{InpaintArgs, ModelData, MpeArg, positive_usize};
 
-/// Colour of hidden pixels in the "masked" column (as `einet inpaint` paints them).
-const HIDDEN: [u8; 3] = [220, 30, 30];
 /// Samples per grid.
 const SAMPLES: usize = 25;
 /// Upscaling of the PNG grids.
@@ -242,42 +240,6 @@ fn epoch_line(prefix: &str, epochs: usize, m: &EpochMetrics) {
     );
 }
 
-/// The training record stored in a model, so that `einet eval/sample/inpaint` can use it.
-fn record(
-    trained: &Trained,
-    info: &DataInfo,
-    family: LeafFamily,
-    config: &TrainConfig,
-    run: &RunArgs,
-) -> Result<Value> {
-    let best = trained.best();
-    let rec = TrainingRecord {
-        tool: format!(
-            "einet-cli {} (experiment images)",
-            env!("CARGO_PKG_VERSION")
-        ),
-        data: info.clone(),
-        structure: trained.structure.clone(),
-        k_leaf: trained.k_leaf,
-        k_sum: trained.k_sum,
-        leaf: family,
-        em: em_json(&config.em),
-        leaf_init: config.leaf_init,
-        epochs: trained.history.len(),
-        batch_size: config.batch_size,
-        seed: config.seed,
-        backend: run.backend.name().into(),
-        threads: run.threads(),
-        best_epoch: best.epoch,
-        train_ll: best.train_ll,
-        valid_ll: best.valid_ll,
-        test_ll: best.test_ll,
-        test_bpd: info.bits_per_dim(best.test_ll),
-        seconds: trained.seconds,
-    };
-    serde_json::to_value(&rec).context("cannot record the training")
-}
-
 fn mnist(args: &ImagesArgs, part: Part, delta: usize, leaf: LeafArg, root: &Path) -> Result<Value> {
     let started = Instant::now();
     let id = part.id();
@@ -323,7 +285,14 @@ fn mnist(args: &ImagesArgs, part: Part, delta: usize, leaf: LeafArg, root: &Path
     })?;
     let train_seconds = trained.seconds;
     let best = trained.best().clone();
-    let training = record(&trained, &info, family, &config, &args.run)?;
+    let training = train::training_record(
+        &trained,
+        &info,
+        family,
+        &config,
+        &args.run,
+        "experiment images",
+    )?;
     let mut einet = trained.einet;
     einet.training = training;
     let dir = args.models.join(id);
@@ -361,7 +330,7 @@ fn mnist(args: &ImagesArgs, part: Part, delta: usize, leaf: LeafArg, root: &Path
     drop(model);
     for (hide, name) in [(HideSpec::Top, "top"), (HideSpec::Left, "left")] {
         let file = format!("{id}-inpaint-{name}.png");
-        crate::inpaint::run(&InpaintArgs {
+        inpaint::run(&InpaintArgs {
             data: ModelData {
                 model: model_path.clone(),
                 dataset: Some(DatasetSpec::Mnist),
@@ -550,7 +519,14 @@ fn cifar_mixture(args: &ImagesArgs, root: &Path) -> Result<Value> {
             "valid_ll": best.valid_ll,
             "seconds": trained.seconds,
         }));
-        let training = record(&trained, &part.info, family, &cfg, &args.run)?;
+        let training = train::training_record(
+            &trained,
+            &part.info,
+            family,
+            &cfg,
+            &args.run,
+            "experiment images",
+        )?;
         structure = trained.structure;
         let mut einet = trained.einet;
         einet.training = training;
@@ -626,19 +602,16 @@ fn cifar_mixture(args: &ImagesArgs, root: &Path) -> Result<Value> {
     let mut inpaint_components = serde_json::Map::new();
     for (hide, name) in [(HideSpec::Top, "top"), (HideSpec::Left, "left")] {
         let file = format!("{id}-inpaint-{name}.png");
-        let chosen = inpaint_grid(
-            &mixture,
-            &data.test,
-            &info,
-            &hide,
-            args.inpaint_rows,
-            args.seed,
-            &mut load,
-            &args.out.join(&file),
-        )?;
+        // The component of each row is the arg-max of its posterior given the visible half.
+        let masks = hide.masks(&info, args.inpaint_rows.min(data.test.rows()), args.seed)?;
+        let path = args.out.join(&file);
+        let chosen = inpaint::write_grid(&data.test, &info, &masks, SCALE, &path, |evidence| {
+            let out = mixture.inpaint(evidence, args.seed, 0.0, MpeKind::MaxProduct, &mut load)?;
+            Ok((out.sampled, out.mpe, out.components))
+        })?;
         println!(
             "wrote {} (components by posterior: {chosen:?})",
-            args.out.join(&file).display()
+            path.display()
         );
         images.insert(format!("inpaint_{name}"), file.into());
         inpaint_components.insert(name.into(), json!(chosen));
@@ -681,43 +654,6 @@ fn cifar_mixture(args: &ImagesArgs, root: &Path) -> Result<Value> {
         "model": dir,
         "images": images,
     }))
-}
-
-/// Writes the inpainting grid of the mixture for the first `n` rows of `data` with `hide`
-/// hidden: per image original | masked | conditional sample | MPE. Returns the components
-/// chosen.
-#[allow(clippy::too_many_arguments)]
-fn inpaint_grid(
-    mixture: &EinetMixture,
-    data: &Dataset,
-    info: &DataInfo,
-    hide: &HideSpec,
-    n: usize,
-    seed: u64,
-    load: &mut crate::mixture::Loader<'_>,
-    path: &Path,
-) -> Result<Vec<usize>> {
-    let n = n.min(data.rows());
-    let width = data.row_len();
-    let masks = hide.masks(info, n, seed)?;
-    let original = data.values[..n * width].to_vec();
-    let mut evidence = original.clone();
-    for (row, mask) in evidence.chunks_exact_mut(width).zip(&masks) {
-        apply(row, mask, info.channels);
-    }
-    let out = mixture.inpaint(&evidence, seed, 0.0, MpeKind::MaxProduct, load)?;
-    let orig = tiles(&original, n, info)?;
-    let cond = tiles(&out.sampled, n, info)?;
-    let best = tiles(&out.mpe, n, info)?;
-    let mut all: Vec<Tile> = Vec::with_capacity(4 * n);
-    for i in 0..n {
-        all.push(orig[i].clone());
-        all.push(orig[i].paint(&masks[i], HIDDEN));
-        all.push(cond[i].clone());
-        all.push(best[i].clone());
-    }
-    write_png(path, &grid(&all, 4, SCALE)?)?;
-    Ok(out.components)
 }
 
 fn num(v: &Value, digits: usize) -> String {

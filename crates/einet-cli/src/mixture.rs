@@ -157,12 +157,8 @@ impl EinetMixture {
         });
         let path = dir.join(MIXTURE_FILE);
         let text = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
-        let tmp = dir.join(format!(".{MIXTURE_FILE}.tmp-{}", std::process::id()));
-        let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.with_context(|| format!("cannot write {}", path.display()))
+        einet_core::write_atomic(&path, |w| w.write_all(text.as_bytes()))
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Reads a mixture folder written by [`EinetMixture::save`].

@@ -546,32 +546,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Ok(())
     })?;
     let best = trained.best();
-    let (best_epoch, train_ll, valid_ll, test_ll) =
-        (best.epoch, best.train_ll, best.valid_ll, best.test_ll);
-    let mut einet = trained.einet;
+    let (best_epoch, valid_ll, test_ll) = (best.epoch, best.valid_ll, best.test_ll);
     let test_bpd = info.bits_per_dim(test_ll);
-    let record = TrainingRecord {
-        tool: format!("einet-cli {}", env!("CARGO_PKG_VERSION")),
-        data: info.clone(),
-        structure: trained.structure,
-        k_leaf: trained.k_leaf,
-        k_sum: trained.k_sum,
-        leaf: family,
-        em: crate::record::em_json(&config.em),
-        leaf_init: config.leaf_init,
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        seed: config.seed,
-        backend: args.run.backend.name().into(),
-        threads: args.run.threads(),
-        best_epoch,
-        train_ll,
-        valid_ll,
-        test_ll,
-        test_bpd,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    einet.training = serde_json::to_value(&record).context("cannot record the training")?;
+    let training = training_record(&trained, &info, family, &config, &args.run, "train")?;
+    let mut einet = trained.einet;
+    einet.training = training;
     einet
         .save(&model_path)
         .with_context(|| format!("cannot save the model to {}", model_path.display()))?;
@@ -595,6 +574,43 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The training record ([`TrainingRecord`]) of `trained` as the JSON stored in its model
+/// file, so that `einet eval/sample/inpaint/info` can use it; `command` (e.g. `train`) names
+/// the command that trained it in the record's `tool`.
+pub fn training_record(
+    trained: &Trained,
+    info: &DataInfo,
+    family: LeafFamily,
+    config: &TrainConfig,
+    run: &RunArgs,
+    command: &str,
+) -> Result<serde_json::Value> {
+    let best = trained.best();
+    let record = TrainingRecord {
+        tool: format!("einet-cli {} ({command})", env!("CARGO_PKG_VERSION")),
+        data: info.clone(),
+        structure: trained.structure.clone(),
+        k_leaf: trained.k_leaf,
+        k_sum: trained.k_sum,
+        leaf: family,
+        em: crate::record::em_json(&config.em),
+        leaf_init: config.leaf_init,
+        // Epochs run: fewer than configured when the patience stopped training early.
+        epochs: trained.history.len(),
+        batch_size: config.batch_size,
+        seed: config.seed,
+        backend: run.backend.name().into(),
+        threads: run.threads(),
+        best_epoch: best.epoch,
+        train_ll: best.train_ll,
+        valid_ll: best.valid_ll,
+        test_ll: best.test_ll,
+        test_bpd: info.bits_per_dim(best.test_ll),
+        seconds: trained.seconds,
+    };
+    serde_json::to_value(&record).context("cannot record the training")
 }
 
 fn structure_summary(s: &serde_json::Value) -> String {

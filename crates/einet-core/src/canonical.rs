@@ -4,6 +4,7 @@
 //! configurations for the CLI (`einet bench`) and the criterion benchmarks.
 
 use crate::config::EinetConfig;
+use crate::em::{MStep, StepwiseRule};
 use crate::error::StructureError;
 use crate::leaf::LeafFamily;
 use crate::model::Einet;
@@ -109,6 +110,17 @@ impl Canonical {
             .collect()
     }
 
+    /// The stepwise M-step used when benchmarking training: [`Canonical::step_size`] with the
+    /// reference's rule (like for like with its timings; the statistics rule costs the same)
+    /// and no pseudocount.
+    pub fn m_step(&self) -> MStep {
+        MStep {
+            step_size: self.step_size,
+            rule: StepwiseRule::Parameters,
+            pseudocount: 0.0,
+        }
+    }
+
     /// Builds the region graph (RAT structures use `seed`).
     pub fn graph(&self, seed: u64) -> Result<RegionGraph, StructureError> {
         match &self.shape {
@@ -154,6 +166,17 @@ mod tests {
             assert_eq!(Canonical::get(&id.to_lowercase()).as_ref(), Some(c));
         }
         assert!(Canonical::get("Z9").is_none());
+    }
+
+    #[test]
+    fn the_m_step_is_a_valid_stepwise_step_of_the_canonical_size() {
+        for c in Canonical::all() {
+            let step = c.m_step();
+            assert_eq!(step.step_size, c.step_size);
+            assert_eq!(step.rule, StepwiseRule::Parameters);
+            assert_eq!(step.pseudocount, 0.0);
+            step.check().unwrap();
+        }
     }
 
     #[test]

@@ -20,11 +20,13 @@
 //! # std::fs::remove_file(&path).ok();
 //! ```
 
+pub mod atomic_file;
 pub mod error;
 pub mod leaf;
 pub mod region_graph;
 pub mod rng;
 
+pub use atomic_file::write_atomic;
 pub use error::{ConfigError, ModelFileError, StructureError};
 pub use leaf::LeafFamily;
 pub use region_graph::{RegionGraph, RegionGraphCounts, poon_domingos, random_binary_trees};

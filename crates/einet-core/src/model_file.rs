@@ -7,11 +7,11 @@
 //! truncated or corrupted files are rejected.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::atomic_file::write_atomic;
 use crate::config::EinetConfig;
 use crate::error::ModelFileError;
 use crate::layout::Layout;
@@ -98,26 +98,7 @@ impl Einet {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             })?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = path
-            .file_name()
-            .map_or("model".into(), |n| n.to_string_lossy());
-        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let unique = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = dir.join(format!(".{file_name}.tmp-{}-{unique}", std::process::id()));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(io)
+        write_atomic(path, |w| w.write_all(&bytes)).map_err(io)
     }
 
     /// Reads a model written by [`Einet::save`]. Truncated, corrupted or newer-version files

@@ -1,9 +1,9 @@
 //! CIFAR-10 binary records (1 label byte, then 32×32 R, G and B planes).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::dataset::Splits;
-use crate::file::{first_existing, read_bytes};
+use crate::file::{find_data_file, read_bytes};
 use crate::{DataError, Dataset};
 
 /// Pixels per CIFAR-10 image (32 × 32).
@@ -51,13 +51,7 @@ pub fn cifar10_file(path: impl AsRef<Path>, name: &str) -> Result<Dataset, DataE
 /// validation part; see [`Splits::with_validation`].
 pub fn cifar10_subset(dir: impl AsRef<Path>) -> Result<Splits, DataError> {
     let dir = dir.as_ref();
-    let find = |file: &str| -> Result<PathBuf, DataError> {
-        let candidates = [dir.to_path_buf(), dir.join("cifar10-subset")]
-            .iter()
-            .flat_map(|d| [d.join(format!("{file}.gz")), d.join(file)])
-            .collect();
-        first_existing(candidates)
-    };
+    let find = |file: &str| find_data_file(dir, "cifar10-subset", file);
     let train = cifar10_file(find("data_batch_1_first4000.bin")?, "cifar10.train")?;
     let test = cifar10_file(find("test_batch_first1000.bin")?, "cifar10.test")?;
     Ok(Splits {

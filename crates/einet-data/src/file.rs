@@ -42,10 +42,47 @@ fn gzip_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// The first of `candidates` that exists, or [`DataError::NotFound`] listing them all.
-pub(crate) fn first_existing(candidates: Vec<PathBuf>) -> Result<PathBuf, DataError> {
+/// Finds the data file `name` in `dir` or its sub-folder `dir/sub`, gzipped (`name.gz`,
+/// preferred) or not: the first of `dir/name.gz`, `dir/name`, `dir/sub/name.gz`,
+/// `dir/sub/name` that is a file, or [`DataError::NotFound`] listing them all.
+pub(crate) fn find_data_file(dir: &Path, sub: &str, name: &str) -> Result<PathBuf, DataError> {
+    let candidates: Vec<PathBuf> = [dir.to_path_buf(), dir.join(sub)]
+        .iter()
+        .flat_map(|d| [d.join(format!("{name}.gz")), d.join(name)])
+        .collect();
     match candidates.iter().find(|p| p.is_file()) {
         Some(p) => Ok(p.clone()),
         None => Err(DataError::NotFound { tried: candidates }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_files_are_found_gzipped_first_then_in_the_sub_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let Err(DataError::NotFound { tried }) = find_data_file(root, "sub", "x.bin") else {
+            panic!("nothing to find yet");
+        };
+        assert_eq!(
+            tried,
+            [
+                root.join("x.bin.gz"),
+                root.join("x.bin"),
+                root.join("sub/x.bin.gz"),
+                root.join("sub/x.bin"),
+            ]
+        );
+        std::fs::create_dir(root.join("sub")).unwrap();
+        for found in tried.iter().rev() {
+            std::fs::write(found, b"").unwrap();
+            assert_eq!(&find_data_file(root, "sub", "x.bin").unwrap(), found);
+        }
+        // A folder of that name is not a file.
+        std::fs::create_dir(root.join("y")).unwrap();
+        assert!(find_data_file(root, "sub", "y").is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! MNIST in LeCun's IDX format (big-endian header, unsigned bytes).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::dataset::Splits;
-use crate::file::{first_existing, read_bytes};
+use crate::file::{find_data_file, read_bytes};
 use crate::{DataError, Dataset};
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
@@ -133,13 +133,7 @@ pub fn mnist_part(
 /// [`Splits::with_validation`].
 pub fn mnist(dir: impl AsRef<Path>) -> Result<Splits, DataError> {
     let dir = dir.as_ref();
-    let find = |stem: &str| -> Result<PathBuf, DataError> {
-        let candidates = [dir.to_path_buf(), dir.join("mnist")]
-            .iter()
-            .flat_map(|d| [d.join(format!("{stem}.gz")), d.join(stem)])
-            .collect();
-        first_existing(candidates)
-    };
+    let find = |stem: &str| find_data_file(dir, "mnist", stem);
     let train = mnist_part(
         find("train-images-idx3-ubyte")?,
         find("train-labels-idx1-ubyte")?,

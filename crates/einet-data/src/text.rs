@@ -1,9 +1,9 @@
 //! Delimited text: generic CSV, the DEBD binary benchmarks and scikit-learn's digits.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::dataset::{Provenance, Splits};
-use crate::file::{first_existing, read_bytes};
+use crate::file::{find_data_file, read_bytes};
 use crate::{DataError, Dataset};
 
 /// The names of the 20 DEBD density-estimation benchmarks, in the usual order.
@@ -72,12 +72,7 @@ pub fn debd(dir: impl AsRef<Path>, name: &str) -> Result<Splits, DataError> {
     };
     let mut parts = Vec::with_capacity(3);
     for split in ["train", "valid", "test"] {
-        let file = format!("{name}.{split}.data");
-        let candidates = [dir.to_path_buf(), dir.join("debd")]
-            .iter()
-            .flat_map(|d| [d.join(format!("{file}.gz")), d.join(&file)])
-            .collect();
-        let path = first_existing(candidates)?;
+        let path = find_data_file(dir, "debd", &format!("{name}.{split}.data"))?;
         let data = csv(&path, options)?.renamed(format!("{name}.{split}"));
         if let Some(first) = parts.first().map(|d: &Dataset| d.num_vars) {
             if data.num_vars != first {
@@ -104,11 +99,7 @@ pub fn debd(dir: impl AsRef<Path>, name: &str) -> Result<Splits, DataError> {
 pub fn sklearn_digits(path: impl AsRef<Path>) -> Result<Dataset, DataError> {
     let path = path.as_ref();
     let file = if path.is_dir() {
-        let candidates: Vec<PathBuf> = [path.to_path_buf(), path.join("sklearn-digits")]
-            .iter()
-            .flat_map(|d| [d.join("digits.csv.gz"), d.join("digits.csv")])
-            .collect();
-        first_existing(candidates)?
+        find_data_file(path, "sklearn-digits", "digits.csv")?
     } else {
         path.to_path_buf()
     };
