@@ -137,8 +137,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "structure": anchor.structure,
             "leaf": config.leaves.default.name(),
             "k": config.k_sum,
-            // Through its shortest decimal form, so that 0.05 prints as 0.05, not 0.0500000007.
-            "step_size": anchor.step_size.to_string().parse::<f64>().unwrap_or(f64::NAN),
+            "step_size": crate::record::decimal_f64(anchor.step_size),
             "backend": args.run.backend.name(),
             "device": device,
             "commit": commit,

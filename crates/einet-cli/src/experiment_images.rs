@@ -406,7 +406,8 @@ fn cifar_mixture(args: &ImagesArgs, root: &Path) -> Result<Value> {
     let (mut data, family) = train::load_for_training(
         &DatasetSpec::Cifar,
         Some(root),
-        Some(LeafArg::Normal(Some((1e-6, 0.01)))),
+        // Normal leaves with the image bounds, einet_core::LeafFamily::PIXEL_NORMAL.
+        Some(LeafArg::Normal(None)),
     )?;
     limit_rows(&mut data, args.max_rows);
     let info = data.info.clone();
@@ -709,6 +710,8 @@ fn markdown(entries: &[Value]) -> String {
                 p["started"].as_str().unwrap_or("?"),
                 machine_line(p),
                 p["commit"].as_str().unwrap_or("unknown"),
+                // Entries from before commits were recorded with a `+changes` suffix flag
+                // uncommitted changes separately.
                 if e["uncommitted_changes"] == true {
                     " with uncommitted changes"
                 } else {

@@ -8,9 +8,6 @@ use einet_core::leaf::MAX_SUPPORT;
 
 use crate::dataset_arg::{DataKind, DatasetSpec, Loaded};
 
-/// Variance bounds of Normal leaves on images scaled to [0, 1] (the reference's SVHN setting).
-pub const IMAGE_VARIANCE: (f32, f32) = (1e-6, 0.01);
-
 /// A `--leaf` value: a family, its size optional (taken from the data when left out).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LeafArg {
@@ -119,12 +116,15 @@ pub fn resolve(arg: Option<LeafArg>, data: &Loaded) -> Result<(LeafFamily, f32)>
                 (true, Some(m)) => 1.0 / m as f32,
                 _ => 1.0,
             };
-            let (min_var, max_var) = match bounds {
-                Some(b) => b,
-                None if image => IMAGE_VARIANCE,
-                None => (1e-6, data.max_variance().max(1e-3)),
+            let family = match bounds {
+                Some((min_var, max_var)) => LeafFamily::Normal { min_var, max_var },
+                None if image => LeafFamily::PIXEL_NORMAL,
+                None => LeafFamily::Normal {
+                    min_var: 1e-6,
+                    max_var: data.max_variance().max(1e-3),
+                },
             };
-            (LeafFamily::Normal { min_var, max_var }, scale)
+            (family, scale)
         }
     })
 }

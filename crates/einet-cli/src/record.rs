@@ -105,9 +105,15 @@ fn check_data_info(info: &DataInfo, num_vars: usize, channels: usize) -> Result<
     Ok(())
 }
 
+/// `x` as the `f64` of its shortest decimal form, so that 0.05 is written as 0.05, not
+/// 0.0500000007.
+pub fn decimal_f64(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 /// The EM settings as JSON, with the `f32` values printed the way they were given.
 pub fn em_json(em: &EmConfig) -> serde_json::Value {
-    let num = |x: f32| x.to_string().parse::<f64>().unwrap_or(f64::from(x));
+    let num = decimal_f64;
     match em.mode {
         EmMode::Stepwise {
             frequency,
@@ -187,5 +193,12 @@ mod tests {
         zero_scale["scale"] = json!(0.0);
         let err = data_info(&model_with(zero_scale), path).unwrap_err();
         assert!(err.to_string().contains("scale is 0"), "{err}");
+    }
+
+    #[test]
+    fn decimal_f64_keeps_the_written_digits() {
+        assert_eq!(decimal_f64(0.05), 0.05);
+        assert_ne!(f64::from(0.05f32), 0.05);
+        assert_eq!(decimal_f64(1e-6), 1e-6);
     }
 }

@@ -48,10 +48,7 @@ pub const CANONICAL_IDS: [&str; 8] = ["A1", "A2", "B1", "B2", "B3", "C1", "C2", 
 impl Canonical {
     /// The configuration with this id (case-insensitive), if any.
     pub fn get(id: &str) -> Option<Canonical> {
-        let normal = LeafFamily::Normal {
-            min_var: 1e-6,
-            max_var: 0.01,
-        };
+        let normal = LeafFamily::PIXEL_NORMAL;
         const RAT: &str = "random binary trees, 784 vars, depth 5, 20 repetitions";
         let pd = |side, delta, axes| Shape::Pd { side, delta, axes };
         #[rustfmt::skip]

@@ -70,6 +70,13 @@ impl Values {
 }
 
 impl LeafFamily {
+    /// Normal leaves for image pixels scaled to [0, 1], with the variance bounds of the
+    /// reference's SVHN experiment: [1e-6, 0.01].
+    pub const PIXEL_NORMAL: LeafFamily = LeafFamily::Normal {
+        min_var: 1e-6,
+        max_var: 0.01,
+    };
+
     /// Checks the family's own parameters.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
