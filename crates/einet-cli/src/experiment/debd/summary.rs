@@ -500,21 +500,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn seed_spread_chooses_a_variant_per_seed_by_validation() {
-        // Seed s, variant i: valid LL −6 − 0.1·((i + s) mod 4), test LL −6 − i − 10·s, so
-        // validation picks variant 0 for seed 0 and variant 3 for seed 1.
-        let entries: Vec<Value> = (0..2u64)
+    /// nltcs demo entries of every variant i at seeds s = 0 and 1: valid LL
+    /// −6 − 0.1·((i + s) mod 4), so validation prefers variant 0 at seed 0 and variant 3 at
+    /// seed 1, and 0 over both; test LL `test_ll(i, s)`.
+    fn two_seeds(test_ll: impl Fn(usize, u64) -> f64) -> Vec<Value> {
+        (0..2u64)
             .flat_map(|s| {
-                DEMO_VARIANTS.iter().enumerate().map(move |(i, v)| {
-                    json!({
-                        "dataset": "nltcs", "setting": v.0, "seed": s,
-                        "valid_ll": -6.0 - 0.1 * ((i as u64 + s) % 4) as f64,
-                        "test_ll": -6.0 - i as f64 - 10.0 * s as f64,
-                    })
+                DEMO_VARIANTS
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, v)| (i, v, s))
+            })
+            .map(|(i, v, s)| {
+                json!({
+                    "dataset": "nltcs", "setting": v.0, "seed": s,
+                    "valid_ll": -6.0 - 0.1 * ((i as u64 + s) % 4) as f64,
+                    "test_ll": test_ll(i, s),
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn seed_spread_chooses_a_variant_per_seed_by_validation() {
+        // Test LL −6 − i − 10·s; validation picks variant 0 for seed 0 and 3 for seed 1.
+        let entries = two_seeds(|i, s| -6.0 - i as f64 - 10.0 * s as f64);
         assert_eq!(
             demo_runs(&entries, "nltcs", BY_VALIDATION),
             vec![(0, -6.0), (1, -19.0)]
@@ -536,17 +546,7 @@ mod tests {
         // Valid LL −6 − 0.1·((i + s) mod 4): mean over seeds 0 and 1 is best for variant 0
         // (−6.05), although seed 1 alone prefers variant 3. Test LL −6 − (3 − i) − 10·s prefers
         // variant 3 at every seed.
-        let entries: Vec<Value> = (0..2u64)
-            .flat_map(|s| {
-                DEMO_VARIANTS.iter().enumerate().map(move |(i, v)| {
-                    json!({
-                        "dataset": "nltcs", "setting": v.0, "seed": s,
-                        "valid_ll": -6.0 - 0.1 * ((i as u64 + s) % 4) as f64,
-                        "test_ll": -6.0 - (3 - i) as f64 - 10.0 * s as f64,
-                    })
-                })
-            })
-            .collect();
+        let entries = two_seeds(|i, s| -6.0 - (3 - i) as f64 - 10.0 * s as f64);
         assert_eq!(
             chosen_over_seeds(&entries, "nltcs"),
             Some(ChosenOverSeeds {
