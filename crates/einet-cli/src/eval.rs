@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::backend::allowed_values;
 use einet_core::{BackendModel, Einet, Root};
 use einet_data::Dataset;
 use serde_json::json;
@@ -41,24 +40,9 @@ pub fn check_data(einet: &Einet, data: &Dataset) -> Result<()> {
             layout.num_channels
         );
     }
-    let allowed = allowed_values(layout);
-    let Some(pos) = data
-        .values
-        .iter()
-        .zip(allowed.iter().cycle())
-        .position(|(&x, values)| !values.contains(x))
-    else {
-        return Ok(());
-    };
-    let (row, j) = (pos / data.row_len(), pos % data.row_len());
-    let (var, channel) = (j / data.num_channels, j % data.num_channels);
     let leaf = &layout.leaf;
-    bail!(
-        "the data do not fit the model's leaves: {}: value {} is not valid for {} leaves",
-        data.location(row, var, channel),
-        data.values[pos],
-        leaf.families[usize::from(leaf.var_family[var])].name()
-    )
+    data.check_families(|var| &leaf.families[usize::from(leaf.var_family[var])])
+        .context("the data do not fit the model's leaves")
 }
 
 /// Loads the model and the data a command names (or the model's own data set).
@@ -139,7 +123,7 @@ mod tests {
         check_data(&einet, &data).unwrap();
         values[1200 * 4 + 3] = 3.0;
         let data = Dataset::new("d.test", 4, 1, values.clone()).unwrap();
-        let err = check_data(&einet, &data).unwrap_err().to_string();
+        let err = format!("{:#}", check_data(&einet, &data).unwrap_err());
         assert!(
             err.contains("d.test row 1200, variable 3: value 3 is not valid for categorical(3)"),
             "{err}"
@@ -147,7 +131,7 @@ mod tests {
         values[1200 * 4 + 3] = 0.0;
         values[1300 * 4] = 2.0;
         let data = Dataset::new("d.test", 4, 1, values).unwrap();
-        let err = check_data(&einet, &data).unwrap_err().to_string();
+        let err = format!("{:#}", check_data(&einet, &data).unwrap_err());
         assert!(
             err.contains("row 1300, variable 0: value 2 is not valid for bernoulli"),
             "{err}"
@@ -164,14 +148,14 @@ mod tests {
         }
         std::fs::write(&path, text).unwrap();
         let data = einet_data::csv(&path, einet_data::CsvOptions::default()).unwrap();
-        let err = check_data(&grouped_model(), &data).unwrap_err().to_string();
+        let err = format!("{:#}", check_data(&grouped_model(), &data).unwrap_err());
         assert!(err.contains("d.csv line 1202, column 4: value 5"), "{err}");
     }
 
     #[test]
     fn data_of_another_shape_are_refused() {
         let data = Dataset::new("d.test", 3, 1, vec![0.0; 6]).unwrap();
-        let err = check_data(&grouped_model(), &data).unwrap_err().to_string();
+        let err = format!("{:#}", check_data(&grouped_model(), &data).unwrap_err());
         assert!(err.contains("d.test has 3 variables"), "{err}");
     }
 }

@@ -184,11 +184,25 @@ impl Dataset {
     /// `family`; the error names the first offending value by file line and column for data
     /// read from text, else by row and variable.
     pub fn check_family(&self, family: &LeafFamily) -> Result<(), DataError> {
-        let Some(pos) = self.values.iter().position(|&x| !family.accepts(x)) else {
+        self.check_families(|_| family)
+    }
+
+    /// [`Dataset::check_family`] with a family per variable: `family_of(var)`.
+    pub fn check_families<'a>(
+        &self,
+        family_of: impl Fn(usize) -> &'a LeafFamily,
+    ) -> Result<(), DataError> {
+        let width = self.row_len();
+        let Some(pos) = self
+            .values
+            .iter()
+            .enumerate()
+            .position(|(i, &x)| !family_of((i % width) / self.num_channels).accepts(x))
+        else {
             return Ok(());
         };
-        let row = pos / self.row_len();
-        let var = (pos % self.row_len()) / self.num_channels;
+        let row = pos / width;
+        let var = (pos % width) / self.num_channels;
         let channel = pos % self.num_channels;
         Err(DataError::OutOfRange {
             location: self.location(row, var, channel),
@@ -196,7 +210,7 @@ impl Dataset {
             var,
             channel,
             value: self.values[pos],
-            family: family.name(),
+            family: family_of(var).name(),
         })
     }
 
