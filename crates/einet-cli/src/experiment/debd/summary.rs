@@ -181,11 +181,17 @@ pub fn markdown(entries: &[Value]) -> String {
             }
         }
         for r in runs {
-            let names: Vec<&str> = entries
+            // Each data set once, though a run of several seeds has an entry per seed.
+            let mut names: Vec<&str> = Vec::new();
+            for name in entries
                 .iter()
                 .filter(|e| e["setting"] == setting && &e["run"] == r)
                 .filter_map(|e| e["dataset"].as_str())
-                .collect();
+            {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
             let _ = writeln!(
                 md,
                 "- **{setting}** ({}): `{}`\n  - commit {}, started {} UTC, {}",
@@ -494,6 +500,11 @@ mod tests {
         assert!(md.contains("| nltcs | 16 | -6.084 | -6.000 |  |  |  | -6.000 | +0.084 |"));
         assert!(md.contains("| nltcs | demo | -6.084 | 0: -6.000, 1: -6.200 | -6.100 ± 0.141 |"));
         assert!(md.contains("| within |"));
+        // Both seeds came from one run, which names each data set once.
+        assert!(
+            md.contains("- **demo** (nltcs): `einet experiment debd`"),
+            "{md}"
+        );
         assert!(
             !md.contains("| nltcs | by validation |"),
             "needs all four variants"
