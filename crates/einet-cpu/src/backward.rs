@@ -10,7 +10,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
-use crate::forward::{ROW_CHUNK, ShiftedChildren, node_block};
+use crate::forward::{ROW_CHUNK, ShiftedChildren, dot, node_block};
 
 /// Propagates `grad` (set at the root) down the network, adding expected counts and leaf
 /// statistics to `stats`. `act` holds the forward pass of the same rows.
@@ -131,10 +131,12 @@ fn product_backward(
                     d * (s.shift[b] - y).exp()
                 };
             }
-            for i in 0..kl {
-                for j in 0..kr {
-                    q[b * kk + i * kr + j] = s.el[b * kl + i] * s.er[b * kr + j];
-                }
+            let er = &s.er[b * kr..(b + 1) * kr];
+            for (q_i, &l) in q[b * kk..(b + 1) * kk]
+                .chunks_exact_mut(kr)
+                .zip(&s.el[b * kl..(b + 1) * kl])
+            {
+                q_i.iter_mut().zip(er).for_each(|(q, &r)| *q = l * r);
             }
         }
         let rho_v = ArrayView2::from_shape((n, k_out), &rho[..n * k_out]).expect("shape");
@@ -148,7 +150,7 @@ fn product_backward(
             let (el, er) = (&s.el[b * kl..(b + 1) * kl], &s.er[b * kr..(b + 1) * kr]);
             let right = &mut g.right[(start + b) * kr..(start + b + 1) * kr];
             for (i, row) in ub.chunks_exact(kr).enumerate() {
-                let t: f32 = row.iter().zip(er).map(|(a, b)| a * b).sum();
+                let t = dot(row, er);
                 g.left[(start + b) * kl + i] = el[i] * t;
                 right.iter_mut().zip(row).for_each(|(r, u)| *r += u * el[i]);
             }
