@@ -359,62 +359,55 @@ fn sampling_parity(
     }
 }
 
-fn emulated() -> Option<CudaBackend> {
-    einet_cuda::emu::backend_if_available(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))
+/// The parity check of `id` on `rows` rows on the GPU; SKIP (named `test`) without one.
+fn on_gpu(test: &str, id: &str, rows: usize) {
+    match CudaBackend::new_if_available() {
+        Some(b) => parity(&b, id, rows),
+        None => println!("SKIP {test}: no usable GPU"),
+    }
+}
+
+/// The parity check of `id` on `rows` rows on the CPU emulator of the CUDA backend; SKIP
+/// (named `test`) without a C++ compiler.
+fn on_emulator(test: &str, id: &str, rows: usize) {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    match einet_cuda::emu::backend_if_available(target) {
+        Some(b) => parity(&b, id, rows),
+        None => println!("SKIP {test}: no C++ compiler"),
+    }
 }
 
 #[test]
 fn gpu_matches_cpu_on_a1() {
-    match CudaBackend::new_if_available() {
-        Some(b) => parity(&b, "A1", 500),
-        None => println!("SKIP gpu_matches_cpu_on_a1: no usable GPU"),
-    }
+    on_gpu("gpu_matches_cpu_on_a1", "A1", 500);
 }
 
 #[test]
 fn gpu_matches_cpu_on_c2() {
-    match CudaBackend::new_if_available() {
-        Some(b) => parity(&b, "C2", 300),
-        None => println!("SKIP gpu_matches_cpu_on_c2: no usable GPU"),
-    }
+    on_gpu("gpu_matches_cpu_on_c2", "C2", 300);
 }
 
 #[test]
 fn gpu_matches_cpu_with_wide_leaf_regions() {
-    match CudaBackend::new_if_available() {
-        Some(b) => parity(&b, "WIDE", 200),
-        None => println!("SKIP gpu_matches_cpu_with_wide_leaf_regions: no usable GPU"),
-    }
+    on_gpu("gpu_matches_cpu_with_wide_leaf_regions", "WIDE", 200);
 }
 
 #[test]
 fn emulated_matches_cpu_with_wide_leaf_regions() {
-    match emulated() {
-        Some(b) => parity(&b, "WIDE", 12),
-        None => println!("SKIP emulated_matches_cpu_with_wide_leaf_regions: no C++ compiler"),
-    }
+    on_emulator("emulated_matches_cpu_with_wide_leaf_regions", "WIDE", 12);
 }
 
 #[test]
 fn emulated_matches_cpu_on_a1() {
-    match emulated() {
-        Some(b) => parity(&b, "A1", 12),
-        None => println!("SKIP emulated_matches_cpu_on_a1: no C++ compiler"),
-    }
+    on_emulator("emulated_matches_cpu_on_a1", "A1", 12);
 }
 
 #[test]
 fn emulated_matches_cpu_on_a_small_k40_model() {
-    match emulated() {
-        Some(b) => parity(&b, "K40", 24),
-        None => println!("SKIP emulated_matches_cpu_on_a_small_k40_model: no C++ compiler"),
-    }
+    on_emulator("emulated_matches_cpu_on_a_small_k40_model", "K40", 24);
 }
 
 #[test]
 fn emulated_matches_cpu_on_c2() {
-    match emulated() {
-        Some(b) => parity(&b, "C2", 6),
-        None => println!("SKIP emulated_matches_cpu_on_c2: no C++ compiler"),
-    }
+    on_emulator("emulated_matches_cpu_on_c2", "C2", 6);
 }
