@@ -5,24 +5,11 @@
 //! input or device failure and never panics.
 
 use crate::em::{EmStatistics, MStep};
+pub use crate::error::BackendError;
 use crate::layout::Layout;
 use crate::leaf::Values;
 use crate::model::Einet;
 use crate::params::Params;
-
-/// What a backend can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    /// The backend cannot run here (no driver, no device, missing library).
-    #[error("backend unavailable: {0}")]
-    Unavailable(String),
-    /// The input does not fit the model.
-    #[error("invalid input: {0}")]
-    Input(String),
-    /// The device failed (out of memory, kernel error).
-    #[error("device error: {0}")]
-    Device(String),
-}
 
 /// Which root output defines the likelihood.
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +42,22 @@ pub trait Backend {
     fn name(&self) -> String;
     /// Copies `einet`'s layout and parameters to the backend.
     fn load(&self, einet: &Einet) -> Result<Self::Model, BackendError>;
+    /// The device the models run on, in words (`None` where there is nothing to say beyond
+    /// [`name`](Backend::name)).
+    fn device_name(&self) -> Option<String> {
+        None
+    }
+    /// Bytes of device memory this backend's models hold now (`None` where not tracked).
+    fn memory_allocated(&self) -> Option<u64> {
+        None
+    }
+    /// The most bytes of device memory held at once since the last
+    /// [`reset_peak_memory`](Backend::reset_peak_memory) (`None` where not tracked).
+    fn peak_memory_allocated(&self) -> Option<u64> {
+        None
+    }
+    /// Restarts the peak-memory count from the memory in use now.
+    fn reset_peak_memory(&self) {}
 }
 
 /// A model living on a backend.

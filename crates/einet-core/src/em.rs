@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendError;
+use crate::error::BackendError;
 use crate::layout::Layout;
 use crate::params::{Params, distributions, normalise};
 

@@ -147,3 +147,17 @@ pub enum ModelFileError {
         supported: u32,
     },
 }
+
+/// What a backend can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend cannot run here (no driver, no device, missing library).
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// The input does not fit the model.
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// The device failed (out of memory, kernel error).
+    #[error("device error: {0}")]
+    Device(String),
+}

@@ -27,7 +27,7 @@ pub mod region_graph;
 pub mod rng;
 
 pub use atomic_file::write_atomic;
-pub use error::{ConfigError, ModelFileError, StructureError};
+pub use error::{BackendError, ConfigError, ModelFileError, StructureError};
 pub use leaf::LeafFamily;
 pub use region_graph::{RegionGraph, RegionGraphCounts, poon_domingos, random_binary_trees};
 pub mod config;
@@ -43,6 +43,6 @@ pub use params::Params;
 pub mod backend;
 pub mod model;
 pub mod model_file;
-pub use backend::{Backend, BackendError, BackendModel, MpeKind, Root};
+pub use backend::{Backend, BackendModel, MpeKind, Root};
 pub use model::Einet;
 pub mod canonical;
