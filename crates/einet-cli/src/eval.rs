@@ -8,8 +8,8 @@ use einet_data::Dataset;
 use serde_json::json;
 
 use crate::EvalArgs;
-use crate::dataset_arg::{Loaded, load_for_model};
 use crate::record::{data_info, load_model};
+use einet_data::registry::{Loaded, load_for_model};
 
 /// Mean log-likelihood (nats per row) of `data` under the class mixture, in batches.
 pub fn mean_ll(model: &mut dyn BackendModel, data: &Dataset, batch_size: usize) -> Result<f64> {

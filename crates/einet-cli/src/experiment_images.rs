@@ -26,7 +26,6 @@ use einet_data::{Dataset, KMeans, kmeans};
 use serde_json::{Value, json};
 
 use crate::backend_arg::RunArgs;
-use crate::dataset_arg::{DatasetSpec, Loaded, Split};
 use crate::experiment::report::{
     Provenance, machine_line, merge_entries, read_entries, write_entries, write_text,
 };
@@ -39,6 +38,7 @@ use crate::sample::write_image_grid;
 use crate::structure_arg::{StructureArgs, StructureKind};
 use crate::train::{self, EpochMetrics, TrainConfig};
 use crate::{InpaintArgs, ModelData, MpeArg, positive_usize};
+use einet_data::registry::{DatasetSpec, Loaded, Split};
 
 /// Samples per grid.
 const SAMPLES: usize = 25;
@@ -159,7 +159,7 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
              mnist-pd4-cat256 or cifar-mixture"
         );
     }
-    let root = crate::dataset_arg::resolve_root(args.data_dir.as_deref(), None);
+    let root = einet_data::registry::resolve_root(args.data_dir.as_deref(), None);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
     let provenance = Provenance::collect(&args.run);

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result, anyhow, bail};
 use einet_core::rng::Rng;
 
-use crate::dataset_arg::DataInfo;
+use einet_data::registry::DataInfo;
 
 /// Philox stream of random masks.
 const MASK_STREAM: u64 = 0x4D41_534B; // "MASK"

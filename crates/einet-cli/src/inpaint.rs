@@ -6,11 +6,11 @@ use anyhow::{Context, Result, bail};
 use einet_data::Dataset;
 
 use crate::InpaintArgs;
-use crate::dataset_arg::DataInfo;
 use crate::eval::model_and_data;
 use crate::hide::apply;
 use crate::image_grid::{auto_scale, grid, write_png};
 use crate::sample::tiles;
+use einet_data::registry::DataInfo;
 
 /// Colour of hidden pixels in the "masked" column.
 const HIDDEN: [u8; 3] = [220, 30, 30];

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use einet_core::LeafFamily;
 use einet_core::leaf::MAX_SUPPORT;
 
-use crate::dataset_arg::{DataKind, DatasetSpec, Loaded};
+use einet_data::registry::{DataKind, DatasetSpec, Loaded};
 
 /// A `--leaf` value: a family, its size optional (taken from the data when left out).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -170,7 +170,7 @@ mod tests {
             valid: part("valid"),
             test: part("test"),
             kind: DataKind::Counts { max },
-            info: crate::dataset_arg::DataInfo {
+            info: einet_data::registry::DataInfo {
                 dataset: "csv:counts.csv".into(),
                 data_dir: None,
                 num_vars: 2,

@@ -11,7 +11,6 @@ use clap::{Parser, Subcommand};
 
 mod backend_arg;
 mod bench;
-mod dataset_arg;
 mod eval;
 mod experiment;
 mod experiment_images;
@@ -30,7 +29,7 @@ mod structure_arg;
 mod train;
 
 use backend_arg::RunArgs;
-use dataset_arg::{DatasetSpec, Split};
+use einet_data::registry::{DatasetSpec, Split};
 use hide::HideSpec;
 
 /// Einsum Networks: tractable probabilistic models trained with EM.

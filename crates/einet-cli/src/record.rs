@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow};
 use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset_arg::DataInfo;
+use einet_data::registry::DataInfo;
 
 /// What `einet train` stores in the model file besides the parameters.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::SampleArgs;
-use crate::dataset_arg::DataInfo;
 use crate::image_grid::{Tile, auto_scale, grid, write_png};
 use crate::record::{data_info, load_model};
+use einet_data::registry::DataInfo;
 
 /// Image tiles of `rows` rows of model values, on the raw pixel scale of `info`.
 pub fn tiles(values: &[f32], rows: usize, info: &DataInfo) -> Result<Vec<Tile>> {

@@ -13,13 +13,13 @@ use einet_core::{
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
-use crate::dataset_arg::{DataInfo, DatasetSpec, Loaded, SPLIT_SEED, load, resolve_root};
 use crate::eval::mean_ll;
 use crate::leaf_arg::LeafArg;
 use crate::progress::EpochProgress;
 use crate::record::TrainingRecord;
 use crate::structure_arg::StructureArgs;
 use crate::{positive_usize, sample};
+use einet_data::registry::{DataInfo, DatasetSpec, Loaded, SPLIT_SEED, load, resolve_root};
 
 /// How EM updates the parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

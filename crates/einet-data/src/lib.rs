@@ -1,6 +1,7 @@
 //! Datasets for Einsum Networks: readers for the DEBD binary benchmarks, MNIST (IDX),
 //! CIFAR-10 binary records, scikit-learn's digits and generic CSV; train/valid/test splits;
-//! seeded shuffling and batching; and k-means for mixtures of EiNets.
+//! seeded shuffling and batching; the [`registry`] of named data sets with their splits,
+//! image shapes and bits per dimension; and k-means for mixtures of EiNets.
 //!
 //! Values are `f32`, shaped `(rows, num_vars, num_channels)` row-major, with NaN marking a
 //! missing value. Gzip files are recognised by their magic bytes, whatever their name.
@@ -28,6 +29,7 @@ mod file;
 mod idx;
 mod kmeans;
 mod location;
+pub mod registry;
 mod text;
 
 pub use batch::{Batch, Batches};
@@ -38,4 +40,5 @@ pub use file::{GZIP_MAGIC, read_bytes};
 pub use idx::{IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxArray, mnist, mnist_part, read_idx};
 pub use kmeans::{KMeans, kmeans};
 pub use location::{DATA_ENV, data_root, data_root_with, repo_data_dir, shared_data_dir};
+pub use registry::{DataInfo, DataKind, DatasetSpec, Loaded, RegistryError, Split};
 pub use text::{CsvOptions, DEBD_NAMES, csv, debd, sklearn_digits};

@@ -18,11 +18,11 @@ use serde_json::{Value, json};
 use self::summary::markdown;
 use super::report::{self, Provenance};
 use crate::backend_arg::RunArgs;
-use crate::dataset_arg::{DatasetSpec, Loaded};
 use crate::leaf_arg::LeafArg;
 use crate::positive_usize;
 use crate::structure_arg::{StructureArgs, StructureKind};
 use crate::train::{self, LeafInitArg, StepwiseRuleArg, TrainConfig};
+use einet_data::registry::{DatasetSpec, Loaded};
 
 /// Which configuration(s) to train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -1,12 +1,86 @@
-//! `--dataset`: parsing the dataset spec, resolving the data folder and loading the splits.
+//! The dataset registry: the data sets einet knows by name (`digits`, the DEBD benchmarks,
+//! `mnist`, `cifar`, `csv:PATH`), where they live, how each is split into train, valid and
+//! test parts, their kind of values, image shapes and bits per dimension.
+//!
+//! ```
+//! use einet_data::registry::{self, DatasetSpec, SPLIT_SEED};
+//!
+//! let spec: DatasetSpec = "nltcs".parse()?;
+//! let data = registry::load(&spec, &einet_data::data_root(None), SPLIT_SEED)?;
+//! assert_eq!(data.info.num_vars, 16);
+//! assert_eq!(data.info.rows, [data.train.rows(), data.valid.rows(), data.test.rows()]);
+//! # Ok::<(), einet_data::registry::RegistryError>(())
+//! ```
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{Context, Result, bail};
-use einet_data::{CsvOptions, DATA_ENV, DEBD_NAMES, Dataset, Splits};
 use serde::{Deserialize, Serialize};
+
+use crate::{CsvOptions, DATA_ENV, DEBD_NAMES, DataError, Dataset, Splits};
+
+/// Why a data set cannot be named or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The text does not name a data set.
+    #[error("{0}")]
+    Spec(String),
+    /// Reading or splitting the data set's files failed.
+    #[error("cannot load data set '{spec}'")]
+    Load {
+        /// The data set.
+        spec: String,
+        /// What went wrong.
+        #[source]
+        source: DataError,
+    },
+    /// A `debd:NAME` with a name outside the 20 benchmarks, whose files are not there.
+    #[error(
+        "cannot load data set '{spec}' ('{name}' is not one of the DEBD names: {})",
+        DEBD_NAMES.join(", ")
+    )]
+    UnknownDebd {
+        /// The data set.
+        spec: String,
+        /// The name asked for.
+        name: String,
+        /// What went wrong when reading its files.
+        #[source]
+        source: DataError,
+    },
+    /// The data set was read but cannot be used (a folder for a file, too few rows).
+    #[error("cannot load data set '{spec}': {reason}")]
+    Unusable {
+        /// The data set.
+        spec: String,
+        /// Why.
+        reason: String,
+    },
+    /// The splits came without a validation part.
+    #[error("the data set has no validation part")]
+    NoValidation,
+    /// A model's recorded data set does not parse.
+    #[error("the model's recorded data set is not usable ({0}); pass --dataset")]
+    RecordedUnusable(String),
+    /// Neither a data set nor a recorded one.
+    #[error("the model does not record its data set; pass --dataset")]
+    NotRecorded,
+    /// The data set's shape differs from the model's.
+    #[error(
+        "data set '{spec}' has {} variables × {} channels, but the model expects {} × {}",
+        found[0], found[1], expected[0], expected[1]
+    )]
+    Shape {
+        /// The data set.
+        spec: String,
+        /// Its variables and channels.
+        found: [usize; 2],
+        /// The model's variables and channels.
+        expected: [usize; 2],
+    },
+}
 
 /// Seed of the random train/valid/test split of data sets that do not come split; fixed, so
 /// that `einet eval` sees the same test rows as `einet train`, whatever the training seed.
@@ -35,9 +109,15 @@ pub enum DatasetSpec {
 }
 
 impl FromStr for DatasetSpec {
-    type Err = String;
+    type Err = RegistryError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, RegistryError> {
+        Self::parse_spec(s).map_err(RegistryError::Spec)
+    }
+}
+
+impl DatasetSpec {
+    fn parse_spec(s: &str) -> Result<Self, String> {
         let help = "use digits, nltcs, debd:NAME, mnist, cifar or csv:PATH";
         match s {
             "digits" | "sklearn-digits" => Ok(DatasetSpec::Digits),
@@ -191,7 +271,8 @@ impl DataInfo {
 }
 
 /// Which part of the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     /// Training rows.
@@ -278,93 +359,103 @@ impl Loaded {
 /// (when it still exists), else the repository's `data/`.
 pub fn resolve_root(cli: Option<&Path>, recorded: Option<&Path>) -> PathBuf {
     if cli.is_some() || std::env::var_os(DATA_ENV).is_some_and(|v| !v.is_empty()) {
-        return einet_data::data_root(cli);
+        return crate::data_root(cli);
     }
     match recorded {
         Some(dir) if dir.is_dir() => dir.to_path_buf(),
-        _ => einet_data::data_root(None),
+        _ => crate::data_root(None),
     }
 }
 
 /// Loads `spec` from the data folder `root`, drawing random splits with `split_seed`
 /// ([`SPLIT_SEED`] for new models); values stay on their raw scale.
-pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded> {
-    let what = || format!("cannot load data set '{spec}'");
+pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, RegistryError> {
+    let read = |source: DataError| RegistryError::Load {
+        spec: spec.to_string(),
+        source,
+    };
+    let unusable = |reason: String| RegistryError::Unusable {
+        spec: spec.to_string(),
+        reason,
+    };
     let (valid_fraction, test_fraction) = RANDOM_SPLIT;
     let (splits, kind) = match spec {
         DatasetSpec::Digits => {
-            let data = einet_data::sklearn_digits(root).with_context(what)?;
+            let data = crate::sklearn_digits(root).map_err(read)?;
             (
-                Splits::random(&data, valid_fraction, test_fraction, split_seed)
-                    .with_context(what)?,
+                Splits::random(&data, valid_fraction, test_fraction, split_seed).map_err(read)?,
                 DataKind::Counts { max: 16 },
             )
         }
         DatasetSpec::Debd(name) => {
-            let splits = einet_data::debd(root, name).with_context(|| {
+            let splits = crate::debd(root, name).map_err(|source| {
                 if DEBD_NAMES.contains(&name.as_str()) {
-                    what()
+                    read(source)
                 } else {
-                    format!(
-                        "{} ('{name}' is not one of the DEBD names: {})",
-                        what(),
-                        DEBD_NAMES.join(", ")
-                    )
+                    RegistryError::UnknownDebd {
+                        spec: spec.to_string(),
+                        name: name.clone(),
+                        source,
+                    }
                 }
             })?;
             (
-                splits.with_validation(0.1, split_seed).with_context(what)?,
+                splits.with_validation(0.1, split_seed).map_err(read)?,
                 DataKind::Binary,
             )
         }
         DatasetSpec::Mnist => (
-            einet_data::mnist(root)
-                .with_context(what)?
+            crate::mnist(root)
+                .map_err(read)?
                 .with_validation(MNIST_VALID, split_seed)
-                .with_context(what)?,
+                .map_err(read)?,
             DataKind::Counts { max: 255 },
         ),
         DatasetSpec::Cifar => (
-            einet_data::cifar10_subset(root)
-                .with_context(what)?
+            crate::cifar10_subset(root)
+                .map_err(read)?
                 .with_validation(0.1, split_seed)
-                .with_context(what)?,
+                .map_err(read)?,
             DataKind::Counts { max: 255 },
         ),
         DatasetSpec::Csv(path) => {
             match std::fs::metadata(path) {
                 Ok(m) if m.is_dir() => {
-                    bail!("{}: {} is a folder, not a CSV file", what(), path.display())
+                    return Err(unusable(format!(
+                        "{} is a folder, not a CSV file",
+                        path.display()
+                    )));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    bail!("{}: the file {} does not exist", what(), path.display())
+                    return Err(unusable(format!(
+                        "the file {} does not exist",
+                        path.display()
+                    )));
                 }
-                Err(e) => bail!("{}: cannot read {}: {e}", what(), path.display()),
+                Err(e) => return Err(unusable(format!("cannot read {}: {e}", path.display()))),
             }
-            let data = einet_data::csv(path, CsvOptions::default()).with_context(what)?;
+            let data = crate::csv(path, CsvOptions::default()).map_err(read)?;
             if data.rows() < CSV_MIN_ROWS {
-                bail!(
-                    "{}: {} has {} data rows; the 70/10/20 train/valid/test split needs at \
+                return Err(unusable(format!(
+                    "{} has {} data rows; the 70/10/20 train/valid/test split needs at \
                      least {CSV_MIN_ROWS}",
-                    what(),
                     path.display(),
                     data.rows()
-                );
+                )));
             }
             let kind = csv_kind(&data);
             (
-                Splits::random(&data, valid_fraction, test_fraction, split_seed)
-                    .with_context(what)?,
+                Splits::random(&data, valid_fraction, test_fraction, split_seed).map_err(read)?,
                 kind,
             )
         }
     };
     let Splits { train, valid, test } = splits;
-    let valid = valid.context("the data set has no validation part")?;
+    let valid = valid.ok_or(RegistryError::NoValidation)?;
     for part in [&train, &valid, &test] {
         if part.is_empty() {
-            bail!("{}: the part '{}' has no rows", what(), part.name);
+            return Err(unusable(format!("the part '{}' has no rows", part.name)));
         }
     }
     let info = DataInfo {
@@ -417,23 +508,24 @@ pub fn load_for_model(
     recorded: Option<&DataInfo>,
     num_vars: usize,
     channels: usize,
-) -> Result<Loaded> {
+) -> Result<Loaded, RegistryError> {
     let spec = match (spec, recorded) {
         (Some(s), _) => s.clone(),
-        (None, Some(info)) => info.dataset.parse().map_err(|e: String| {
-            anyhow::anyhow!("the model's recorded data set is not usable ({e}); pass --dataset")
-        })?,
-        (None, None) => bail!("the model does not record its data set; pass --dataset"),
+        (None, Some(info)) => info
+            .dataset
+            .parse()
+            .map_err(|e: RegistryError| RegistryError::RecordedUnusable(e.to_string()))?,
+        (None, None) => return Err(RegistryError::NotRecorded),
     };
     let root = resolve_root(data_dir, recorded.and_then(|i| i.data_dir.as_deref()));
     let split_seed = recorded.map_or(SPLIT_SEED, |i| i.split_seed);
     let mut loaded = load(&spec, &root, split_seed)?;
     if loaded.info.num_vars != num_vars || loaded.info.channels != channels {
-        bail!(
-            "data set '{spec}' has {} variables × {} channels, but the model expects {num_vars} × {channels}",
-            loaded.info.num_vars,
-            loaded.info.channels
-        );
+        return Err(RegistryError::Shape {
+            spec: spec.to_string(),
+            found: [loaded.info.num_vars, loaded.info.channels],
+            expected: [num_vars, channels],
+        });
     }
     loaded.rescale(recorded.map_or(1.0, |i| i.scale));
     if let Some(info) = recorded {
@@ -467,6 +559,7 @@ mod tests {
             "foo"
                 .parse::<DatasetSpec>()
                 .unwrap_err()
+                .to_string()
                 .contains("unknown")
         );
         assert!("debd:".parse::<DatasetSpec>().is_err());
@@ -533,7 +626,7 @@ mod tests {
         assert_eq!(recorded.split_seed, 7);
         let seeded = load_for_model(None, None, Some(&recorded), 2, 1).unwrap();
         assert_eq!(seeded.info.split_seed, 7);
-        let data = einet_data::csv(csv_file(dir.path(), 50), CsvOptions::default()).unwrap();
+        let data = crate::csv(csv_file(dir.path(), 50), CsvOptions::default()).unwrap();
         let want = Splits::random(&data, 0.1, 0.2, 7).unwrap();
         assert_eq!(seeded.test.values, want.test.values);
         let fixed = load_for_model(Some(&spec), None, None, 2, 1).unwrap();
