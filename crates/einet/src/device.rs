@@ -1,0 +1,225 @@
+//! Where models run: the CPU backend with a number of threads, or a CUDA GPU.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use einet_core::{Backend, BackendError, BackendModel, Einet};
+use einet_cpu::CpuBackend;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorContext, Result};
+
+/// A compute device, chosen at run time.
+///
+/// ```
+/// let device: einet::Device = "cpu".parse().unwrap();
+/// assert_eq!(device.name(), "cpu");
+/// # #[cfg(not(feature = "cuda"))]
+/// assert!("cuda".parse::<einet::Device>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Device {
+    /// The multithreaded CPU backend.
+    Cpu {
+        /// Worker threads of the process-wide pool (`None`: one per core).
+        threads: Option<usize>,
+    },
+    /// A CUDA GPU (builds with the `cuda` feature).
+    #[cfg(feature = "cuda")]
+    Cuda {
+        /// The device's ordinal (0 for the first GPU).
+        ordinal: usize,
+    },
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device::Cpu { threads: None }
+    }
+}
+
+/// Why `cuda` is unusable in a build without the `cuda` feature.
+#[cfg(not(feature = "cuda"))]
+fn no_cuda() -> Error {
+    Error::Context {
+        message: "cannot use the cuda backend".into(),
+        source: Box::new(BackendError::Unavailable(einet_cuda::NO_CUDA.into()).into()),
+    }
+}
+
+impl FromStr for Device {
+    type Err = Error;
+
+    /// `cpu`, `cuda` (GPU 0) or `cuda:N`.
+    fn from_str(s: &str) -> Result<Self> {
+        let ordinal = match s {
+            "cpu" => return Ok(Device::Cpu { threads: None }),
+            "cuda" => 0,
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(n)) => n,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "unknown device '{s}'; use cpu, cuda or cuda:N"
+                    )));
+                }
+            },
+        };
+        Device::cuda(ordinal)
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Device::Cpu { .. } => f.write_str("cpu"),
+            #[cfg(feature = "cuda")]
+            Device::Cuda { ordinal: 0 } => f.write_str("cuda"),
+            #[cfg(feature = "cuda")]
+            Device::Cuda { ordinal } => write!(f, "cuda:{ordinal}"),
+        }
+    }
+}
+
+/// The process's CUDA backend for GPU `ordinal`, opened on first use (one context per GPU).
+#[cfg(feature = "cuda")]
+fn cuda(ordinal: usize) -> Result<einet_cuda::CudaBackend> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Opened = HashMap<usize, Result<einet_cuda::CudaBackend, String>>;
+    static CUDA: OnceLock<Mutex<Opened>> = OnceLock::new();
+    let mut opened = CUDA
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    opened
+        .entry(ordinal)
+        .or_insert_with(|| {
+            einet_cuda::CudaBackend::with_ordinal(ordinal).map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| Error::invalid(format!("cannot use the cuda backend: {e}")))
+}
+
+impl Device {
+    /// The CPU with one thread per core.
+    pub fn cpu() -> Self {
+        Device::Cpu { threads: None }
+    }
+
+    /// GPU `ordinal`; an error in a build without the `cuda` feature.
+    pub fn cuda(ordinal: usize) -> Result<Self> {
+        #[cfg(feature = "cuda")]
+        return Ok(Device::Cuda { ordinal });
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = ordinal;
+            Err(no_cuda())
+        }
+    }
+
+    /// The backend's short name: `cpu` or `cuda`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Device::Cpu { .. } => "cpu",
+            #[cfg(feature = "cuda")]
+            Device::Cuda { .. } => "cuda",
+        }
+    }
+
+    /// Checks that the device can be used and sizes the CPU thread pool; call before any
+    /// work. The pool is process-wide: a second call asking for another size is an error.
+    pub fn init(&self) -> Result<()> {
+        match *self {
+            Device::Cpu { threads: Some(n) } => init_thread_pool(n),
+            Device::Cpu { threads: None } => Ok(()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda { ordinal } => cuda(ordinal).map(drop),
+        }
+    }
+
+    /// Copies `einet` onto the device.
+    pub fn load(&self, einet: &Einet) -> Result<Box<dyn BackendModel>> {
+        match *self {
+            Device::Cpu { .. } => Ok(Box::new(
+                CpuBackend
+                    .load(einet)
+                    .context("cannot load the model onto the cpu backend")?,
+            )),
+            #[cfg(feature = "cuda")]
+            Device::Cuda { ordinal } => Ok(Box::new(
+                cuda(ordinal)?
+                    .load(einet)
+                    .context("cannot load the model onto the cuda backend")?,
+            )),
+        }
+    }
+
+    /// The device in words (the GPU's name); `None` on the CPU.
+    pub fn device_name(&self) -> Option<String> {
+        self.capability(|b| b.device_name(), |b| Backend::device_name(b))
+    }
+
+    /// Bytes of device memory the models on this device hold now; `None` on the CPU.
+    pub fn memory_allocated(&self) -> Option<u64> {
+        self.capability(|b| b.memory_allocated(), |b| Backend::memory_allocated(b))
+    }
+
+    /// The most device memory held at once since the last
+    /// [`reset_peak_memory`](Device::reset_peak_memory); `None` on the CPU.
+    pub fn peak_memory_allocated(&self) -> Option<u64> {
+        self.capability(
+            |b| b.peak_memory_allocated(),
+            |b| Backend::peak_memory_allocated(b),
+        )
+    }
+
+    /// Restarts the peak-memory count from the memory in use now.
+    pub fn reset_peak_memory(&self) {
+        self.capability(|b| b.reset_peak_memory(), |b| Backend::reset_peak_memory(b))
+    }
+
+    /// Worker threads of the CPU pool in use.
+    pub fn threads(&self) -> usize {
+        rayon::current_num_threads()
+    }
+
+    /// Asks the device's backend through the [`Backend`] trait: `cpu` on the CPU backend,
+    /// `gpu` on an opened CUDA backend (the CPU's answer when it cannot be opened).
+    fn capability<R>(
+        &self,
+        cpu: impl FnOnce(&CpuBackend) -> R,
+        #[allow(unused_variables)] gpu: impl FnOnce(&einet_cuda::CudaBackend) -> R,
+    ) -> R {
+        match *self {
+            Device::Cpu { .. } => cpu(&CpuBackend),
+            #[cfg(feature = "cuda")]
+            Device::Cuda { ordinal } => match cuda(ordinal) {
+                Ok(backend) => gpu(&backend),
+                Err(_) => cpu(&CpuBackend),
+            },
+        }
+    }
+}
+
+/// Sizes rayon's global pool to `n` threads (once per process).
+fn init_thread_pool(n: usize) -> Result<()> {
+    static POOL: OnceLock<usize> = OnceLock::new();
+    let mut started = Ok(());
+    let size = *POOL.get_or_init(|| {
+        started = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::invalid(format!("cannot start the thread pool: {e}")));
+        n
+    });
+    started?;
+    if size != n {
+        return Err(Error::invalid(format!(
+            "the thread pool already runs {size} threads; it cannot be resized to {n}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! What model to build: structure, vector lengths and leaves, with the defaults every front
+//! end shares.
+
+use std::path::Path;
+
+use einet_core::{Einet, EinetConfig, LeafFamily, LeafSpec};
+use einet_data::registry::{SPLIT_SEED, load, resolve_root};
+use einet_data::{DatasetSpec, Loaded};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorContext, Result};
+use crate::leaves::{LeafChoice, resolve};
+use crate::structure::{StructureRecord, StructureSpec};
+
+/// Vector length K of internal regions for image data when not given.
+pub const DEFAULT_K_IMAGES: usize = 10;
+/// Vector length K of internal regions for other data when not given.
+pub const DEFAULT_K: usize = 20;
+
+/// A model to build; `None` fields take their defaults from the data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The region graph [default: [`StructureSpec::Auto`]].
+    #[serde(default)]
+    pub structure: StructureSpec,
+    /// Vector length K of internal regions [default: [`DEFAULT_K_IMAGES`] for images,
+    /// [`DEFAULT_K`] otherwise].
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// Vector length K of leaf regions [default: K].
+    #[serde(default)]
+    pub k_leaf: Option<usize>,
+    /// The leaf family [default: bernoulli for binary data, binomial for integer images,
+    /// normal for CIFAR (pixels scaled to [0, 1]); for other integer data categorical
+    /// (N = largest value + 1) when the largest value is below 256, else binomial (N =
+    /// largest value); normal for real data].
+    #[serde(default)]
+    pub leaf: Option<LeafChoice>,
+}
+
+/// A data set ready for training: on the scale of its leaf family, every part checked
+/// against it.
+pub struct TrainingData {
+    /// The parts and their description.
+    pub data: Loaded,
+    /// The leaf family the values fit.
+    pub family: LeafFamily,
+}
+
+/// A freshly built model with its seeded initial parameters, and how it was built.
+pub struct BuiltModel {
+    /// The model.
+    pub einet: Einet,
+    /// How the structure was built.
+    pub structure: StructureRecord,
+    /// Vector length of internal regions.
+    pub k_sum: usize,
+    /// Vector length of leaf regions.
+    pub k_leaf: usize,
+}
+
+impl ModelSpec {
+    /// Loads `dataset` for training (from `data_dir`, else `$EINET_DATA`, else the
+    /// repository's `data/`): resolves the leaf family, rescales the values for it and checks
+    /// that every part fits it.
+    pub fn load_data(
+        &self,
+        dataset: &DatasetSpec,
+        data_dir: Option<&Path>,
+    ) -> Result<TrainingData> {
+        let root = resolve_root(data_dir, None);
+        self.prepare(load(dataset, &root, SPLIT_SEED)?)
+    }
+
+    /// Puts loaded data on the scale of this spec's leaf family and checks every part.
+    pub fn prepare(&self, mut data: Loaded) -> Result<TrainingData> {
+        let (family, scale) = resolve(self.leaf, &data)?;
+        data.rescale(scale);
+        for part in [&data.train, &data.valid, &data.test] {
+            part.check_family(&family).with_context(|| {
+                format!(
+                    "the data set '{}' does not fit {} leaves; choose another --leaf",
+                    data.spec,
+                    family.name()
+                )
+            })?;
+        }
+        Ok(TrainingData { data, family })
+    }
+
+    /// Builds the model for `data`, its structure and parameters seeded by `seed`.
+    pub fn build(&self, data: &TrainingData, seed: u64) -> Result<BuiltModel> {
+        let info = &data.data.info;
+        let (graph, structure) = self.structure.build(info, seed)?;
+        let k_sum = self.k.unwrap_or(if info.is_image() {
+            DEFAULT_K_IMAGES
+        } else {
+            DEFAULT_K
+        });
+        let k_leaf = self.k_leaf.unwrap_or(k_sum);
+        let config = EinetConfig {
+            k_leaf,
+            k_sum,
+            num_classes: 1,
+            num_channels: info.channels,
+            leaves: LeafSpec::uniform(data.family),
+        };
+        let einet = Einet::new(graph, config, seed).context("cannot build the model")?;
+        Ok(BuiltModel {
+            einet,
+            structure,
+            k_sum,
+            k_leaf,
+        })
+    }
+}

@@ -1,0 +1,292 @@
+//! The training record stored in a model file (`Einet::training`), and model loading.
+
+use std::path::Path;
+
+use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit, StepwiseRule};
+use einet_data::DataInfo;
+use serde::{Deserialize, Serialize};
+
+use crate::device::Device;
+use crate::error::{Error, ErrorContext, Result};
+use crate::model_spec::TrainingData;
+use crate::structure::StructureRecord;
+use crate::train::{TrainConfig, Trained};
+
+/// What training stores in a model file besides the parameters (`Einet::training`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// The program that wrote the model.
+    pub tool: String,
+    /// The data set, its shape and scale.
+    pub data: DataInfo,
+    /// How the structure was built.
+    pub structure: StructureRecord,
+    /// Vector length of leaf regions.
+    pub k_leaf: usize,
+    /// Vector length of internal regions.
+    pub k_sum: usize,
+    /// Leaf family.
+    pub leaf: LeafFamily,
+    /// EM settings.
+    pub em: EmRecord,
+    /// How the leaf parameters started (models written before it was recorded: random).
+    #[serde(default)]
+    pub leaf_init: LeafInit,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Seed of the structure, initialisation and batch order.
+    pub seed: u64,
+    /// Backend used.
+    pub backend: String,
+    /// Worker threads.
+    pub threads: usize,
+    /// Epoch whose parameters were kept (best validation log-likelihood).
+    pub best_epoch: usize,
+    /// Mean train log-likelihood of the kept parameters (nats per instance).
+    pub train_ll: f64,
+    /// Mean validation log-likelihood of the kept parameters.
+    pub valid_ll: f64,
+    /// Mean test log-likelihood of the kept parameters.
+    pub test_ll: f64,
+    /// Bits per dimension on test, for image data.
+    pub test_bpd: Option<f64>,
+    /// Wall-clock seconds of training.
+    pub seconds: f64,
+}
+
+/// Loads a model file with a message that names it.
+pub fn load_model(path: &Path) -> Result<Einet> {
+    Einet::load(path).with_context(|| format!("cannot load the model {}", path.display()))
+}
+
+/// The data information of a model read from `path`: `None` when its training record has
+/// none, an error naming the file and the field when it is malformed or does not fit the
+/// model's layout.
+pub fn data_info(einet: &Einet, path: &Path) -> Result<Option<DataInfo>> {
+    let Some(data) = einet.training.get("data") else {
+        return Ok(None);
+    };
+    let bad = |what: String| {
+        Error::invalid(format!(
+            "{}: the training record's data information is not usable: {what}",
+            path.display()
+        ))
+    };
+    let info: DataInfo = serde_json::from_value(data.clone()).map_err(|e| bad(e.to_string()))?;
+    check_data_info(&info, einet.layout.num_vars, einet.layout.num_channels).map_err(bad)?;
+    Ok(Some(info))
+}
+
+/// Checks recorded data information against a model of `num_vars` variables × `channels`.
+fn check_data_info(info: &DataInfo, num_vars: usize, channels: usize) -> Result<(), String> {
+    if info.num_vars != num_vars {
+        return Err(format!(
+            "num_vars is {}, but the model has {num_vars} variables",
+            info.num_vars
+        ));
+    }
+    if info.channels != channels {
+        return Err(format!(
+            "channels is {}, but the model has {channels} channels per variable",
+            info.channels
+        ));
+    }
+    if let Some([h, w]) = info.image_shape {
+        if h.checked_mul(w) != Some(num_vars) {
+            return Err(format!(
+                "image_shape is {h}x{w}, which is not the model's {num_vars} variables"
+            ));
+        }
+    }
+    if !(info.scale.is_finite() && info.scale > 0.0) {
+        return Err(format!("scale is {}, not a positive number", info.scale));
+    }
+    if let Some(max) = info.pixel_max.filter(|m| !(m.is_finite() && *m > 0.0)) {
+        return Err(format!("pixel_max is {max}, not a positive number"));
+    }
+    Ok(())
+}
+
+/// `x` as the `f64` of its shortest decimal form, so that 0.05 is written as 0.05, not
+/// 0.0500000007.
+pub fn decimal_f64(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
+/// EM settings as a training record stores them, with the `f32` values written the way
+/// they were given (0.05, not 0.0500000007).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum EmRecord {
+    /// Stepwise EM.
+    Stepwise {
+        /// Batches between updates.
+        frequency: usize,
+        /// Step size.
+        step_size: f64,
+        /// How a step blends a batch in.
+        rule: StepwiseRule,
+        /// Pseudocount.
+        pseudocount: f64,
+    },
+    /// Full-batch EM.
+    Full {
+        /// Pseudocount.
+        pseudocount: f64,
+    },
+}
+
+impl From<&EmConfig> for EmRecord {
+    fn from(em: &EmConfig) -> Self {
+        let pseudocount = decimal_f64(em.pseudocount);
+        match em.mode {
+            EmMode::Stepwise {
+                frequency,
+                step_size,
+                rule,
+            } => EmRecord::Stepwise {
+                frequency,
+                step_size: decimal_f64(step_size),
+                rule,
+                pseudocount,
+            },
+            EmMode::FullBatch => EmRecord::Full { pseudocount },
+        }
+    }
+}
+
+impl TrainingRecord {
+    /// The record of `trained` on `data` with `config` on `device`; `tool` names the program
+    /// (e.g. `einet-cli 0.1.0 (train)`).
+    pub fn new(
+        trained: &Trained,
+        data: &TrainingData,
+        config: &TrainConfig,
+        device: &Device,
+        tool: String,
+    ) -> Self {
+        let best = trained.best();
+        let info = &data.data.info;
+        TrainingRecord {
+            tool,
+            data: info.clone(),
+            structure: trained.structure.clone(),
+            k_leaf: trained.k_leaf,
+            k_sum: trained.k_sum,
+            leaf: data.family,
+            em: EmRecord::from(&config.em),
+            leaf_init: config.leaf_init,
+            // Epochs run: fewer than configured when the patience stopped training early.
+            epochs: trained.history.len(),
+            batch_size: config.batch_size,
+            seed: config.seed,
+            backend: device.name().into(),
+            threads: device.threads(),
+            best_epoch: best.epoch,
+            train_ll: best.train_ll,
+            valid_ll: best.valid_ll,
+            test_ll: best.test_ll,
+            test_bpd: info.bits_per_dim(best.test_ll),
+            seconds: trained.seconds,
+        }
+    }
+
+    /// The record as the JSON a model file stores.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use einet_core::{EinetConfig, random_binary_trees};
+    use serde_json::json;
+
+    /// A 6-variable Bernoulli model whose training record holds `data`.
+    fn model_with(data: serde_json::Value) -> Einet {
+        let graph = random_binary_trees(6, 1, 1, 0).unwrap();
+        let mut einet = Einet::new(graph, EinetConfig::new(2, LeafFamily::Bernoulli), 0).unwrap();
+        einet.training = json!({ "data": data });
+        einet
+    }
+
+    fn info(
+        num_vars: usize,
+        channels: usize,
+        image_shape: Option<[usize; 2]>,
+    ) -> serde_json::Value {
+        json!({
+            "dataset": "digits",
+            "num_vars": num_vars,
+            "channels": channels,
+            "image_shape": image_shape,
+            "pixel_max": 16.0,
+            "scale": 1.0,
+        })
+    }
+
+    #[test]
+    fn data_info_is_checked_against_the_layout() {
+        let path = Path::new("m.einet");
+        let ok = data_info(&model_with(info(6, 1, Some([2, 3]))), path).unwrap();
+        assert_eq!(ok.unwrap().image_shape, Some([2, 3]));
+        let mut none = model_with(json!(null));
+        none.training = json!({ "epochs": 1 });
+        assert!(data_info(&none, path).unwrap().is_none());
+        for (data, what) in [
+            (
+                info(0, 1, Some([0, 0])),
+                "num_vars is 0, but the model has 6",
+            ),
+            (info(6, 0, None), "channels is 0, but the model has 1"),
+            (info(6, 3, Some([2, 3])), "channels is 3"),
+            (info(6, 1, Some([8, 8])), "image_shape is 8x8"),
+            (info(6, 1, Some([usize::MAX, 2])), "image_shape is"),
+            (json!({ "dataset": "digits" }), "missing field `num_vars`"),
+            (json!("digits"), "invalid type"),
+        ] {
+            let err = data_info(&model_with(data), path).unwrap_err().to_string();
+            assert!(
+                err.starts_with("m.einet: the training record's data"),
+                "{err}"
+            );
+            assert!(err.contains(what), "{what}: {err}");
+        }
+        let mut zero_scale = info(6, 1, None);
+        zero_scale["scale"] = json!(0.0);
+        let err = data_info(&model_with(zero_scale), path).unwrap_err();
+        assert!(err.to_string().contains("scale is 0"), "{err}");
+    }
+
+    #[test]
+    fn decimal_f64_keeps_the_written_digits() {
+        assert_eq!(decimal_f64(0.05), 0.05);
+        assert_ne!(f64::from(0.05f32), 0.05);
+        assert_eq!(decimal_f64(1e-6), 1e-6);
+    }
+}
+
+#[cfg(test)]
+mod em_record_tests {
+    use super::*;
+
+    #[test]
+    fn em_records_are_the_json_of_earlier_model_files() {
+        let stepwise = EmRecord::from(&EmConfig::default());
+        assert_eq!(
+            serde_json::to_value(&stepwise).unwrap(),
+            serde_json::json!({"mode": "stepwise", "frequency": 1, "step_size": 0.05,
+                "rule": "parameters", "pseudocount": 0.0})
+        );
+        let full = EmRecord::from(&EmConfig {
+            mode: EmMode::FullBatch,
+            pseudocount: 0.1,
+        });
+        assert_eq!(
+            serde_json::to_value(&full).unwrap(),
+            serde_json::json!({"mode": "full", "pseudocount": 0.1})
+        );
+    }
+}
