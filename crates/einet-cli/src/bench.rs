@@ -11,7 +11,6 @@ use einet_core::{Einet, Layout, Root};
 use serde_json::json;
 
 use crate::backend_arg::RunArgs;
-use crate::experiment::report;
 use crate::positive_usize;
 
 /// `einet bench`.
@@ -71,7 +70,7 @@ fn mega(bytes: Option<u64>) -> String {
 
 /// Runs `einet bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
-    args.run.init()?;
+    let device = args.run.device()?;
     let ids: Vec<String> = if args.configs.is_empty() {
         CANONICAL_IDS
             .iter()
@@ -98,13 +97,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ),
         }
     }
-    let commit = report::build_commit();
-    let device = args.run.device_name().or_else(report::cpu_model);
+    let commit = einet::provenance::build_commit();
+    let device_name = device.device_name().or_else(einet::provenance::cpu_model);
     println!(
         "einet bench on {} ({} backend, {} threads), commit {}",
-        device.as_deref().unwrap_or("an unknown device"),
-        args.run.backend.name(),
-        args.run.threads(),
+        device_name.as_deref().unwrap_or("an unknown device"),
+        device.name(),
+        device.threads(),
         commit.as_deref().unwrap_or("unknown")
     );
     let mut results = Vec::new();
@@ -137,11 +136,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "structure": anchor.structure,
             "leaf": config.leaves.default.name(),
             "k": config.k_sum,
-            "step_size": crate::record::decimal_f64(anchor.step_size),
-            "backend": args.run.backend.name(),
-            "device": device,
+            "step_size": einet::record::decimal_f64(anchor.step_size),
+            "backend": device.name(),
+            "device": device_name,
             "commit": commit,
-            "threads": args.run.threads(),
+            "threads": device.threads(),
             "batch_size": batch,
             "repeats": args.repeats,
             "params": params,
@@ -172,8 +171,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let einet = Einet::new(graph, config, args.seed)
             .with_context(|| format!("cannot build {}", anchor.id))?;
         let data = random_rows(&einet, batch, args.seed);
-        args.run.reset_peak_device_memory();
-        let mut model = args.run.load(&einet)?;
+        device.reset_peak_memory();
+        let mut model = device.load(&einet)?;
         drop(einet);
         let mut forward = Vec::with_capacity(args.repeats);
         for i in 0..=args.repeats {
@@ -199,7 +198,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 train.push(t.elapsed().as_secs_f64());
             }
         }
-        let device_memory = args.run.peak_device_memory();
+        let device_memory = device.peak_memory_allocated();
         drop(model);
         let (fwd_s, train_s) = (median(forward), median(train));
         let fwd_rate = batch as f64 / fwd_s;

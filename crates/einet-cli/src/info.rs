@@ -5,7 +5,7 @@ use einet_core::{Einet, Layer};
 use serde_json::json;
 
 use crate::InfoArgs;
-use crate::record::{data_info, load_model};
+use einet::{data_info, load_model};
 
 /// The facts `einet info` shows, as JSON.
 pub fn describe(einet: &Einet) -> serde_json::Value {

@@ -17,7 +17,7 @@ const HIDDEN: [u8; 3] = [220, 30, 30];
 
 /// Runs `einet inpaint`.
 pub fn run(args: &InpaintArgs) -> Result<()> {
-    args.run.init()?;
+    let device = args.run.device()?;
     if !(args.std_correction >= 0.0 && args.std_correction.is_finite()) {
         bail!("--std-correction must be a number >= 0");
     }
@@ -34,7 +34,7 @@ pub fn run(args: &InpaintArgs) -> Result<()> {
     let masks = args.hide.masks(info, n, args.seed)?;
     let scale = args.scale.unwrap_or_else(|| auto_scale(h, w));
     write_grid(data, info, &masks, scale, &args.out, |evidence| {
-        let mut model = args.run.load(&einet)?;
+        let mut model = device.load(&einet)?;
         let sampled = model
             .sample_conditional(evidence, args.seed, args.std_correction)
             .context("conditional sampling failed")?;

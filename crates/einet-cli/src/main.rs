@@ -12,18 +12,14 @@ use clap::{Parser, Subcommand};
 mod backend_arg;
 mod bench;
 mod eval;
-mod experiment;
-mod experiment_images;
 mod hide;
 mod image_grid;
 mod info;
 mod inpaint;
-mod leaf_arg;
 mod mixture;
 mod mpe;
 mod output;
 mod progress;
-mod record;
 mod sample;
 mod structure_arg;
 mod train;
@@ -34,7 +30,7 @@ use hide::HideSpec;
 
 /// Einsum Networks: tractable probabilistic models trained with EM.
 #[derive(Parser, Debug)]
-#[command(name = "einet", version = env!("EINET_VERSION"), about, propagate_version = true)]
+#[command(name = "einet", version = einet::provenance::VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,8 +52,6 @@ enum Command {
     Info(InfoArgs),
     /// Time the canonical configurations of perf-anchors.md (A1..C3) on random data
     Bench(bench::BenchArgs),
-    /// Reproduce the paper's experiments: train, evaluate, write results tables
-    Experiment(experiment::ExperimentArgs),
 }
 
 /// Options naming a model and the data to use with it.
@@ -243,7 +237,6 @@ fn main() -> ExitCode {
         Command::Mpe(a) => mpe::run(&a),
         Command::Info(a) => info::run(&a),
         Command::Bench(a) => bench::run(&a),
-        Command::Experiment(a) => experiment::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

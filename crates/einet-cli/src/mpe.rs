@@ -9,7 +9,7 @@ use crate::sample::{column_names, raw_text, write_csv};
 
 /// Runs `einet mpe`.
 pub fn run(args: &MpeArgs) -> Result<()> {
-    args.run.init()?;
+    let device = args.run.device()?;
     let (einet, loaded) = model_and_data(&args.data)?;
     let info = &loaded.info;
     let data = loaded.part(args.data.split);
@@ -23,7 +23,7 @@ pub fn run(args: &MpeArgs) -> Result<()> {
     for (row, mask) in evidence.chunks_exact_mut(data.row_len()).zip(&masks) {
         apply(row, mask, info.channels);
     }
-    let mut model = args.run.load(&einet)?;
+    let mut model = device.load(&einet)?;
     let completed = model
         .mpe(&evidence, args.mpe.kind())
         .context("MPE failed")?;

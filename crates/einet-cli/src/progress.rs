@@ -1,21 +1,25 @@
 //! Progress bars on stderr (hidden when stderr is not a terminal).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// The progress of one training epoch: batches done, running log-likelihood, throughput.
-pub struct EpochProgress {
-    bar: ProgressBar,
-    start: Instant,
-    samples: usize,
-    ll_sum: f64,
+/// The bars of a training run: one per epoch over its batches with the running
+/// log-likelihood and throughput, then a spinner while the epoch is evaluated.
+pub struct TrainProgress {
+    show: bool,
+    bar: Option<ProgressBar>,
 }
 
-impl EpochProgress {
-    /// A bar over `batches` batches of epoch `epoch` of `epochs` (drawn only if `show`).
-    pub fn new(batches: usize, epoch: usize, epochs: usize, show: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(batches as u64), target(show));
+impl TrainProgress {
+    /// Bars drawn only if `show`.
+    pub fn new(show: bool) -> Self {
+        TrainProgress { show, bar: None }
+    }
+
+    /// A bar over the `batches` batches of epoch `epoch` of `epochs`.
+    pub fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        let bar = ProgressBar::with_draw_target(Some(batches as u64), target(self.show));
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -23,50 +27,43 @@ impl EpochProgress {
         );
         bar.set_prefix(format!("epoch {epoch}/{epochs}"));
         bar.enable_steady_tick(Duration::from_millis(250));
-        EpochProgress {
-            bar,
-            start: Instant::now(),
-            samples: 0,
-            ll_sum: 0.0,
+        self.replace(Some(bar));
+    }
+
+    /// One more batch done.
+    pub fn batch_done(&mut self, progress: &einet::BatchProgress) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "train LL {:.4}, {:.0} samples/s",
+                progress.running_ll, progress.samples_per_s
+            ));
+            bar.inc(1);
         }
     }
 
-    /// Records one batch of `rows` rows with summed log-likelihood `ll_sum`.
-    pub fn batch(&mut self, rows: usize, ll_sum: f64) {
-        self.samples += rows;
-        self.ll_sum += ll_sum;
-        self.bar.set_message(format!(
-            "train LL {:.4}, {:.0} samples/s",
-            self.running_ll(),
-            self.samples_per_s()
-        ));
-        self.bar.inc(1);
+    /// The epoch's EM pass ended: a spinner while it is evaluated.
+    pub fn evaluating(&mut self, epoch: usize) {
+        self.replace(Some(spinner(
+            format!("epoch {epoch}: evaluating"),
+            self.show,
+        )));
     }
 
-    /// Mean log-likelihood of the rows seen so far (before each batch's update).
-    pub fn running_ll(&self) -> f64 {
-        self.ll_sum / self.samples.max(1) as f64
+    /// The epoch is done: removes its spinner.
+    pub fn epoch_done(&mut self) {
+        self.replace(None);
     }
 
-    /// Training throughput so far.
-    pub fn samples_per_s(&self) -> f64 {
-        self.samples as f64 / self.start.elapsed().as_secs_f64().max(1e-9)
-    }
-
-    /// Seconds since the epoch began.
-    pub fn seconds(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
-    }
-
-    /// Removes the bar.
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
+    fn replace(&mut self, bar: Option<ProgressBar>) {
+        if let Some(old) = std::mem::replace(&mut self.bar, bar) {
+            old.finish_and_clear();
+        }
     }
 }
 
-impl Drop for EpochProgress {
+impl Drop for TrainProgress {
     fn drop(&mut self) {
-        self.bar.finish_and_clear();
+        self.replace(None);
     }
 }
 
@@ -79,8 +76,8 @@ fn target(show: bool) -> ProgressDrawTarget {
     }
 }
 
-/// A spinner for a long single step (evaluation, loading), drawn only if `show`.
-pub fn spinner(message: impl Into<String>, show: bool) -> ProgressBar {
+/// A spinner for a long single step, drawn only if `show`.
+fn spinner(message: impl Into<String>, show: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, target(show));
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")

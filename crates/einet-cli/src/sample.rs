@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::SampleArgs;
 use crate::image_grid::{Tile, auto_scale, grid, write_png};
-use crate::record::{data_info, load_model};
+use einet::{data_info, load_model};
 use einet_data::registry::DataInfo;
 
 /// Image tiles of `rows` rows of model values, on the raw pixel scale of `info`.
@@ -82,7 +82,7 @@ pub fn raw_text(value: f32, scale: f32) -> String {
 
 /// Runs `einet sample`.
 pub fn run(args: &SampleArgs) -> Result<()> {
-    args.run.init()?;
+    let device = args.run.device()?;
     if !(args.std_correction >= 0.0 && args.std_correction.is_finite()) {
         bail!("--std-correction must be a number >= 0");
     }
@@ -110,7 +110,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         ),
         _ => None,
     };
-    let mut model = args.run.load(&einet)?;
+    let mut model = device.load(&einet)?;
     let values = model
         .sample(args.n, args.class, args.seed, args.std_correction)
         .context("cannot draw samples")?;

@@ -5,21 +5,18 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use einet_core::leaf_init::leaves_from_rows;
-use einet_core::{
-    Einet, EinetConfig, EmConfig, EmMode, LeafFamily, LeafInit, LeafSpec, MStep, Root, StepwiseRule,
+use anyhow::{Context, Result};
+use einet::train::INIT_PSEUDOCOUNT;
+use einet::{
+    DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics, LeafChoice, LeafInit, ModelSpec,
+    StepwiseRule, TrainConfig, TrainObserver, Trainer, TrainingRecord,
 };
-use serde_json::json;
+use serde::Serialize;
 
 use crate::backend_arg::RunArgs;
-use crate::eval::mean_ll;
-use crate::leaf_arg::LeafArg;
-use crate::progress::EpochProgress;
-use crate::record::TrainingRecord;
+use crate::progress::TrainProgress;
 use crate::structure_arg::StructureArgs;
 use crate::{positive_usize, sample};
-use einet_data::registry::{DataInfo, DatasetSpec, Loaded, SPLIT_SEED, load, resolve_root};
 
 /// How EM updates the parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -71,9 +68,6 @@ impl LeafInitArg {
     }
 }
 
-/// Laplace smoothing of data-initialised discrete leaves.
-const INIT_PSEUDOCOUNT: f32 = 1.0;
-
 /// `einet train`.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -97,7 +91,7 @@ pub struct TrainArgs {
     /// (N = largest value + 1) when the largest value is below 256, else binomial (N =
     /// largest value); normal for real data]
     #[arg(long)]
-    pub leaf: Option<LeafArg>,
+    pub leaf: Option<LeafChoice>,
     /// EM mode
     #[arg(long, value_enum, default_value_t = EmArg::Stepwise)]
     pub em: EmArg,
@@ -156,276 +150,20 @@ fn parse_pseudocount(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Everything a training run needs besides the data and the backend: the model, EM and the
-/// schedule. `einet train` builds one from its options; `einet experiment` builds many.
-#[derive(Clone, Debug)]
-pub struct TrainConfig {
-    /// Structure options (RAT depth and repetitions, PD deltas, a JSON region graph).
-    pub structure: StructureArgs,
-    /// Vector length K of internal regions [default: 10 for images, 20 otherwise].
-    pub k: Option<usize>,
-    /// Vector length K of leaf regions [default: K].
-    pub k_leaf: Option<usize>,
-    /// EM mode and pseudocount.
-    pub em: EmConfig,
-    /// How leaf parameters start.
-    pub leaf_init: LeafInit,
-    /// Passes over the training data.
-    pub epochs: usize,
-    /// Rows per mini-batch.
-    pub batch_size: usize,
-    /// Seed of the structure, the initial parameters and the batch order (reshuffled every
-    /// epoch).
-    pub seed: u64,
-    /// Evaluate the training set after each epoch; otherwise its running LL during the epoch
-    /// (before each batch's update) stands in for it.
-    pub eval_train: bool,
-    /// Stop after this many epochs without a better validation LL.
-    pub patience: Option<usize>,
-    /// Show progress bars on stderr (when it is a terminal).
-    pub progress: bool,
-}
-
-/// The log-likelihoods and timing of one epoch (nats per instance).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EpochMetrics {
-    /// Epoch number, from 1.
-    pub epoch: usize,
-    /// Mean LL of the training set after the epoch (the running LL when it is not evaluated).
-    pub train_ll: f64,
-    /// Mean LL of the training batches during the epoch, each before its update.
-    pub train_ll_running: f64,
-    /// Mean LL of the validation set after the epoch.
-    pub valid_ll: f64,
-    /// Mean LL of the test set after the epoch.
-    pub test_ll: f64,
-    /// Seconds of the EM pass.
-    pub seconds: f64,
-    /// Seconds of the evaluation.
-    pub eval_seconds: f64,
-    /// Training throughput.
-    pub samples_per_s: f64,
-    /// Whether the validation LL was the best so far.
-    pub improved: bool,
-}
-
-/// A trained model: the parameters of the best-validation epoch and every epoch's metrics.
-pub struct Trained {
-    /// The model, holding the parameters of the best epoch.
-    pub einet: Einet,
-    /// How the structure was built (for the training record).
-    pub structure: serde_json::Value,
-    /// Vector length of internal regions.
-    pub k_sum: usize,
-    /// Vector length of leaf regions.
-    pub k_leaf: usize,
-    /// Every epoch run, in order.
-    pub history: Vec<EpochMetrics>,
-    /// Index into `history` of the kept (best-validation) epoch.
-    pub best: usize,
-    /// Wall-clock seconds of training and evaluation.
-    pub seconds: f64,
-}
-
-impl Trained {
-    /// The metrics of the kept epoch.
-    pub fn best(&self) -> &EpochMetrics {
-        &self.history[self.best]
-    }
-}
-
-/// Loads a data set for training: resolves the leaf family (`leaf` or the data's default),
-/// rescales the values for it and checks that every part fits it.
-pub fn load_for_training(
-    spec: &DatasetSpec,
-    data_dir: Option<&std::path::Path>,
-    leaf: Option<LeafArg>,
-) -> Result<(Loaded, LeafFamily)> {
-    let root = resolve_root(data_dir, None);
-    let mut data = load(spec, &root, SPLIT_SEED)?;
-    let (family, scale) = crate::leaf_arg::resolve(leaf, &data)?;
-    data.rescale(scale);
-    for part in [&data.train, &data.valid, &data.test] {
-        part.check_family(&family).with_context(|| {
-            format!(
-                "the data set '{spec}' does not fit {} leaves; choose another --leaf",
-                family.name()
-            )
-        })?;
-    }
-    Ok((data, family))
-}
-
-/// A freshly built model and how it was built.
-pub struct Built {
-    /// The model with its seeded initial parameters.
-    pub einet: Einet,
-    /// How the structure was built (for the training record).
-    pub structure: serde_json::Value,
-    /// Vector length of internal regions.
-    pub k_sum: usize,
-    /// Vector length of leaf regions.
-    pub k_leaf: usize,
-}
-
-/// Builds the model `config` describes for data shaped like `info`, with `family` leaves.
-pub fn build(config: &TrainConfig, info: &DataInfo, family: LeafFamily) -> Result<Built> {
-    let (graph, structure) = crate::structure_arg::build(
-        &config.structure,
-        info.num_vars,
-        info.image_shape,
-        config.seed,
-    )?;
-    let k_sum = config.k.unwrap_or(if info.is_image() { 10 } else { 20 });
-    let k_leaf = config.k_leaf.unwrap_or(k_sum);
-    let model_config = EinetConfig {
-        k_leaf,
-        k_sum,
-        num_classes: 1,
-        num_channels: info.channels,
-        leaves: LeafSpec::uniform(family),
-    };
-    let einet = Einet::new(graph, model_config, config.seed).context("cannot build the model")?;
-    Ok(Built {
-        einet,
-        structure,
-        k_sum,
-        k_leaf,
-    })
-}
-
-/// Trains a built model with EM on `run`'s backend, keeping the parameters of the epoch with
-/// the best validation LL. `on_epoch` sees each epoch's metrics as soon as they are known.
-pub fn fit(
-    built: Built,
-    config: &TrainConfig,
-    data: &Loaded,
-    run: &RunArgs,
-    mut on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
-) -> Result<Trained> {
-    let started = Instant::now();
-    let Built {
-        mut einet,
-        structure,
-        k_sum,
-        k_leaf,
-    } = built;
-    if let LeafInit::Data { rows, pseudocount } = config.leaf_init {
-        leaves_from_rows(
-            &einet.layout,
-            &mut einet.params,
-            &data.train.values,
-            rows,
-            pseudocount,
-            config.seed,
-        );
-    }
-    let mut model = run.load(&einet)?;
-    let em = config.em;
-    let eval_batch = config.batch_size.max(256);
-    let mut history: Vec<EpochMetrics> = Vec::with_capacity(config.epochs);
-    let mut best: Option<(usize, einet_core::Params)> = None;
-    let mut batches_seen = 0usize;
-    for epoch in 1..=config.epochs {
-        let batches = data
-            .train
-            .epoch_batches(config.batch_size, Some(config.seed), epoch as u64);
-        let mut progress = EpochProgress::new(batches.len(), epoch, config.epochs, config.progress);
-        for batch in batches {
-            let ll = model
-                .em_accumulate(batch.values(), Root::Mixture)
-                .with_context(|| format!("EM statistics failed in epoch {epoch}"))?;
-            progress.batch(batch.rows(), ll);
-            batches_seen += 1;
-            if let EmMode::Stepwise {
-                frequency,
-                step_size,
-                rule,
-            } = em.mode
-            {
-                if batches_seen % frequency == 0 {
-                    model.em_update(MStep {
-                        step_size,
-                        rule,
-                        pseudocount: em.pseudocount,
-                    })?;
-                }
-            }
-        }
-        if em.mode == EmMode::FullBatch {
-            model.em_update(MStep::full_batch(em.pseudocount))?;
-        }
-        progress.finish();
-        let (seconds, samples_per_s, running) = (
-            progress.seconds(),
-            progress.samples_per_s(),
-            progress.running_ll(),
-        );
-        drop(progress);
-        let eval_start = Instant::now();
-        let spinner =
-            crate::progress::spinner(format!("epoch {epoch}: evaluating"), config.progress);
-        let train_ll = if config.eval_train {
-            mean_ll(model.as_mut(), &data.train, eval_batch)?
-        } else {
-            running
-        };
-        let valid_ll = mean_ll(model.as_mut(), &data.valid, eval_batch)?;
-        let test_ll = mean_ll(model.as_mut(), &data.test, eval_batch)?;
-        spinner.finish_and_clear();
-        if !(train_ll.is_finite() && valid_ll.is_finite() && test_ll.is_finite()) {
-            bail!(
-                "training diverged in epoch {epoch} (train LL {train_ll}, valid LL {valid_ll}); \
-                 try a smaller --step-size or a positive --pseudocount"
-            );
-        }
-        let improved = best
-            .as_ref()
-            .is_none_or(|&(i, _)| valid_ll > history[i].valid_ll);
-        if improved {
-            best = Some((history.len(), model.params()?));
-        }
-        let metrics = EpochMetrics {
-            epoch,
-            train_ll,
-            train_ll_running: running,
-            valid_ll,
-            test_ll,
-            seconds,
-            eval_seconds: eval_start.elapsed().as_secs_f64(),
-            samples_per_s,
-            improved,
-        };
-        on_epoch(&metrics)?;
-        history.push(metrics);
-        if let (Some(patience), Some((b, _))) = (config.patience, &best) {
-            if history.len() - 1 - b >= patience {
-                break;
-            }
-        }
-    }
-    let Some((best, params)) = best else {
-        bail!("no epoch was run");
-    };
-    einet.params = params;
-    Ok(Trained {
-        einet,
-        structure,
-        k_sum,
-        k_leaf,
-        history,
-        best,
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
 impl TrainArgs {
-    /// The training configuration these options describe.
-    pub fn config(&self) -> TrainConfig {
-        TrainConfig {
-            structure: self.structure.clone(),
+    /// The model these options describe.
+    pub fn model_spec(&self) -> Result<ModelSpec> {
+        Ok(ModelSpec {
+            structure: self.structure.spec()?,
             k: self.k,
             k_leaf: self.k_leaf,
+            leaf: self.leaf,
+        })
+    }
+
+    /// The EM schedule these options describe.
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
             em: EmConfig {
                 mode: match self.em {
                     EmArg::Stepwise => EmMode::Stepwise {
@@ -443,19 +181,97 @@ impl TrainArgs {
             seed: self.seed,
             eval_train: true,
             patience: None,
-            progress: true,
         }
+    }
+}
+
+/// One line of metrics.jsonl (fields in alphabetical order).
+#[derive(Serialize)]
+struct MetricsLine {
+    epoch: usize,
+    eval_seconds: f64,
+    samples_per_s: f64,
+    seconds: f64,
+    test_bpd: Option<f64>,
+    test_ll: f64,
+    train_ll: f64,
+    train_ll_running: f64,
+    valid_bpd: Option<f64>,
+    valid_ll: f64,
+}
+
+impl MetricsLine {
+    fn new(m: &EpochMetrics, info: &DataInfo) -> Self {
+        MetricsLine {
+            epoch: m.epoch,
+            train_ll: m.train_ll,
+            train_ll_running: m.train_ll_running,
+            valid_ll: m.valid_ll,
+            test_ll: m.test_ll,
+            valid_bpd: info.bits_per_dim(m.valid_ll),
+            test_bpd: info.bits_per_dim(m.test_ll),
+            seconds: m.seconds,
+            eval_seconds: m.eval_seconds,
+            samples_per_s: m.samples_per_s,
+        }
+    }
+}
+
+/// Draws the bars, prints every epoch and appends it to metrics.jsonl.
+struct EpochPrinter<'a> {
+    progress: TrainProgress,
+    metrics: BufWriter<File>,
+    metrics_path: &'a std::path::Path,
+    info: &'a DataInfo,
+    epochs: usize,
+}
+
+impl TrainObserver for EpochPrinter<'_> {
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.progress.epoch_started(epoch, epochs, batches);
+    }
+
+    fn batch_done(&mut self, progress: &einet::BatchProgress) {
+        self.progress.batch_done(progress);
+    }
+
+    fn evaluating(&mut self, epoch: usize) {
+        self.progress.evaluating(epoch);
+    }
+
+    fn epoch_done(&mut self, m: &EpochMetrics) -> einet::Result<()> {
+        self.progress.epoch_done();
+        let line = serde_json::to_string(&MetricsLine::new(m, self.info)).unwrap_or_default();
+        writeln!(self.metrics, "{line}")
+            .and_then(|()| self.metrics.flush())
+            .map_err(|e| {
+                einet::Error::invalid(format!("cannot write {}: {e}", self.metrics_path.display()))
+            })?;
+        println!(
+            "epoch {:>3}/{}  train LL {:.4}  valid LL {:.4}  test LL {:.4}  {:.1} s  {:.0} \
+             samples/s{}",
+            m.epoch,
+            self.epochs,
+            m.train_ll,
+            m.valid_ll,
+            m.test_ll,
+            m.seconds,
+            m.samples_per_s,
+            if m.improved { "  *" } else { "" }
+        );
+        Ok(())
     }
 }
 
 /// Runs `einet train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    args.run.init()?;
+    let device = args.run.device()?;
     let started = Instant::now();
-    let (data, family) = load_for_training(&args.dataset, args.data_dir.as_deref(), args.leaf)?;
-    let info = data.info.clone();
+    let spec = args.model_spec()?;
+    let data = spec.load_data(&args.dataset, args.data_dir.as_deref())?;
+    let info = data.data.info.clone();
     let config = args.config();
-    let built = build(&config, &info, family)?;
+    let built = spec.build(&data, config.seed)?;
     let counts = built.einet.graph.counts();
     let num_params = built.einet.layout.num_params();
 
@@ -467,17 +283,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let model_path = out.join("model.einet");
     let metrics_path = out.join("metrics.jsonl");
-    let mut metrics = BufWriter::new(
+    let metrics = BufWriter::new(
         File::create(&metrics_path)
             .with_context(|| format!("cannot create {}", metrics_path.display()))?,
     );
 
+    let loaded = &data.data;
     println!(
         "{}: {} train / {} valid / {} test rows, {} variables{}",
         args.dataset,
-        data.train.rows(),
-        data.valid.rows(),
-        data.test.rows(),
+        loaded.train.rows(),
+        loaded.valid.rows(),
+        loaded.test.rows(),
         info.num_vars,
         match info.image_shape {
             Some([h, w]) => format!(" ({h}x{w}, {} channel(s))", info.channels),
@@ -487,13 +304,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     println!(
         "model: {} ({} sum regions, {} leaf regions, {} products), K = {} (leaves {}), \
          {} leaves, {num_params} parameters",
-        structure_summary(&built.structure),
+        built.structure.summary(),
         counts.sum_regions,
         counts.leaf_regions,
         counts.products,
         built.k_sum,
         built.k_leaf,
-        family.name(),
+        data.family.name(),
     );
     println!(
         "training: {} EM, {} epochs, batch {}, seed {}, backend {} ({} threads)",
@@ -511,46 +328,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config.epochs,
         config.batch_size,
         config.seed,
-        args.run.backend.name(),
-        args.run.threads()
+        device.name(),
+        device.threads()
     );
 
-    let trained = fit(built, &config, &data, &args.run, |m| {
-        let line = json!({
-            "epoch": m.epoch,
-            "train_ll": m.train_ll,
-            "train_ll_running": m.train_ll_running,
-            "valid_ll": m.valid_ll,
-            "test_ll": m.test_ll,
-            "valid_bpd": info.bits_per_dim(m.valid_ll),
-            "test_bpd": info.bits_per_dim(m.test_ll),
-            "seconds": m.seconds,
-            "eval_seconds": m.eval_seconds,
-            "samples_per_s": m.samples_per_s,
-        });
-        writeln!(metrics, "{line}")
-            .and_then(|()| metrics.flush())
-            .with_context(|| format!("cannot write {}", metrics_path.display()))?;
-        println!(
-            "epoch {:>3}/{}  train LL {:.4}  valid LL {:.4}  test LL {:.4}  {:.1} s  {:.0} \
-             samples/s{}",
-            m.epoch,
-            config.epochs,
-            m.train_ll,
-            m.valid_ll,
-            m.test_ll,
-            m.seconds,
-            m.samples_per_s,
-            if m.improved { "  *" } else { "" }
-        );
-        Ok(())
-    })?;
+    let mut printer = EpochPrinter {
+        progress: TrainProgress::new(true),
+        metrics,
+        metrics_path: &metrics_path,
+        info: &info,
+        epochs: config.epochs,
+    };
+    let trained = Trainer::new(device, config).fit(built, &data, &mut printer)?;
+    drop(printer);
     let best = trained.best();
     let (best_epoch, valid_ll, test_ll) = (best.epoch, best.valid_ll, best.test_ll);
     let test_bpd = info.bits_per_dim(test_ll);
-    let training = training_record(&trained, &info, family, &config, &args.run, "train")?;
+    let record = TrainingRecord::new(&trained, &data, &config, &device, tool("train"));
     let mut einet = trained.einet;
-    einet.training = training;
+    einet.training = record.to_json();
     einet
         .save(&model_path)
         .with_context(|| format!("cannot save the model to {}", model_path.display()))?;
@@ -565,7 +361,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     println!("wrote {}", metrics_path.display());
     if info.is_image() && !args.no_samples {
         let path = out.join("samples.png");
-        let mut model = args.run.load(&einet)?;
+        let mut model = device.load(&einet)?;
         let values = model
             .sample(25, None, args.seed, 1.0)
             .context("cannot draw samples")?;
@@ -576,51 +372,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The training record ([`TrainingRecord`]) of `trained` as the JSON stored in its model
-/// file, so that `einet eval/sample/inpaint/info` can use it; `command` (e.g. `train`) names
-/// the command that trained it in the record's `tool`.
-pub fn training_record(
-    trained: &Trained,
-    info: &DataInfo,
-    family: LeafFamily,
-    config: &TrainConfig,
-    run: &RunArgs,
-    command: &str,
-) -> Result<serde_json::Value> {
-    let best = trained.best();
-    let record = TrainingRecord {
-        tool: format!("einet-cli {} ({command})", env!("CARGO_PKG_VERSION")),
-        data: info.clone(),
-        structure: trained.structure.clone(),
-        k_leaf: trained.k_leaf,
-        k_sum: trained.k_sum,
-        leaf: family,
-        em: crate::record::em_json(&config.em),
-        leaf_init: config.leaf_init,
-        // Epochs run: fewer than configured when the patience stopped training early.
-        epochs: trained.history.len(),
-        batch_size: config.batch_size,
-        seed: config.seed,
-        backend: run.backend.name().into(),
-        threads: run.threads(),
-        best_epoch: best.epoch,
-        train_ll: best.train_ll,
-        valid_ll: best.valid_ll,
-        test_ll: best.test_ll,
-        test_bpd: info.bits_per_dim(best.test_ll),
-        seconds: trained.seconds,
-    };
-    serde_json::to_value(&record).context("cannot record the training")
+/// The `tool` of a training record written by command `command`.
+pub fn tool(command: &str) -> String {
+    format!("einet-cli {} ({command})", env!("CARGO_PKG_VERSION"))
 }
 
-fn structure_summary(s: &serde_json::Value) -> String {
-    match s["kind"].as_str() {
-        Some("rat") => format!(
-            "random binary trees, depth {}, {} repetitions",
-            s["depth"], s["repetitions"]
-        ),
-        Some("pd") => format!("Poon–Domingos {}, deltas {}", s["shape"], s["deltas"]),
-        Some("json") => format!("region graph {}", s["path"]),
-        _ => "custom structure".into(),
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_leaf_help_names_the_default_of_integer_data() {
+        let command = <super::TrainArgs as clap::Args>::augment_args(clap::Command::new("t"));
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "leaf")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(
+            help.contains("categorical (N = largest value + 1) when the largest value is below 256, else binomial (N = largest value)"),
+            "{help}"
+        );
     }
 }

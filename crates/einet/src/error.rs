@@ -52,6 +52,22 @@ impl Error {
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::Invalid(message.into())
     }
+
+    /// The message with every cause after it, joined by `: ` (a cause whose text is already
+    /// shown is left out).
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            let part = e.to_string();
+            if !text.contains(&part) {
+                text.push_str(": ");
+                text.push_str(&part);
+            }
+            cause = e.source();
+        }
+        text
+    }
 }
 
 /// Adds what was being done to an error, as [`Error::Context`].

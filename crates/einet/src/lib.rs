@@ -32,6 +32,7 @@ pub mod device;
 pub mod error;
 pub mod leaves;
 pub mod model_spec;
+pub mod provenance;
 pub mod queries;
 pub mod record;
 pub mod structure;

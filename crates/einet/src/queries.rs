@@ -175,3 +175,68 @@ impl Model {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use einet_core::{EinetConfig, LeafFamily, LeafGroup, LeafSpec, random_binary_trees};
+    use einet_data::Dataset;
+
+    /// Four variables: Bernoulli leaves, and categorical(3) for variables 2 and 3.
+    fn grouped_model() -> Einet {
+        let mut config = EinetConfig::new(2, LeafFamily::Bernoulli);
+        config.leaves = LeafSpec {
+            default: LeafFamily::Bernoulli,
+            groups: vec![LeafGroup {
+                vars: vec![2, 3],
+                family: LeafFamily::Categorical { categories: 3 },
+            }],
+        };
+        Einet::new(random_binary_trees(4, 1, 1, 0).unwrap(), config, 0).unwrap()
+    }
+
+    #[test]
+    fn values_are_checked_with_their_variables_family_at_their_data_set_row() {
+        let einet = grouped_model();
+        let mut values = vec![0.0f32; 1500 * 4];
+        values[700 * 4 + 2] = 2.0; // a category, though not a Bernoulli value
+        let data = Dataset::new("d.test", 4, 1, values.clone()).unwrap();
+        check_data(&einet, &data).unwrap();
+        values[1200 * 4 + 3] = 3.0;
+        let data = Dataset::new("d.test", 4, 1, values.clone()).unwrap();
+        let err = check_data(&einet, &data).unwrap_err().report();
+        assert!(
+            err.contains("d.test row 1200, variable 3: value 3 is not valid for categorical(3)"),
+            "{err}"
+        );
+        values[1200 * 4 + 3] = 0.0;
+        values[1300 * 4] = 2.0;
+        let data = Dataset::new("d.test", 4, 1, values).unwrap();
+        let err = check_data(&einet, &data).unwrap_err().report();
+        assert!(
+            err.contains("row 1300, variable 0: value 2 is not valid for bernoulli"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn values_of_a_text_file_are_named_by_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        let mut text = String::from("a,b,c,d\n");
+        for i in 0..1500 {
+            text.push_str(if i == 1200 { "0,1,2,5\n" } else { "0,1,2,0\n" });
+        }
+        std::fs::write(&path, text).unwrap();
+        let data = einet_data::csv(&path, einet_data::CsvOptions::default()).unwrap();
+        let err = check_data(&grouped_model(), &data).unwrap_err().report();
+        assert!(err.contains("d.csv line 1202, column 4: value 5"), "{err}");
+    }
+
+    #[test]
+    fn data_of_another_shape_are_refused() {
+        let data = Dataset::new("d.test", 3, 1, vec![0.0; 6]).unwrap();
+        let err = check_data(&grouped_model(), &data).unwrap_err().report();
+        assert!(err.contains("d.test has 3 variables"), "{err}");
+    }
+}

@@ -28,7 +28,8 @@ pub enum StructureSpec {
     },
     /// Poon–Domingos over the image grid (or the variables as a 1-D grid).
     Pd {
-        /// Step sizes of the cuts, one per axis each [default: a quarter of the longest side].
+        /// Step sizes of the cuts: each one per axis, or one for every axis [default: a
+        /// quarter of the longest side].
         deltas: Vec<Vec<f64>>,
         /// The axes that may be cut [default: all].
         axes: Option<Vec<usize>>,
@@ -142,6 +143,9 @@ impl StructureSpec {
                     vec![vec![side.div_ceil(4).max(1) as f64; shape.len()]]
                 } else {
                     deltas
+                        .iter()
+                        .map(|d| per_axis(d, shape.len()))
+                        .collect::<Result<_>>()?
                 };
                 let pd = PoonDomingos {
                     shape,
@@ -185,24 +189,18 @@ impl StructureSpec {
     }
 }
 
-/// A Poon–Domingos step size: `7` (every axis) or `7,28` / `7x28` (one per axis of a grid
-/// with `dims` axes).
-pub fn parse_delta(s: &str, dims: usize) -> Result<Vec<f64>> {
-    let parts: Vec<&str> = s.split([',', 'x']).map(str::trim).collect();
-    let values = parts
-        .iter()
-        .map(|p| p.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0))
-        .collect::<Option<Vec<f64>>>()
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "--delta '{s}' is not a positive number (or one per axis)"
-            ))
-        })?;
-    match values.len() {
-        1 => Ok(vec![values[0]; dims]),
-        n if n == dims => Ok(values),
+/// `delta` for a grid of `dims` axes: one step size stands for every axis.
+fn per_axis(delta: &[f64], dims: usize) -> Result<Vec<f64>> {
+    if let Some(d) = delta.iter().find(|d| !(d.is_finite() && **d > 0.0)) {
+        return Err(Error::invalid(format!(
+            "the Poon–Domingos step size {d} is not a positive number"
+        )));
+    }
+    match delta.len() {
+        1 => Ok(vec![delta[0]; dims]),
+        n if n == dims => Ok(delta.to_vec()),
         n => Err(Error::invalid(format!(
-            "--delta '{s}' gives {n} step sizes, but the grid has {dims} axes"
+            "a Poon–Domingos delta gives {n} step sizes, but the grid has {dims} axes"
         ))),
     }
 }
@@ -254,7 +252,8 @@ mod tests {
             repetitions: None,
         };
         assert!(deep.build(&info(16, None), 0).is_err());
-        assert!(parse_delta("7,7,7", 2).is_err());
-        assert_eq!(parse_delta("7x28", 2).unwrap(), vec![7.0, 28.0]);
+        assert!(per_axis(&[7.0, 7.0, 7.0], 2).is_err());
+        assert!(per_axis(&[0.0], 2).is_err());
+        assert_eq!(per_axis(&[7.0], 2).unwrap(), vec![7.0, 7.0]);
     }
 }

@@ -1,6 +1,6 @@
-//! Records the commit the `einet` binary is built from as `EINET_BUILD_COMMIT`
+//! Records the commit the `einet` library is built from as `EINET_BUILD_COMMIT`
 //! (`git rev-parse --short HEAD`, with `+changes` when tracked source files differ from it),
-//! so that results name the code that produced them wherever the binary runs, and
+//! so that results name the code that produced them wherever a binary runs, and
 //! `einet --version` as `EINET_VERSION`.
 
 use std::path::{Path, PathBuf};

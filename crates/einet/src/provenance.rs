@@ -1,18 +1,21 @@
-//! What the experiments share: the provenance of a run (command line, commit, machine) and
-//! result files that several runs add to.
+//! Where and how a run was made: command line, commit, machine, device and time, for result
+//! files that must name the code and hardware that produced them.
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::backend_arg::RunArgs;
-use crate::output::atomic_write;
+use crate::device::Device;
+
+/// `git rev-parse --short HEAD` when this library was built, with `+changes` when tracked
+/// source files differed from it; empty when built outside git.
+pub const BUILD_COMMIT: &str = env!("EINET_BUILD_COMMIT");
+/// The version, with the commit when known: `0.1.0 (commit abc1234)`.
+pub const VERSION: &str = env!("EINET_VERSION");
 
 /// Where and how a run was made.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     /// The command line, quoted for a POSIX shell.
     pub command: String,
@@ -32,15 +35,15 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// The provenance of this process, running on `run`'s backend.
-    pub fn collect(run: &RunArgs) -> Provenance {
+    /// The provenance of this process, running on `device`.
+    pub fn collect(device: &Device) -> Provenance {
         Provenance {
             command: command_line(),
             commit: build_commit(),
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu: cpu_model(),
-            threads: run.threads(),
-            device: run.device_name(),
+            threads: device.threads(),
+            device: device.device_name(),
             started: utc_now(),
         }
     }
@@ -84,10 +87,10 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The commit this binary was built from (`git rev-parse --short HEAD` at build time, with
+/// The commit this library was built from (`git rev-parse --short HEAD` at build time, with
 /// `+changes` when its tracked source differed from it); `None` when built outside git.
 pub fn build_commit() -> Option<String> {
-    Some(env!("EINET_BUILD_COMMIT"))
+    Some(BUILD_COMMIT)
         .filter(|c| !c.is_empty())
         .map(str::to_string)
 }
@@ -129,54 +132,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// The entries of a JSON results file (an array of objects); none if it does not exist.
-pub fn read_entries(path: &Path) -> Result<Vec<Value>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    match serde_json::from_str::<Value>(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?
-    {
-        Value::Array(entries) => Ok(entries),
-        _ => bail!("{} is not a JSON array of results", path.display()),
-    }
-}
-
-/// `old` without the entries that `new` replaces (same value of every field in `key`), then
-/// `new`.
-pub fn merge_entries(old: Vec<Value>, new: &[Value], key: &[&str]) -> Vec<Value> {
-    let same = |a: &Value, b: &Value| key.iter().all(|k| a.get(k) == b.get(k));
-    let mut merged: Vec<Value> = old
-        .into_iter()
-        .filter(|o| !new.iter().any(|n| same(o, n)))
-        .collect();
-    merged.extend(new.iter().cloned());
-    merged
-}
-
-/// Writes `entries` as a pretty JSON array, atomically.
-pub fn write_entries(path: &Path, entries: &[Value]) -> Result<()> {
-    atomic_write(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, entries)?;
-        writeln!(w)?;
-        Ok(())
-    })
-}
-
-/// Writes a text file atomically.
-pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    atomic_write(path, |w| {
-        w.write_all(text.as_bytes())?;
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn dates_and_quoting() {
@@ -185,20 +143,5 @@ mod tests {
         assert_eq!(shell_quote("--datasets"), "--datasets");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
-    }
-
-    #[test]
-    fn merging_replaces_only_matching_entries() {
-        let old = vec![
-            json!({"dataset": "a", "setting": "demo", "v": 1}),
-            json!({"dataset": "a", "setting": "tuned", "v": 2}),
-            json!({"dataset": "b", "setting": "demo", "v": 3}),
-        ];
-        let new = [json!({"dataset": "a", "setting": "demo", "v": 4})];
-        let merged = merge_entries(old, &new, &["dataset", "setting"]);
-        assert_eq!(merged.len(), 3);
-        assert!(merged.contains(&json!({"dataset": "a", "setting": "tuned", "v": 2})));
-        assert!(merged.contains(&json!({"dataset": "a", "setting": "demo", "v": 4})));
-        assert!(!merged.contains(&json!({"dataset": "a", "setting": "demo", "v": 1})));
     }
 }
