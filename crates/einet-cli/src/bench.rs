@@ -10,8 +10,7 @@ use einet_core::canonical::{CANONICAL_IDS, Canonical, random_rows};
 use einet_core::{Einet, Layout, Root};
 use serde_json::json;
 
-use crate::backend_arg::RunArgs;
-use crate::positive_usize;
+use einet::args::{RunArgs, positive_usize};
 
 /// `einet bench`.
 #[derive(clap::Args, Debug)]

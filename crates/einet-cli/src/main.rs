@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod backend_arg;
 mod bench;
 mod eval;
 mod hide;
@@ -24,7 +23,7 @@ mod sample;
 mod structure_arg;
 mod train;
 
-use backend_arg::RunArgs;
+use einet::args::{RunArgs, positive_usize};
 use einet_data::registry::{DatasetSpec, Split};
 use hide::HideSpec;
 
@@ -200,15 +199,6 @@ pub struct InfoArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
-}
-
-/// Parses a positive integer, with a message that names the rule.
-pub fn positive_usize(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<i128>() {
-        Ok(n) if n > 0 => usize::try_from(n).map_err(|_| format!("{s} is too large")),
-        Ok(n) => Err(format!("must be a positive integer, got {n}")),
-        Err(_) => Err(format!("must be a positive integer, got '{s}'")),
-    }
 }
 
 /// The error and its causes on one line, leaving out causes that an outer message already

@@ -6,67 +6,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use einet::train::INIT_PSEUDOCOUNT;
 use einet::{
-    DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics, LeafChoice, LeafInit, ModelSpec,
-    StepwiseRule, TrainConfig, TrainObserver, Trainer, TrainingRecord,
+    DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics, LeafChoice, ModelSpec, TrainConfig,
+    TrainObserver, Trainer, TrainingRecord,
 };
 use serde::Serialize;
 
-use crate::backend_arg::RunArgs;
 use crate::progress::TrainProgress;
+use crate::sample;
 use crate::structure_arg::StructureArgs;
-use crate::{positive_usize, sample};
-
-/// How EM updates the parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum EmArg {
-    /// Stepwise (online) EM: a step toward the batch estimate every --frequency batches
-    Stepwise,
-    /// Full-batch EM: one update per epoch
-    Full,
-}
-
-/// How a stepwise M-step blends a batch in (see [`StepwiseRule`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum StepwiseRuleArg {
-    /// Stepwise EM on running statistics: each weight vector and leaf factor moves by its
-    /// share of the running responsibility mass
-    Statistics,
-    /// The reference's rule: every weight vector and leaf factor moves by the step size
-    Parameters,
-}
-
-impl From<StepwiseRuleArg> for StepwiseRule {
-    fn from(rule: StepwiseRuleArg) -> Self {
-        match rule {
-            StepwiseRuleArg::Statistics => StepwiseRule::Statistics,
-            StepwiseRuleArg::Parameters => StepwiseRule::Parameters,
-        }
-    }
-}
-
-/// How leaf parameters start (see [`LeafInit`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LeafInitArg {
-    /// Drawn per family without looking at the data, as the reference does
-    Random,
-    /// Each leaf component fitted to a few random training rows
-    Data,
-}
-
-impl LeafInitArg {
-    /// The initialisation with `rows` training rows per component.
-    pub fn with_rows(self, rows: usize) -> LeafInit {
-        match self {
-            LeafInitArg::Random => LeafInit::Random,
-            LeafInitArg::Data => LeafInit::Data {
-                rows,
-                pseudocount: INIT_PSEUDOCOUNT,
-            },
-        }
-    }
-}
+use einet::args::{EmArg, LeafInitArg, RunArgs, StepwiseRuleArg, positive_usize};
 
 /// `einet train`.
 #[derive(clap::Args, Debug)]

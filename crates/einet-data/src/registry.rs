@@ -34,7 +34,7 @@ pub enum RegistryError {
         spec: String,
         /// What went wrong.
         #[source]
-        source: DataError,
+        source: Box<DataError>,
     },
     /// A `debd:NAME` with a name outside the 20 benchmarks, whose files are not there.
     #[error(
@@ -48,7 +48,7 @@ pub enum RegistryError {
         name: String,
         /// What went wrong when reading its files.
         #[source]
-        source: DataError,
+        source: Box<DataError>,
     },
     /// The data set was read but cannot be used (a folder for a file, too few rows).
     #[error("cannot load data set '{spec}': {reason}")]
@@ -372,7 +372,7 @@ pub fn resolve_root(cli: Option<&Path>, recorded: Option<&Path>) -> PathBuf {
 pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, RegistryError> {
     let read = |source: DataError| RegistryError::Load {
         spec: spec.to_string(),
-        source,
+        source: Box::new(source),
     };
     let unusable = |reason: String| RegistryError::Unusable {
         spec: spec.to_string(),
@@ -395,7 +395,7 @@ pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, 
                     RegistryError::UnknownDebd {
                         spec: spec.to_string(),
                         name: name.clone(),
-                        source,
+                        source: Box::new(source),
                     }
                 }
             })?;

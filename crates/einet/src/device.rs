@@ -159,26 +159,26 @@ impl Device {
 
     /// The device in words (the GPU's name); `None` on the CPU.
     pub fn device_name(&self) -> Option<String> {
-        self.capability(|b| b.device_name(), |b| Backend::device_name(b))
+        self.capability(Backend::device_name, Backend::device_name)
     }
 
     /// Bytes of device memory the models on this device hold now; `None` on the CPU.
     pub fn memory_allocated(&self) -> Option<u64> {
-        self.capability(|b| b.memory_allocated(), |b| Backend::memory_allocated(b))
+        self.capability(Backend::memory_allocated, Backend::memory_allocated)
     }
 
     /// The most device memory held at once since the last
     /// [`reset_peak_memory`](Device::reset_peak_memory); `None` on the CPU.
     pub fn peak_memory_allocated(&self) -> Option<u64> {
         self.capability(
-            |b| b.peak_memory_allocated(),
-            |b| Backend::peak_memory_allocated(b),
+            Backend::peak_memory_allocated,
+            Backend::peak_memory_allocated,
         )
     }
 
     /// Restarts the peak-memory count from the memory in use now.
     pub fn reset_peak_memory(&self) {
-        self.capability(|b| b.reset_peak_memory(), |b| Backend::reset_peak_memory(b))
+        self.capability(Backend::reset_peak_memory, Backend::reset_peak_memory)
     }
 
     /// Worker threads of the CPU pool in use.

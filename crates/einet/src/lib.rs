@@ -28,6 +28,8 @@
 //! the [`Backend`] trait), `einet-cpu` and `einet-cuda` (the backends), `einet-data` (data
 //! sets and the [`registry`]).
 
+#[cfg(feature = "clap")]
+pub mod args;
 pub mod device;
 pub mod error;
 pub mod leaves;
