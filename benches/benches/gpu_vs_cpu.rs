@@ -42,7 +42,7 @@ const QUICK_VAR: &str = "EINET_BENCH_QUICK";
 fn cuda_backend() -> Option<CudaBackend> {
     match CudaBackend::new_if_available() {
         Some(b) => {
-            println!("cuda: {}", b.device_name());
+            println!("cuda: {}", b.device_name().unwrap_or_default());
             Some(b)
         }
         None => {

@@ -15,7 +15,6 @@ mod hide;
 mod image_grid;
 mod info;
 mod inpaint;
-mod mixture;
 mod mpe;
 mod output;
 mod progress;

@@ -201,11 +201,21 @@ fn device_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> BackendErro
 impl Exec {
     /// Opens device 0: a context, its default stream, and every kernel compiled for its
     /// architecture. Returns the device's name too.
-    pub(crate) fn open_cuda() -> Result<(Exec, String), BackendError> {
-        probe()?;
-        let ctx = CudaContext::new(0)
-            .map_err(|e| unavailable(format!("cannot create a CUDA context on device 0: {e}")))?;
-        let name = ctx.name().unwrap_or_else(|_| "CUDA device 0".into());
+    pub(crate) fn open_cuda(ordinal: usize) -> Result<(Exec, String), BackendError> {
+        let found = probe()?.devices;
+        if ordinal >= found {
+            return Err(unavailable(format!(
+                "there is no CUDA device {ordinal}: the driver reports {found} (ordinals 0..{found})"
+            )));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| {
+            unavailable(format!(
+                "cannot create a CUDA context on device {ordinal}: {e}"
+            ))
+        })?;
+        let name = ctx
+            .name()
+            .unwrap_or_else(|_| format!("CUDA device {ordinal}"));
         let (major, minor) = ctx
             .compute_capability()
             .map_err(|e| unavailable(format!("cannot read the compute capability: {e}")))?;

@@ -74,7 +74,7 @@ mod backend {
         pub(crate) name: String,
     }
 
-    /// The CUDA backend: one device (ordinal 0) with its kernels loaded.
+    /// The CUDA backend: one device with its kernels loaded.
     #[derive(Clone)]
     pub struct CudaBackend {
         dev: Arc<Device>,
@@ -89,17 +89,23 @@ mod backend {
     }
 
     impl CudaBackend {
-        /// Opens device 0 and compiles the kernels for it (once per process and
-        /// architecture). Fails with [`BackendError::Unavailable`] when there is no driver,
-        /// no device or no NVRTC.
+        /// Opens device 0: [`CudaBackend::with_ordinal`]`(0)`.
         pub fn new() -> Result<Self, BackendError> {
+            Self::with_ordinal(0)
+        }
+
+        /// Opens device `ordinal` and compiles the kernels for it (once per process and
+        /// architecture). Fails with [`BackendError::Unavailable`] when there is no driver,
+        /// no such device or no NVRTC.
+        pub fn with_ordinal(ordinal: usize) -> Result<Self, BackendError> {
             // cudarc panics if a library vanishes between probing and use; keep that a
             // one-line error too.
-            let opened = std::panic::catch_unwind(Exec::open_cuda).unwrap_or_else(|_| {
-                Err(BackendError::Unavailable(
-                    "the CUDA driver or NVRTC failed while opening device 0".into(),
-                ))
-            })?;
+            let opened =
+                std::panic::catch_unwind(|| Exec::open_cuda(ordinal)).unwrap_or_else(|_| {
+                    Err(BackendError::Unavailable(format!(
+                        "the CUDA driver or NVRTC failed while opening device {ordinal}"
+                    )))
+                })?;
             let (exec, name) = opened;
             Ok(CudaBackend {
                 dev: Arc::new(Device { exec, name }),
@@ -124,28 +130,6 @@ mod backend {
             }
         }
 
-        /// The device's name.
-        pub fn device_name(&self) -> &str {
-            &self.dev.name
-        }
-
-        /// Bytes of device memory that this backend's models hold now (their parameters,
-        /// statistics, index arrays and per-batch buffers; not the CUDA context).
-        pub fn memory_allocated(&self) -> u64 {
-            self.dev.exec.memory_use().now()
-        }
-
-        /// The most bytes [`CudaBackend::memory_allocated`] reached since the backend was
-        /// created or [`CudaBackend::reset_peak_memory`] was last called.
-        pub fn peak_memory_allocated(&self) -> u64 {
-            self.dev.exec.memory_use().peak()
-        }
-
-        /// Starts [`CudaBackend::peak_memory_allocated`] afresh from what is held now.
-        pub fn reset_peak_memory(&self) {
-            self.dev.exec.memory_use().reset_peak()
-        }
-
         /// A backend running on the CPU emulator (tests).
         pub(crate) fn with_emulator(emu: Arc<Emulator>) -> Self {
             CudaBackend {
@@ -166,6 +150,24 @@ mod backend {
 
         fn load(&self, einet: &Einet) -> Result<CudaModel, BackendError> {
             CudaModel::new(self.dev.clone(), einet)
+        }
+
+        fn device_name(&self) -> Option<String> {
+            Some(self.dev.name.clone())
+        }
+
+        /// Bytes that this backend's models hold now (their parameters, statistics, index
+        /// arrays and per-batch buffers; not the CUDA context).
+        fn memory_allocated(&self) -> Option<u64> {
+            Some(self.dev.exec.memory_use().now())
+        }
+
+        fn peak_memory_allocated(&self) -> Option<u64> {
+            Some(self.dev.exec.memory_use().peak())
+        }
+
+        fn reset_peak_memory(&self) {
+            self.dev.exec.memory_use().reset_peak()
         }
     }
 }
@@ -197,6 +199,11 @@ mod stub {
             Err(BackendError::Unavailable(NO_CUDA.into()))
         }
 
+        /// Always [`BackendError::Unavailable`] in a build without the `cuda` feature.
+        pub fn with_ordinal(_ordinal: usize) -> Result<Self, BackendError> {
+            Self::new()
+        }
+
         /// Always `None` in a build without the `cuda` feature.
         ///
         /// # Panics
@@ -207,25 +214,6 @@ mod stub {
             }
             None
         }
-
-        /// The device's name (never called: no value of this type exists).
-        pub fn device_name(&self) -> &str {
-            ""
-        }
-
-        /// Bytes of device memory held by this backend's models (never called: no value of
-        /// this type exists).
-        pub fn memory_allocated(&self) -> u64 {
-            0
-        }
-
-        /// The most bytes held since the last reset (never called).
-        pub fn peak_memory_allocated(&self) -> u64 {
-            0
-        }
-
-        /// Starts the peak afresh (never called).
-        pub fn reset_peak_memory(&self) {}
     }
 
     /// A model on the CUDA backend; uninhabited without the `cuda` feature.

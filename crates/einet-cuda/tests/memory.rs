@@ -1,4 +1,4 @@
-//! Device-memory accounting of the CUDA backend ([`CudaBackend::memory_allocated`] and its
+//! Device-memory accounting of the CUDA backend ([`Backend::memory_allocated`] and its
 //! peak): what a model holds is counted when it is allocated and given back when it is
 //! dropped. Runs on the GPU, else on the CPU emulator, else prints SKIP.
 #![cfg(feature = "cuda")]
@@ -13,6 +13,16 @@ fn backend() -> Option<CudaBackend> {
     CudaBackend::new_if_available().or_else(|| {
         einet_cuda::emu::backend_if_available(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))
     })
+}
+
+fn held(cuda: &CudaBackend) -> u64 {
+    cuda.memory_allocated()
+        .expect("the CUDA backend tracks its memory")
+}
+
+fn peak(cuda: &CudaBackend) -> u64 {
+    cuda.peak_memory_allocated()
+        .expect("the CUDA backend tracks its peak memory")
 }
 
 #[test]
@@ -30,10 +40,10 @@ fn models_hold_their_buffers_and_give_them_back() {
     let batch = floats(rows * einet.layout.activation_len);
     let x = random_rows(&einet, rows, 1);
 
-    let before = cuda.memory_allocated();
+    let before = held(&cuda);
     cuda.reset_peak_memory();
     let mut model = cuda.load(&einet).expect("load");
-    let loaded = cuda.memory_allocated();
+    let loaded = held(&cuda);
     // Weights, their EM counts and the leaf parameters at least.
     assert!(
         loaded - before >= 2 * parameters,
@@ -41,32 +51,24 @@ fn models_hold_their_buffers_and_give_them_back() {
     );
 
     model.log_likelihood(&x, Root::Mixture).expect("forward");
-    let forward = cuda.memory_allocated();
+    let forward = held(&cuda);
     assert!(forward - loaded >= batch, "activations not counted");
     model
         .em_accumulate(&x, Root::Mixture)
         .expect("EM statistics");
-    let trained = cuda.memory_allocated();
+    let trained = held(&cuda);
     assert!(trained - forward >= batch, "gradients not counted");
-    assert_eq!(
-        cuda.peak_memory_allocated(),
-        trained,
-        "buffers only grow here"
-    );
+    assert_eq!(peak(&cuda), trained, "buffers only grow here");
 
     // A smaller batch reuses the buffers.
     model
         .log_likelihood(&x[..x.len() / 2], Root::Mixture)
         .expect("forward");
-    assert_eq!(cuda.memory_allocated(), trained);
+    assert_eq!(held(&cuda), trained);
 
     drop(model);
-    assert_eq!(
-        cuda.memory_allocated(),
-        before,
-        "a dropped model gives its memory back"
-    );
-    assert_eq!(cuda.peak_memory_allocated(), trained, "the peak stays");
+    assert_eq!(held(&cuda), before, "a dropped model gives its memory back");
+    assert_eq!(peak(&cuda), trained, "the peak stays");
     cuda.reset_peak_memory();
-    assert_eq!(cuda.peak_memory_allocated(), before);
+    assert_eq!(peak(&cuda), before);
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use einet_core::{Backend, BackendError, BackendModel, Einet};
+use einet_core::{Backend, BackendModel, Einet};
 use einet_cpu::CpuBackend;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +46,7 @@ impl Default for Device {
 fn no_cuda() -> Error {
     Error::Context {
         message: "cannot use the cuda backend".into(),
-        source: Box::new(BackendError::Unavailable(einet_cuda::NO_CUDA.into()).into()),
+        source: Box::new(einet_core::BackendError::Unavailable(einet_cuda::NO_CUDA.into()).into()),
     }
 }
 

@@ -4,7 +4,8 @@
 //! by EM — on the CPU or a CUDA GPU. This is the crate to depend on: it chooses the
 //! [`Device`], builds models from a [`ModelSpec`], trains them with the [`Trainer`] and
 //! answers exact queries through [`Model`]: log-likelihoods with missing values, marginals,
-//! conditionals `log p(x_A | x_B)`, samples, conditional samples and both MPEs.
+//! conditionals `log p(x_A | x_B)`, samples, conditional samples and both MPEs. Mixtures of
+//! EiNets, with their own file format, are an [`EinetMixture`].
 //!
 //! ```
 //! use einet::{Device, ModelSpec, Model, TrainConfig, Trainer};
@@ -33,6 +34,7 @@ pub mod args;
 pub mod device;
 pub mod error;
 pub mod leaves;
+pub mod mixture;
 pub mod model_spec;
 pub mod provenance;
 pub mod queries;
@@ -43,6 +45,7 @@ pub mod train;
 pub use device::Device;
 pub use error::{Error, ErrorContext, Result};
 pub use leaves::LeafChoice;
+pub use mixture::EinetMixture;
 pub use model_spec::{BuiltModel, DEFAULT_K, DEFAULT_K_IMAGES, ModelSpec, TrainingData};
 pub use queries::Model;
 pub use record::{EmRecord, TrainingRecord, data_info, load_model};
@@ -58,5 +61,7 @@ pub use einet_data::{DataInfo, Dataset, DatasetSpec, Loaded, Split, data_root};
 
 /// The backend-independent building blocks (region graphs, layout, leaves, EM).
 pub use einet_core as core;
+/// The CPU reference backend.
+pub use einet_cpu as cpu;
 /// The data readers, splits and batching.
 pub use einet_data as data;

@@ -101,8 +101,8 @@ impl EinetMixture {
         Self::new(counts.iter().map(|&n| n as f64).collect(), components)
     }
 
-    /// Number of components.
-    pub fn len(&self) -> usize {
+    /// Number of components (at least one).
+    pub fn num_components(&self) -> usize {
         self.components.len()
     }
 
@@ -138,7 +138,7 @@ impl EinetMixture {
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the mixture folder {}", dir.display()))?;
-        let mut files = Vec::with_capacity(self.len());
+        let mut files = Vec::with_capacity(self.num_components());
         for (c, einet) in self.components.iter().enumerate() {
             let name = Self::component_file(c);
             let path = dir.join(&name);
@@ -220,10 +220,12 @@ impl EinetMixture {
         device: &Device,
     ) -> Result<Vec<f64>> {
         let rows = self.rows_of(x)?;
-        let c_count = self.len();
+        let c_count = self.num_components();
         let mut out = vec![0.0f64; rows * c_count];
         for (c, einet) in self.components.iter().enumerate() {
-            let mut model = device.load(einet).with_context(|| format!("cannot load component {c}"))?;
+            let mut model = device
+                .load(einet)
+                .with_context(|| format!("cannot load component {c}"))?;
             let mut row = 0;
             for chunk in x.chunks(batch.max(1) * self.row_len()) {
                 let ll = model
@@ -243,12 +245,7 @@ impl EinetMixture {
     /// The reference's `EinetMixture.log_likelihood` computes `logsumexp_c(log p_c(x) −
     /// ln π_c)`, a sign bug that overstates the likelihood (its probabilities sum to
     /// `Σ_c 1/π_c`, not 1); this adds `ln π_c`, as the definition of the mixture requires.
-    pub fn log_likelihood(
-        &self,
-        x: &[f32],
-        batch: usize,
-        device: &Device,
-    ) -> Result<Vec<f64>> {
+    pub fn log_likelihood(&self, x: &[f32], batch: usize, device: &Device) -> Result<Vec<f64>> {
         let per = self.component_log_likelihoods(x, batch, device)?;
         Ok(mixture_log_likelihood(&self.log_weights(), &per))
     }
@@ -278,7 +275,9 @@ impl EinetMixture {
             if rows.is_empty() {
                 continue;
             }
-            let mut model = device.load(einet).with_context(|| format!("cannot load component {c}"))?;
+            let mut model = device
+                .load(einet)
+                .with_context(|| format!("cannot load component {c}"))?;
             let drawn = model
                 .sample(rows.len(), None, component_seed(seed, c), std_correction)
                 .with_context(|| format!("component {c}: sampling failed"))?;
@@ -301,7 +300,10 @@ impl EinetMixture {
     ) -> Result<MixtureInpainting> {
         let rows = self.rows_of(evidence)?;
         let post = self.posteriors(evidence, 256, device)?;
-        let components: Vec<usize> = post.chunks_exact(self.len()).map(argmax).collect();
+        let components: Vec<usize> = post
+            .chunks_exact(self.num_components())
+            .map(argmax)
+            .collect();
         let width = self.row_len();
         let mut sampled = evidence.to_vec();
         let mut completed = evidence.to_vec();
@@ -314,7 +316,9 @@ impl EinetMixture {
                 .iter()
                 .flat_map(|&i| evidence[i * width..(i + 1) * width].iter().copied())
                 .collect();
-            let mut model = device.load(einet).with_context(|| format!("cannot load component {c}"))?;
+            let mut model = device
+                .load(einet)
+                .with_context(|| format!("cannot load component {c}"))?;
             let s = model
                 .sample_conditional(&part, component_seed(seed, c), std_correction)
                 .with_context(|| format!("component {c}: conditional sampling failed"))?;

@@ -1,16 +1,11 @@
-//! The mixture of EiNets (`src/mixture.rs`) on tiny synthetic models and the CPU backend:
+//! The mixture of EiNets ([`einet::mixture`]) on tiny synthetic models and the CPU backend:
 //! the likelihood is the brute-force `Σ_c π_c p_c(x)` (with `+ln π_c`, unlike the reference),
 //! save/load round-trips, sampling picks components by `π`, and inpainting keeps the evidence.
 
-#[allow(dead_code)]
-#[path = "../src/mixture.rs"]
-mod mixture;
-
-use einet_core::{
-    Backend, BackendModel, Einet, EinetConfig, LeafFamily, MpeKind, Root, random_binary_trees,
-};
-use einet_cpu::CpuBackend;
-use mixture::{EinetMixture, logsumexp, pick_components};
+use einet::core::random_binary_trees;
+use einet::cpu::CpuBackend;
+use einet::mixture::{EinetMixture, logsumexp, pick_components};
+use einet::{Backend, BackendModel, Device, Einet, EinetConfig, LeafFamily, MpeKind, Root};
 
 const VARS: usize = 4;
 
@@ -26,8 +21,8 @@ fn constant_component(p: f32, seed: u64) -> Einet {
     e
 }
 
-fn cpu(e: &Einet) -> anyhow::Result<Box<dyn BackendModel>> {
-    Ok(Box::new(CpuBackend.load(e)?))
+fn cpu() -> Device {
+    Device::cpu()
 }
 
 /// All `2^VARS` binary rows.
@@ -52,7 +47,7 @@ fn mixture_likelihood_is_the_brute_force_sum_with_plus_log_pi() {
     let weights = [0.2, 0.5, 0.3];
     let mix = EinetMixture::new(weights.to_vec(), comps.clone()).unwrap();
     let x = all_states();
-    let got = mix.log_likelihood(&x, 5, &mut cpu).unwrap();
+    let got = mix.log_likelihood(&x, 5, &cpu()).unwrap();
     let per: Vec<Vec<f64>> = comps.iter().map(|e| component_ll(e, &x)).collect();
     let rows = 1 << VARS;
     assert_eq!(got.len(), rows);
@@ -79,7 +74,7 @@ fn mixture_likelihood_is_the_brute_force_sum_with_plus_log_pi() {
     // Marginals: a missing variable sums over its values.
     let mut partial = x[..VARS].to_vec();
     partial[1] = f32::NAN;
-    let marginal = mix.log_likelihood(&partial, 1, &mut cpu).unwrap()[0];
+    let marginal = mix.log_likelihood(&partial, 1, &cpu()).unwrap()[0];
     let completions: f64 = (0..rows)
         .filter(|&r| (0..VARS).all(|v| v == 1 || x[r * VARS + v] == partial[v]))
         .map(|r| got[r].exp())
@@ -95,7 +90,7 @@ fn mixture_likelihood_is_the_brute_force_sum_with_plus_log_pi() {
             .zip(weights)
             .all(|(a, b)| (a - b).abs() < 1e-12)
     );
-    let post = scaled.posteriors(&x, 7, &mut cpu).unwrap();
+    let post = scaled.posteriors(&x, 7, &cpu()).unwrap();
     for row in post.chunks_exact(3) {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     }
@@ -106,7 +101,7 @@ fn a_one_component_mixture_is_its_component() {
     let e = component(7);
     let mix = EinetMixture::new(vec![3.0], vec![e.clone()]).unwrap();
     let x = all_states();
-    let got = mix.log_likelihood(&x, 100, &mut cpu).unwrap();
+    let got = mix.log_likelihood(&x, 100, &cpu()).unwrap();
     for (a, b) in got.iter().zip(component_ll(&e, &x)) {
         assert!((a - b).abs() < 1e-12);
     }
@@ -141,15 +136,15 @@ fn save_and_load_round_trip() {
     let back = EinetMixture::load(&folder).unwrap();
     assert_eq!(back.weights, mix.weights);
     assert_eq!(back.metadata, mix.metadata);
-    assert_eq!(back.len(), 2);
+    assert_eq!(back.num_components(), 2);
     for (a, b) in back.components.iter().zip(&mix.components) {
         assert_eq!(a.params, b.params);
         assert_eq!(a.graph, b.graph);
     }
     let x = all_states();
     assert_eq!(
-        back.log_likelihood(&x, 3, &mut cpu).unwrap(),
-        mix.log_likelihood(&x, 3, &mut cpu).unwrap()
+        back.log_likelihood(&x, 3, &cpu()).unwrap(),
+        mix.log_likelihood(&x, 3, &cpu()).unwrap()
     );
 
     // A missing component file or a foreign JSON file gives an error, not a panic.
@@ -178,14 +173,14 @@ fn sampling_picks_components_in_proportion_to_pi() {
         vec![constant_component(0.0, 1), constant_component(1.0, 2)],
     )
     .unwrap();
-    let s = mix.sample(2000, 3, 1.0, &mut cpu).unwrap();
+    let s = mix.sample(2000, 3, 1.0, &cpu()).unwrap();
     assert_eq!(s.values.len(), 2000 * VARS);
     for (row, &c) in s.values.chunks_exact(VARS).zip(&s.components) {
         assert!(row.iter().all(|&v| v == c as f32), "{row:?} from {c}");
     }
     let ones = s.components.iter().filter(|&&c| c == 1).count() as f64 / 2000.0;
     assert!((ones - 0.75).abs() < 0.04, "{ones}");
-    assert_eq!(s, mix.sample(2000, 3, 1.0, &mut cpu).unwrap());
+    assert_eq!(s, mix.sample(2000, 3, 1.0, &cpu()).unwrap());
 }
 
 #[test]
@@ -204,7 +199,7 @@ fn inpainting_keeps_the_evidence_and_uses_the_most_probable_component() {
         nan, nan, nan, nan,
     ];
     let out = mix
-        .inpaint(&evidence, 5, 1.0, MpeKind::MaxProduct, &mut cpu)
+        .inpaint(&evidence, 5, 1.0, MpeKind::MaxProduct, &cpu())
         .unwrap();
     assert_eq!(out.components, vec![1, 0, 0]);
     for values in [&out.sampled, &out.mpe] {
@@ -219,7 +214,7 @@ fn inpainting_keeps_the_evidence_and_uses_the_most_probable_component() {
     assert_eq!(&out.mpe[..VARS], &[1.0; VARS]);
     assert_eq!(&out.mpe[VARS..], &[0.0; 2 * VARS]);
     assert!(
-        mix.inpaint(&evidence[..5], 5, 1.0, MpeKind::MaxProduct, &mut cpu)
+        mix.inpaint(&evidence[..5], 5, 1.0, MpeKind::MaxProduct, &cpu())
             .is_err()
     );
 }
