@@ -74,6 +74,7 @@ pub struct ModelData {
 /// `einet eval`.
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
+    /// The model and the data to use with it.
     #[command(flatten)]
     pub data: ModelData,
     /// Rows per forward pass
@@ -82,6 +83,7 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
+    /// Where to run.
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -110,6 +112,7 @@ pub struct SampleArgs {
     /// Upscaling of each pixel in the PNG, 1 to 64 [default: 4 for 8×8 images, else 1]
     #[arg(long, value_parser = image_grid::parse_scale, allow_hyphen_values = true)]
     pub scale: Option<usize>,
+    /// Where to run.
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -136,6 +139,7 @@ impl MpeArg {
 /// `einet inpaint`.
 #[derive(clap::Args, Debug)]
 pub struct InpaintArgs {
+    /// The model and the data to use with it.
     #[command(flatten)]
     pub data: ModelData,
     /// What to hide: top, bottom, left, right, mask:PATH (PNG, bright = hidden), vars:I,J,..,
@@ -160,6 +164,7 @@ pub struct InpaintArgs {
     /// Upscaling of each pixel, 1 to 64 [default: 4 for 8×8 images, else 1]
     #[arg(long, value_parser = image_grid::parse_scale, allow_hyphen_values = true)]
     pub scale: Option<usize>,
+    /// Where to run.
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -167,6 +172,7 @@ pub struct InpaintArgs {
 /// `einet mpe`.
 #[derive(clap::Args, Debug)]
 pub struct MpeArgs {
+    /// The model and the data to use with it.
     #[command(flatten)]
     pub data: ModelData,
     /// What to hide: top, bottom, left, right, mask:PATH, vars:I,J,.., random:FRACTION or
@@ -185,6 +191,7 @@ pub struct MpeArgs {
     /// Output CSV file [default: standard output]
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Where to run.
     #[command(flatten)]
     pub run: RunArgs,
 }
