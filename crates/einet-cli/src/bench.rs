@@ -1,4 +1,4 @@
-//! `einet bench`: the canonical configurations of `shared/docs/perf-anchors.md` on random
+//! `einet bench`: the canonical configurations ([`einet::core::canonical`]) on random
 //! data: forward and training throughput, achieved FLOP rate, and peak memory (the process's
 //! resident set, and on the cuda backend the device memory the model held).
 

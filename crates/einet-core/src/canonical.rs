@@ -1,4 +1,4 @@
-//! The canonical benchmark configurations of `docs/perf-anchors` (A1 … C3): the same
+//! The canonical benchmark configurations (A1 … C3, tabulated in `docs/performance.md`): the same
 //! structures, K, leaf families, EM steps and batch sizes as the reference measurements, so
 //! that einet and the reference can be run side by side. The single source of these
 //! configurations for the CLI (`einet bench`) and the criterion benchmarks.

@@ -1,5 +1,5 @@
 //! Expectation–maximisation: the statistics a backend's E-step accumulates and the M-step
-//! (spec §5.5–5.6), shared by all backends that update parameters on the host.
+//! (full-batch and stepwise), shared by all backends that update parameters on the host.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +8,7 @@ use crate::layout::Layout;
 use crate::params::{Params, distributions, normalise};
 
 /// Responsibility mass below which a weight vector or leaf factor keeps its parameters
-/// (the reference would shrink them toward 0: spec §1.10 item 4).
+/// (the reference implementation would shrink them toward 0).
 pub const MIN_MASS: f32 = 1e-10;
 
 /// How parameters are updated from expected statistics.

@@ -1,5 +1,5 @@
 //! Layering a region graph into a leaf layer followed by alternating einsum and mixing layers
-//! (spec §5.1), with compact `u32` gather indices ready for a device.
+//! as EiNets vectorise them, with compact `u32` gather indices ready for a device.
 //!
 //! Every vector of densities the network computes is a *node*: one per leaf region, one per
 //! partition (product) and one per region with several partitions (its mixture). A region's
@@ -140,7 +140,7 @@ pub struct Layout {
 }
 
 /// Topological layers of a region graph, bottom-up: `(product layers, sum layers)` with
-/// `products[i]` the partitions of the regions in `sums[i]` (spec §1.2, Algorithm 1).
+/// `products[i]` the partitions of the regions in `sums[i]` (Algorithm 1 of the EiNet paper).
 pub fn topological_layers(graph: &RegionGraph) -> Vec<(Vec<usize>, Vec<RegionId>)> {
     let regions = graph.regions();
     let parents = graph.parents();

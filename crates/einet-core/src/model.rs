@@ -22,7 +22,7 @@ pub struct Einet {
 }
 
 impl Einet {
-    /// A model with seeded random parameters (spec §1.3 initialisation).
+    /// A model with seeded random parameters (uniform draws, normalised per weight vector).
     ///
     /// ```
     /// use einet_core::{Einet, EinetConfig, LeafFamily, random_binary_trees};

@@ -1,7 +1,7 @@
 //! Layout and parameter initialisation: structural invariants of `Layout::new` over random RAT
 //! and Poon–Domingos structures with random K, checked independently of the implementation,
 //! `Params::random` normalisation and determinism, and spot checks against the reference's
-//! layer sizes and parameter counts (spec §1.2, §1.3, §5.1).
+//! layer sizes and parameter counts.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -577,7 +577,7 @@ fn mixing_sizes(layout: &Layout) -> Vec<usize> {
         .collect()
 }
 
-/// Spec §1.2 table and §1.3: RAT 784 vars, depth 5, 20 repetitions; experiment A1's counts.
+/// RAT 784 vars, depth 5, 20 repetitions: the reference implementation's counts (config A1).
 #[test]
 fn rat_784_5_20_matches_the_reference() {
     let graph = random_binary_trees(784, 5, 20, 0).unwrap();
@@ -607,7 +607,7 @@ fn rat_784_5_20_matches_the_reference() {
     assert_eq!(layout.num_params(), 4_808_020 + 627_200);
 }
 
-/// Spec §1.2 table: PD 28×28, Δ = 7; experiment B1's parameter count (K = 10,
+/// PD 28×28, Δ = 7: the reference implementation's parameter count of config B1 (K = 10,
 /// Binomial(255)). The reference counts 204,146 parameters, mixing padding included:
 /// 194,600 einsum weights (194 products · 10·10·10 + 6 root products · 10·10·1), 1,706 mixing
 /// weights (`(K, M, C_max)` per mixing layer, zero-masked padding included; our mixing layers

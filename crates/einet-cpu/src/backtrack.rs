@@ -1,4 +1,4 @@
-//! Top-down backtracking for sampling and MPE (spec §5.7).
+//! Top-down backtracking for sampling and MPE.
 //!
 //! Each row walks from the root: at a product node it picks a pair `(i, j)`, at a mixing node
 //! a component, with scores `log W + log(children's values)` taken from a forward pass over the

@@ -1,4 +1,4 @@
-//! The EM-statistics backward pass (spec §5.5), by explicit formulas, no autograd.
+//! The EM-statistics backward pass, by explicit formulas, no autograd.
 //!
 //! `grad` holds `δ = ∂L/∂(node value)` in the activation layout. Layers are visited in reverse;
 //! each product turns its output's `δ` into expected weight counts and its children's `δ`;

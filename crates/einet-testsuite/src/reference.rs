@@ -133,7 +133,7 @@ enum Task {
     },
 }
 
-/// Every completion of `row` that MPE backtracking (spec §1.7, §5.7) may return: a forward
+/// Every completion of `row` that MPE backtracking may return: a forward
 /// pass over the evidence in `mode` ([`Mode::Sum`]: the approximate MPE, missing values
 /// marginalised; [`Mode::Max`]: the max-product MPE, missing values maximised), then, from the
 /// root, the class with the largest value; at product `p` with output `o` the pair `(i, j)`

@@ -1,4 +1,4 @@
-//! Mixtures of EiNets (spec §1.8): `p(x) = Σ_c π_c · p_c(x)` over independently trained
+//! Mixtures of EiNets: `p(x) = Σ_c π_c · p_c(x)` over independently trained
 //! component EiNets, as the reference's SVHN experiment builds them from k-means clusters
 //! (`π_c` = the share of the training rows in cluster `c`, component `c` trained on them).
 //!
