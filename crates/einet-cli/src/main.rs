@@ -11,8 +11,6 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod eval;
-mod hide;
-mod image_grid;
 mod info;
 mod inpaint;
 mod mpe;
@@ -22,9 +20,10 @@ mod sample;
 mod structure_arg;
 mod train;
 
+use einet::HideSpec;
 use einet::args::{RunArgs, positive_usize};
+use einet::images::parse_scale;
 use einet_data::registry::{DatasetSpec, Split};
-use hide::HideSpec;
 
 /// Einsum Networks: tractable probabilistic models trained with EM.
 #[derive(Parser, Debug)]
@@ -110,7 +109,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1.0)]
     pub std_correction: f32,
     /// Upscaling of each pixel in the PNG, 1 to 64 [default: 4 for 8×8 images, else 1]
-    #[arg(long, value_parser = image_grid::parse_scale, allow_hyphen_values = true)]
+    #[arg(long, value_parser = parse_scale, allow_hyphen_values = true)]
     pub scale: Option<usize>,
     /// Where to run.
     #[command(flatten)]
@@ -162,7 +161,7 @@ pub struct InpaintArgs {
     #[arg(long, default_value_t = 1.0)]
     pub std_correction: f32,
     /// Upscaling of each pixel, 1 to 64 [default: 4 for 8×8 images, else 1]
-    #[arg(long, value_parser = image_grid::parse_scale, allow_hyphen_values = true)]
+    #[arg(long, value_parser = parse_scale, allow_hyphen_values = true)]
     pub scale: Option<usize>,
     /// Where to run.
     #[command(flatten)]

@@ -4,8 +4,9 @@ use anyhow::{Context, Result};
 
 use crate::MpeArgs;
 use crate::eval::model_and_data;
-use crate::hide::{HideSpec, apply};
 use crate::sample::{column_names, raw_text, write_csv};
+use einet::HideSpec;
+use einet::mask::apply;
 
 /// Runs `einet mpe`.
 pub fn run(args: &MpeArgs) -> Result<()> {

@@ -13,7 +13,6 @@ use einet::{
 use serde::Serialize;
 
 use crate::progress::TrainProgress;
-use crate::sample;
 use crate::structure_arg::StructureArgs;
 use einet::args::{EmArg, LeafInitArg, RunArgs, StepwiseRuleArg, positive_usize};
 
@@ -314,7 +313,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let values = model
             .sample(25, None, args.seed, 1.0)
             .context("cannot draw samples")?;
-        sample::write_image_grid(&values, 25, &info, None, &path)?;
+        einet::images::write_image_grid(&values, 25, &info, None, &path)?;
         println!("wrote {}", path.display());
     }
     println!("total time {:.1} s", started.elapsed().as_secs_f64());

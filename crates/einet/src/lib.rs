@@ -33,7 +33,9 @@
 pub mod args;
 pub mod device;
 pub mod error;
+pub mod images;
 pub mod leaves;
+pub mod mask;
 pub mod mixture;
 pub mod model_spec;
 pub mod provenance;
@@ -45,6 +47,7 @@ pub mod train;
 pub use device::Device;
 pub use error::{Error, ErrorContext, Result};
 pub use leaves::LeafChoice;
+pub use mask::HideSpec;
 pub use mixture::EinetMixture;
 pub use model_spec::{BuiltModel, DEFAULT_K, DEFAULT_K_IMAGES, ModelSpec, TrainingData};
 pub use queries::Model;

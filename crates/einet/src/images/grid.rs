@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, ErrorContext, Result};
 
 /// Padding between tiles and around the grid, in output pixels.
 pub const PAD: usize = 2;
@@ -114,25 +114,27 @@ pub fn auto_scale(height: usize, width: usize) -> usize {
 /// memory allows, is an error.
 pub fn grid(tiles: &[Tile], cols: usize, scale: usize) -> Result<Image> {
     let Some(first) = tiles.first() else {
-        bail!("no images to put in a grid");
+        return Err(Error::invalid("no images to put in a grid"));
     };
     let (th, tw) = (first.height, first.width);
     if tiles.iter().any(|t| t.height != th || t.width != tw) {
-        bail!("images of different sizes cannot share a grid");
+        return Err(Error::invalid(
+            "images of different sizes cannot share a grid",
+        ));
     }
     for t in tiles {
         if !matches!(t.channels, 1 | 3) {
-            bail!(
+            return Err(Error::invalid(format!(
                 "images of {} channels cannot be drawn; PNG grids take 1 (grayscale) or 3 (RGB)",
                 t.channels
-            );
+            )));
         }
         if Some(t.pixels.len()) != th.checked_mul(tw).and_then(|n| n.checked_mul(t.channels)) {
-            bail!(
+            return Err(Error::invalid(format!(
                 "an image of {th}x{tw} pixels of {} channels has {} values",
                 t.channels,
                 t.pixels.len()
-            );
+            )));
         }
     }
     let cols = cols.clamp(1, tiles.len());
@@ -153,23 +155,23 @@ pub fn grid(tiles: &[Tile], cols: usize, scale: usize) -> Result<Image> {
             .filter(|&n| n <= PNG_MAX_SIDE)
     };
     let (Some(width), Some(height)) = (side(cols, tw), side(rows, th)) else {
-        bail!(
+        return Err(Error::invalid(format!(
             "a grid of {rows}x{cols} images of {th}x{tw} pixels at scale {scale} is larger \
              than a PNG image can be ({PNG_MAX_SIDE} pixels a side); use a smaller --scale or \
              fewer images"
-        );
+        )));
     };
     let (cell_h, cell_w) = (th * scale, tw * scale);
     let bytes = width
         .checked_mul(height)
         .and_then(|n| n.checked_mul(channels))
-        .context("the grid image is too large for memory")?;
+        .ok_or_else(|| Error::invalid("the grid image is too large for memory"))?;
     let mut pixels = Vec::new();
-    pixels.try_reserve_exact(bytes).with_context(|| {
-        format!(
+    pixels.try_reserve_exact(bytes).map_err(|_| {
+        Error::invalid(format!(
             "cannot allocate a {width}x{height} grid image ({bytes} bytes); use a smaller \
              --scale or fewer images"
-        )
+        ))
     })?;
     pixels.resize(bytes, BACKGROUND);
     for (i, tile) in tiles.iter().enumerate() {
@@ -205,14 +207,14 @@ pub fn write_png(path: &Path, image: &Image) -> Result<()> {
             .filter(|&n| n > 0 && n as usize <= PNG_MAX_SIDE)
     };
     let (Some(width), Some(height)) = (side(image.width), side(image.height)) else {
-        bail!(
+        return Err(Error::invalid(format!(
             "cannot write {}: a PNG image is 1 to {PNG_MAX_SIDE} pixels a side, not {}x{}",
             path.display(),
             image.width,
             image.height
-        );
+        )));
     };
-    crate::output::atomic_write(path, |out| {
+    let encoded = einet_core::write_atomic(path, |out| -> Result<(), PngError> {
         let mut encoder = png::Encoder::new(out, width, height);
         encoder.set_color(if image.channels == 3 {
             png::ColorType::Rgb
@@ -224,24 +226,50 @@ pub fn write_png(path: &Path, image: &Image) -> Result<()> {
         writer.write_image_data(&image.pixels)?;
         writer.finish()?;
         Ok(())
-    })
+    });
+    encoded
+        .map_err(|e| match e {
+            PngError::Io(e) => Error::from(e),
+            PngError::Encoding(e) => Error::invalid(e.to_string()),
+        })
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Why a PNG file could not be written.
+enum PngError {
+    Io(std::io::Error),
+    Encoding(png::EncodingError),
+}
+
+impl From<std::io::Error> for PngError {
+    fn from(e: std::io::Error) -> Self {
+        PngError::Io(e)
+    }
+}
+
+impl From<png::EncodingError> for PngError {
+    fn from(e: png::EncodingError) -> Self {
+        PngError::Encoding(e)
+    }
 }
 
 /// Reads a PNG file as 8-bit grayscale or RGB (alpha dropped, 16-bit reduced).
 pub fn read_png(path: &Path) -> Result<Image> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let unreadable = |e: png::DecodingError| {
+        Error::invalid(format!(
+            "{} is not a readable PNG file: {e}",
+            path.display()
+        ))
+    };
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder
-        .read_info()
-        .with_context(|| format!("{} is not a readable PNG file", path.display()))?;
+    let mut reader = decoder.read_info().map_err(unreadable)?;
     let size = reader
         .output_buffer_size()
-        .with_context(|| format!("{}: image too large", path.display()))?;
+        .ok_or_else(|| Error::invalid(format!("{}: image too large", path.display())))?;
     let mut buf = vec![0; size];
-    let info = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("{} is not a readable PNG file", path.display()))?;
+    let info = reader.next_frame(&mut buf).map_err(unreadable)?;
     buf.truncate(info.buffer_size());
     let (width, height) = (info.width as usize, info.height as usize);
     let src_channels = info.color_type.samples();

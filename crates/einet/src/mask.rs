@@ -1,12 +1,13 @@
-//! `--hide`: which variables to treat as missing for inpainting and MPE.
+//! Which variables to hide (treat as missing) for inpainting, conditional sampling and MPE.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{Context, Result, anyhow, bail};
 use einet_core::rng::Rng;
-
 use einet_data::registry::DataInfo;
+
+use crate::error::{Error, ErrorContext, Result};
+use crate::images::read_png;
 
 /// Philox stream of random masks.
 const MASK_STREAM: u64 = 0x4D41_534B; // "MASK"
@@ -80,11 +81,11 @@ impl HideSpec {
     pub fn masks(&self, info: &DataInfo, rows: usize, seed: u64) -> Result<Vec<Vec<bool>>> {
         let v = info.num_vars;
         let image = || -> Result<[usize; 2]> {
-            info.image_shape.with_context(|| {
-                format!(
+            info.image_shape.ok_or_else(|| {
+                Error::invalid(format!(
                     "--hide {} needs image data; use vars:, random:, mask: or all",
                     format!("{self:?}").to_lowercase()
-                )
+                ))
             })
         };
         let by_pixel = |f: &dyn Fn(usize, usize, usize, usize) -> bool| -> Result<Vec<bool>> {
@@ -101,7 +102,9 @@ impl HideSpec {
                 let mut m = vec![false; v];
                 for &i in list {
                     if i >= v {
-                        bail!("--hide vars: variable {i} does not exist; there are {v} (0-based)");
+                        return Err(Error::invalid(format!(
+                            "--hide vars: variable {i} does not exist; there are {v} (0-based)"
+                        )));
                     }
                     m[i] = true;
                 }
@@ -139,17 +142,17 @@ fn read_mask(path: &Path, info: &DataInfo) -> Result<Vec<bool>> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png {
-        let [h, w] = info
-            .image_shape
-            .context("a PNG mask needs image data; give a text file of one 0/1 per variable")?;
-        let img = crate::image_grid::read_png(path)?;
+        let [h, w] = info.image_shape.ok_or_else(|| {
+            Error::invalid("a PNG mask needs image data; give a text file of one 0/1 per variable")
+        })?;
+        let img = read_png(path)?;
         if (img.height, img.width) != (h, w) {
-            bail!(
+            return Err(Error::invalid(format!(
                 "the mask {} is {}x{} pixels, but the images are {h}x{w}",
                 path.display(),
                 img.height,
                 img.width
-            );
+            )));
         }
         return Ok(img
             .pixels
@@ -159,14 +162,15 @@ fn read_mask(path: &Path, info: &DataInfo) -> Result<Vec<bool>> {
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the mask {}", path.display()))?;
-    let values = parse_text_mask(&text).map_err(|e| anyhow!("the mask {}: {e}", path.display()))?;
+    let values = parse_text_mask(&text)
+        .map_err(|e| Error::invalid(format!("the mask {}: {e}", path.display())))?;
     if values.len() != info.num_vars {
-        bail!(
+        return Err(Error::invalid(format!(
             "the mask {} has {} entries, but there are {} variables",
             path.display(),
             values.len(),
             info.num_vars
-        );
+        )));
     }
     Ok(values)
 }
