@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use einet_core::canonical::{CANONICAL_IDS, Canonical, random_rows};
-use einet_core::{Einet, Layout, Root};
+use einet::core::canonical::{CANONICAL_IDS, Canonical, random_rows};
+use einet::core::{Einet, Layout, Root};
 use serde_json::json;
 
 use einet::args::{RunArgs, positive_usize};

@@ -1,7 +1,7 @@
 //! `einet info`: structure, size, leaves and training configuration of a model.
 
 use anyhow::Result;
-use einet_core::{Einet, Layer};
+use einet::core::{Einet, Layer};
 use serde_json::json;
 
 use crate::InfoArgs;

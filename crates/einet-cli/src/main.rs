@@ -23,7 +23,7 @@ mod train;
 use einet::HideSpec;
 use einet::args::{RunArgs, positive_usize};
 use einet::images::parse_scale;
-use einet_data::registry::{DatasetSpec, Split};
+use einet::registry::{DatasetSpec, Split};
 
 /// Einsum Networks: tractable probabilistic models trained with EM.
 #[derive(Parser, Debug)]
@@ -127,10 +127,10 @@ pub enum MpeArg {
 
 impl MpeArg {
     /// The backend's MPE kind.
-    pub fn kind(self) -> einet_core::MpeKind {
+    pub fn kind(self) -> einet::core::MpeKind {
         match self {
-            MpeArg::MaxProduct => einet_core::MpeKind::MaxProduct,
-            MpeArg::Approximate => einet_core::MpeKind::Approximate,
+            MpeArg::MaxProduct => einet::core::MpeKind::MaxProduct,
+            MpeArg::Approximate => einet::core::MpeKind::Approximate,
         }
     }
 }

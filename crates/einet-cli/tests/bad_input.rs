@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use einet_core::Einet;
+use einet::core::Einet;
 use serde_json::json;
 
 /// Runs `einet args…` in `cwd` with no `EINET_DATA` in the environment.
