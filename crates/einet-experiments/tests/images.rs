@@ -1,4 +1,4 @@
-//! `einet experiment images` end to end on a few rows of the shared MNIST and CIFAR-10 data
+//! `einet-experiments images` end to end on a few rows of the shared MNIST and CIFAR-10 data
 //! (skipped when the shared data folder is absent): every result, PNG and link is written.
 
 use std::path::{Path, PathBuf};
@@ -6,12 +6,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const EINET: &str = env!("CARGO_BIN_EXE_einet");
+const EXPERIMENTS: &str = env!("CARGO_BIN_EXE_einet-experiments");
 
-/// The shared benchmark data ([`einet_data::shared_data_dir`]) when it holds MNIST and
+/// The shared benchmark data ([`einet::data::shared_data_dir`]) when it holds MNIST and
 /// CIFAR-10.
 fn shared_data(test: &str) -> Option<PathBuf> {
-    let dir = einet_data::shared_data_dir();
+    let dir = einet::data::shared_data_dir();
     let complete = dir.join("mnist").is_dir() && dir.join("cifar10-subset").is_dir();
     if !complete {
         println!(
@@ -24,8 +24,8 @@ fn shared_data(test: &str) -> Option<PathBuf> {
 }
 
 fn run(cwd: &Path, data: &Path, extra: &[&str]) -> String {
-    let out = Command::new(EINET)
-        .args(["experiment", "images", "--data-dir"])
+    let out = Command::new(EXPERIMENTS)
+        .args(["images", "--data-dir"])
         .arg(data)
         .args([
             "--max-rows",
@@ -48,24 +48,20 @@ fn run(cwd: &Path, data: &Path, extra: &[&str]) -> String {
         .args(extra)
         .current_dir(cwd)
         .output()
-        .expect("the einet binary runs");
+        .expect("the einet-experiments binary runs");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     assert!(
         out.status.success(),
-        "einet experiment images {extra:?} failed:\nstdout: {}\nstderr: {}",
+        "einet-experiments images {extra:?} failed:\nstdout: {}\nstderr: {}",
         text(&out.stdout),
         text(&out.stderr)
     );
     text(&out.stdout)
 }
 
-fn png_size(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    ));
-    let info = decoder.read_info().unwrap();
-    let i = info.info();
-    (i.width, i.height)
+fn png_size(path: &Path) -> (usize, usize) {
+    let image = einet::images::read_png(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (image.width, image.height)
 }
 
 #[test]
@@ -126,7 +122,7 @@ fn a_small_run_writes_results_pictures_and_report() {
             assert!(md.contains(&format!("]({file})")), "images.md lacks {file}");
             let (w, h) = png_size(&results.join(&file));
             let side = if id.starts_with("mnist") { 28 } else { 32 } * 2;
-            let cells = |n: u32| n * (side + 2) + 2;
+            let cells = |n: usize| n * (side + 2) + 2;
             if suffix == "samples" {
                 assert_eq!((w, h), (cells(5), cells(5)), "{file}");
             } else {

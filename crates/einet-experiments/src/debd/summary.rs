@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use einet_data::DEBD_NAMES;
+use einet::data::DEBD_NAMES;
+use einet::provenance::machine_line;
 use serde_json::Value;
 
-use super::{DEMO_VARIANTS, TUNED_REFERENCE_INIT, reference_test_ll, tuned_grid_text};
-use crate::experiment::report;
+use super::grid::{DEMO_VARIANTS, TUNED_REFERENCE_INIT, tuned_grid_text};
+use super::reference_test_ll;
 
 fn ll(v: &Value) -> Option<f64> {
     v.as_f64()
@@ -27,9 +28,9 @@ pub fn markdown(entries: &[Value]) -> String {
     let _ = writeln!(md, "# EiNets on the 20 DEBD binary data sets\n");
     let _ = writeln!(
         md,
-        "Written by `einet experiment debd`. Mean test log-likelihood in nats per instance \
+        "Written by `einet-experiments debd`. Mean test log-likelihood in nats per instance \
          (higher is better), at the epoch with the best validation log-likelihood. *reference \
-         demo* is the reference implementation's `demo_debd.py` (`shared/docs/debd-anchors.md`). \
+         demo* is the reference implementation's published result of its `demo_debd.py`. \
          The einet demo columns run the same configuration (RAT depth 3, 10 repetitions, K 20, \
          Categorical(2) leaves, batch 100, stepwise EM with frequency 1 and step 0.05, 10 \
          epochs, training set reshuffled every epoch, seed 0): *reference algorithm* also \
@@ -199,7 +200,7 @@ pub fn markdown(entries: &[Value]) -> String {
                 r["command"].as_str().unwrap_or("?"),
                 r["commit"].as_str().unwrap_or("unknown"),
                 r["started"].as_str().unwrap_or("?"),
-                report::machine_line(r),
+                machine_line(r),
             );
         }
     }
@@ -477,7 +478,7 @@ mod tests {
         let entries = vec![json!({
             "dataset": "nltcs", "setting": "demo", "vars": 16, "test_ll": -6.0,
             "valid_ll": -6.0, "epochs": 10, "best_epoch": 9, "params": 1, "seconds": 1.0,
-            "run": {"command": "einet experiment debd", "commit": "abc", "nproc": 2,
+            "run": {"command": "einet-experiments debd", "commit": "abc", "nproc": 2,
                     "cpu": "x", "threads": 2, "started": "2026-01-01 00:00"},
         })];
         let md = markdown(&entries);
@@ -502,7 +503,7 @@ mod tests {
         assert!(md.contains("| within |"));
         // Both seeds came from one run, which names each data set once.
         assert!(
-            md.contains("- **demo** (nltcs): `einet experiment debd`"),
+            md.contains("- **demo** (nltcs): `einet-experiments debd`"),
             "{md}"
         );
         assert!(

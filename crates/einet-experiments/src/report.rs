@@ -1,14 +1,16 @@
-//! Result files that several runs add to.
+//! Result files that several runs add to: JSON arrays of entries, merged by key, written
+//! atomically with a markdown report next to them.
+//!
+//! Entries are read back as JSON values, not as the typed records the experiments write:
+//! a results file also holds entries of earlier runs, whose fields may differ, and merging
+//! must keep them as they are.
 
+use std::io::Write;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::Value;
-
-use crate::backend_arg::RunArgs;
-use crate::output::atomic_write;
 
 /// The entries of a JSON results file (an array of objects); none if it does not exist.
 pub fn read_entries(path: &Path) -> Result<Vec<Value>> {
@@ -37,9 +39,21 @@ pub fn merge_entries(old: Vec<Value>, new: &[Value], key: &[&str]) -> Vec<Value>
     merged
 }
 
+/// A typed result record as the JSON value of a results file entry.
+pub fn entry<T: Serialize>(record: &T) -> Result<Value> {
+    serde_json::to_value(record).context("cannot represent a result as JSON")
+}
+
+/// Writes `path` through `fill`, atomically ([`einet::core::write_atomic`]: a temporary file in
+/// the same folder, renamed into place), so a failed run never leaves a partial file.
+fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    einet::core::write_atomic(path, fill)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Writes `entries` as a pretty JSON array, atomically.
 pub fn write_entries(path: &Path, entries: &[Value]) -> Result<()> {
-    atomic_write(path, |w| {
+    write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, entries)?;
         writeln!(w)?;
         Ok(())
@@ -48,7 +62,7 @@ pub fn write_entries(path: &Path, entries: &[Value]) -> Result<()> {
 
 /// Writes a text file atomically.
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    atomic_write(path, |w| {
+    write_atomic(path, |w| {
         w.write_all(text.as_bytes())?;
         Ok(())
     })

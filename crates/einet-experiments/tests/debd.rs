@@ -1,10 +1,10 @@
-//! End-to-end test of `einet experiment debd` on the shipped NLTCS data.
+//! End-to-end test of `einet-experiments debd` on the shipped NLTCS data.
 
 use serde_json::{Value, json};
 
 mod common;
 
-use common::{data_dir, einet_in, text};
+use common::{data_dir, experiments_in, text};
 
 #[test]
 fn debd_demo_on_nltcs_writes_and_merges_results() {
@@ -18,7 +18,7 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         "dataset": "nltcs", "setting": "tuned", "seed": 0, "vars": 16, "test_ll": -6.01,
         "valid_ll": -5.99, "epochs": 12, "best_epoch": 11, "seconds": 3.0, "params": 7,
         "config": {"label": "d3 r10 K20 stepwise s0.5 pc0 b500 e20"},
-        "run": {"command": "einet experiment debd --setting tuned", "commit": null,
+        "run": {"command": "einet-experiments debd --setting tuned", "commit": null,
                 "nproc": 2, "cpu": "test CPU", "threads": 2, "started": "2026-01-01 00:00"},
     });
     let other = json!({
@@ -42,7 +42,6 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
 
     let data = data_dir();
     let args = [
-        "experiment",
         "debd",
         "--setting",
         "demo",
@@ -59,7 +58,7 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let run = einet_in(dir.path(), &args);
+    let run = experiments_in(dir.path(), &args);
     let stderr = text(&run.stderr);
     assert!(run.status.success(), "failed: {stderr}");
     // One progress line per data set and variant.
@@ -118,7 +117,7 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
         demo["run"]["command"]
             .as_str()
             .unwrap()
-            .contains("experiment debd --setting demo --datasets nltcs --epochs 1")
+            .contains("einet-experiments debd --setting demo --datasets nltcs --epochs 1")
     );
 
     let md = std::fs::read_to_string(out.join("debd.md")).unwrap();
@@ -147,16 +146,10 @@ fn debd_demo_on_nltcs_writes_and_merges_results() {
     let other_file = dir.path().join("seed1.json");
     std::fs::write(&other_file, serde_json::to_string(&json!([seed1])).unwrap()).unwrap();
     let merge = |file: &std::path::Path| {
-        let args = [
-            "experiment",
-            "debd",
-            "--merge",
-            file.to_str().unwrap(),
-            "--out",
-        ];
+        let args = ["debd", "--merge", file.to_str().unwrap(), "--out"];
         let mut args = args.to_vec();
         args.push(out.to_str().unwrap());
-        einet_in(dir.path(), &args)
+        experiments_in(dir.path(), &args)
     };
     let run = merge(&other_file);
     assert!(run.status.success(), "{}", text(&run.stderr));
@@ -194,10 +187,9 @@ fn debd_demo_runs_every_seed_given() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
     let data = data_dir();
-    let run = einet_in(
+    let run = experiments_in(
         dir.path(),
         &[
-            "experiment",
             "debd",
             "--datasets",
             "nltcs",
@@ -241,9 +233,9 @@ fn debd_demo_runs_every_seed_given() {
 #[test]
 fn debd_rejects_unknown_data_sets_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
-    let run = einet_in(
+    let run = experiments_in(
         dir.path(),
-        &["experiment", "debd", "--datasets", "nltcs,foo", "--dry-run"],
+        &["debd", "--datasets", "nltcs,foo", "--dry-run"],
     );
     assert!(!run.status.success());
     let err = text(&run.stderr);
@@ -251,10 +243,9 @@ fn debd_rejects_unknown_data_sets_and_missing_files() {
 
     // plants is not shipped: the data set fails with a message, nothing is written for it.
     let out = dir.path().join("r");
-    let run = einet_in(
+    let run = experiments_in(
         dir.path(),
         &[
-            "experiment",
             "debd",
             "--datasets",
             "plants",
