@@ -37,15 +37,10 @@ typedef unsigned long long u64;
 #define EINET_WHOLE_ABOVE 16777216.0f
 // Sentinel for "no class given" in the backtracking kernel.
 #define EINET_NONE 0xffffffffu
-// Entries of the per-thread stack of the backtracking kernel; the host checks that the
-// network's depth fits.
-#define EINET_MAX_STACK 64
-
-// Family codes (the `families` table, 8 words per family).
-#define FAM_BERNOULLI 0u
-#define FAM_CATEGORICAL 1u
-#define FAM_BINOMIAL 2u
-#define FAM_NORMAL 3u
+// Defined by the host before this file (einet-cuda's abi.rs): the family codes FAM_*, the
+// FAMILY_WORDS words per family, the node kinds NODE_* and NODE_WORDS of the backtracking
+// node table, EINSUM_TO, EINET_MAX_STACK (entries of the backtracking kernel's per-thread
+// stack; the host checks that the network's depth fits) and BACKTRACK_EXTRA.
 
 // One leaf family as the host describes it:
 //   word 0 code, 1 n (categories or trials), 2 table width (slots per channel),
@@ -67,7 +62,7 @@ struct Family {
 };
 
 __device__ __forceinline__ Family load_family(const u32* __restrict__ families, u32 f) {
-    const u32* w = families + 8u * f;
+    const u32* w = families + FAMILY_WORDS * f;
     Family fam;
     fam.code = w[0];
     fam.n = w[1];

@@ -11,7 +11,6 @@
 
 // Forward tiling: a block computes TR rows (TR = blockDim.x) by EINSUM_TO outputs of one
 // product; thread (rg, og) owns rows rg*4 .. rg*4+3 and outputs og*2, og*2+1 of the tile.
-#define EINSUM_TO 8
 
 // Loads the tile rows [r0, r0 + TR) of node block `src` (rows x K, row-major) into `dst`
 // transposed to [K][TR]; rows past the end read as -inf.

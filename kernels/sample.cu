@@ -14,12 +14,9 @@
 //   product: left, right, -, global offset of its weights
 //   mixing:  start of its components in comp_list, their count, max_components,
 //            global offset of its weights V[m][0][0]
-#define NODE_WORDS 6u
-#define NODE_LEAF 0u
-#define NODE_PRODUCT 1u
-#define NODE_MIXING 2u
-// Words of shared memory besides the scores (two per lane for reductions and broadcasts).
-#define BACKTRACK_EXTRA 64u
+// (NODE_WORDS and the kinds NODE_LEAF, NODE_PRODUCT, NODE_MIXING are defined by the host.)
+// BACKTRACK_EXTRA words of shared memory besides the scores: two per lane, for reductions
+// and broadcasts.
 
 // The position of `r` in its stream, in uniforms drawn.
 __device__ __forceinline__ u64 philox_position(const Philox& r) {

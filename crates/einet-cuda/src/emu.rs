@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use einet_core::BackendError;
 
 use crate::CudaBackend;
+use crate::abi::defines;
 use crate::device::Arg;
 use crate::kernels::{COMMON, Kernel, SOURCES};
 
@@ -107,7 +108,9 @@ impl Emulator {
 pub fn translation_unit() -> String {
     let mut tu = String::from("#define EINET_EMU 1\n");
     tu.push_str(HEADER);
-    tu.push_str("\n#line 1 \"common.cuh\"\n");
+    tu.push('\n');
+    tu.push_str(&defines());
+    tu.push_str("#line 1 \"common.cuh\"\n");
     tu.push_str(COMMON);
     for (name, src) in SOURCES {
         tu.push_str(&format!("\n#line 1 \"{name}\"\n"));

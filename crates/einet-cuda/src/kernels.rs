@@ -1,9 +1,12 @@
 //! The CUDA C kernels: their sources (embedded from `kernels/` at the workspace root), NVRTC
 //! compilation, and the ptxas resource report (registers, spills) per kernel.
 //!
-//! Every `.cu` file is compiled as its own NVRTC program with `kernels/common.cuh` prepended.
+//! Every `.cu` file is compiled as its own NVRTC program with the host's shared constants
+//! ([`crate::abi::defines`]) and `kernels/common.cuh` prepended.
 //! A model compiles them once per process and architecture (SASS for the device's `sm_XY`)
 //! at first use; [`compile_all_for`] compiles everything to PTX and SASS without a GPU.
+
+use crate::abi::defines;
 
 /// Definitions shared by every kernel file (prepended to each source).
 pub const COMMON: &str = include_str!("../../../kernels/common.cuh");
@@ -115,13 +118,19 @@ impl Kernel {
     }
 }
 
-/// The full program text of kernel file `file`: [`COMMON`], then the file (with a `#line`
-/// directive so that compiler messages name the right file and line).
+/// The full program text of kernel file `file`: the shared constants, [`COMMON`], then the
+/// file (each with a `#line` directive so that compiler messages name the right file and
+/// line).
 pub fn program_source(file: &str) -> Option<String> {
     SOURCES
         .iter()
         .find(|(name, _)| *name == file)
-        .map(|(name, src)| format!("{COMMON}\n#line 1 \"{name}\"\n{src}"))
+        .map(|(name, src)| {
+            format!(
+                "{}#line 1 \"common.cuh\"\n{COMMON}\n#line 1 \"{name}\"\n{src}",
+                defines()
+            )
+        })
 }
 
 /// What ptxas reported for one kernel compiled to SASS.

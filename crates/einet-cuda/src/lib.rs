@@ -32,6 +32,7 @@
 //! `[m][k][max_components]`, leaf parameters `[entry][k][channel][stat]`; sampling draws from
 //! the same Philox4x32-10 streams (stream = row index) as the CPU backend, in the same order.
 
+pub mod abi;
 pub mod kernels;
 
 #[cfg(feature = "cuda")]

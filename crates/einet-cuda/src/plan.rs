@@ -9,21 +9,20 @@ use einet_core::LeafFamily;
 use einet_core::layout::{Layer, Layout};
 use einet_core::params::distributions;
 
+use crate::abi::{
+    BACKTRACK_EXTRA, EINSUM_TO, FAMILY_WORDS, FamilyCode, MAX_STACK, NODE_WORDS, NodeKind,
+};
+
 /// Dynamic shared memory a block may use without opting in.
 pub(crate) const SMEM_LIMIT: usize = 48 * 1024;
 /// Shared memory the tiles of a block aim to stay within (leaves room for more blocks).
 const SMEM_SOFT: usize = 32 * 1024;
 /// Bytes of staged weights per block (einsum forward and child gradients).
 const STAGE_BYTES: usize = 8 * 1024;
-/// Outputs per block of the einsum forward kernels (EINSUM_TO in einsum.cu).
-pub(crate) const EINSUM_TO: u32 = 8;
 /// Threads of the element-wise kernels.
 pub(crate) const THREADS: u32 = 256;
 /// Threads of the backtracking kernel: one warp per row.
 pub(crate) const BACKTRACK_THREADS: u32 = 32;
-/// Words of the backtracking kernel's shared memory besides its scores (BACKTRACK_EXTRA in
-/// sample.cu).
-const BACKTRACK_EXTRA: usize = 64;
 /// Blocks a launch may have along y (the mixed regions of the mixing backward kernel).
 const MAX_GRID_Y: usize = 65_535;
 /// Rows one block of the leaf backward kernel sums over.
@@ -31,10 +30,6 @@ pub(crate) const LEAF_BACKWARD_ROWS: u32 = 128;
 /// Blocks the counts kernel aims for; it splits the rows into no more chunks than needed,
 /// because every chunk adds its partial counts atomically (12 bytes of traffic per weight).
 const COUNTS_TARGET_BLOCKS: usize = 2048;
-/// Entries of the backtracking kernel's stack (EINET_MAX_STACK in common.cuh).
-const MAX_STACK: usize = 64;
-/// Words per node of the node table (NODE_WORDS in sample.cu).
-const NODE_WORDS: usize = 6;
 
 fn too_large(what: &str) -> BackendError {
     BackendError::Unavailable(format!("model too large for the CUDA backend: {what}"))
@@ -276,7 +271,7 @@ pub(crate) struct Plan {
     pub mix_out: Vec<u32>,
     pub mix_comps: Vec<u32>,
     pub mix_ncomp: Vec<u32>,
-    /// NODE_WORDS words per node (see sample.cu).
+    /// NODE_WORDS words per node ([`NodeKind`] first; see sample.cu).
     pub nodes: Vec<u32>,
     /// The M-step's normalised weight vectors (global starts and lengths).
     pub vec_start: Vec<u32>,
@@ -297,13 +292,18 @@ impl Plan {
     }
 }
 
-/// Family code, table width and parameter of `family` (see common.cuh).
-fn family_words(family: LeafFamily, lbinom: &mut Vec<f32>) -> Result<[u32; 8], BackendError> {
+/// The `families` words of `family` (see `Family` in common.cuh): code, categories or
+/// trials, table width, offset of its log-binomial table, statistics, variance bounds.
+fn family_words(
+    family: LeafFamily,
+    lbinom: &mut Vec<f32>,
+) -> Result<[u32; FAMILY_WORDS], BackendError> {
+    let code = FamilyCode::of(family) as u32;
     let stats = family.num_stats() as u32;
     Ok(match family {
-        LeafFamily::Bernoulli => [0, 2, 4, 0, stats, 0, 0, 0],
+        LeafFamily::Bernoulli => [code, 2, 4, 0, stats, 0, 0, 0],
         LeafFamily::Categorical { categories } => {
-            [1, categories, categories + 2, 0, stats, 0, 0, 0]
+            [code, categories, categories + 2, 0, stats, 0, 0, 0]
         }
         LeafFamily::Binomial { trials } => {
             let offset = to_u32(lbinom.len(), "binomial table length")?;
@@ -314,11 +314,18 @@ fn family_words(family: LeafFamily, lbinom: &mut Vec<f32>) -> Result<[u32; 8], B
                 let xf = f64::from(x);
                 log_coefficient += (f64::from(trials) - xf).ln() - (xf + 1.0).ln();
             }
-            [2, trials, 4, offset, stats, 0, 0, 0]
+            [code, trials, 4, offset, stats, 0, 0, 0]
         }
-        LeafFamily::Normal { min_var, max_var } => {
-            [3, 0, 5, 0, stats, min_var.to_bits(), max_var.to_bits(), 0]
-        }
+        LeafFamily::Normal { min_var, max_var } => [
+            code,
+            0,
+            5,
+            0,
+            stats,
+            min_var.to_bits(),
+            max_var.to_bits(),
+            0,
+        ],
     })
 }
 
@@ -332,7 +339,7 @@ impl Plan {
         for &f in &leaf.families {
             families.extend(family_words(f, &mut lbinom)?);
         }
-        let width = |e: usize| families[8 * leaf.entry_family[e] as usize + 2] as usize;
+        let width = |e: usize| families[FAMILY_WORDS * leaf.entry_family[e] as usize + 2] as usize;
         let mut tab_offsets = Vec::with_capacity(leaf.vars.len());
         let mut table_len = 0usize;
         for e in 0..leaf.vars.len() {
@@ -377,6 +384,7 @@ impl Plan {
             backtrack_scores: layout.k[layout.root as usize],
         };
         for n in 0..leaf.len() {
+            plan.nodes[n * NODE_WORDS] = NodeKind::Leaf as u32;
             plan.nodes[n * NODE_WORDS + 1] = n as u32;
         }
         let kk = |n: u32| layout.k[n as usize];
@@ -406,7 +414,7 @@ impl Plan {
                         n_mt_max = n_mt_max.max((ceil4(ko) / 4) * kl * (ceil4(kr) / 4));
                         let node = l.out[p] as usize * NODE_WORDS;
                         plan.nodes[node..node + NODE_WORDS].copy_from_slice(&[
-                            1,
+                            NodeKind::Product as u32,
                             l.left[p],
                             l.right[p],
                             0,
@@ -448,7 +456,7 @@ impl Plan {
                     for (m, &out) in l.out.iter().enumerate() {
                         let node = out as usize * NODE_WORDS;
                         plan.nodes[node..node + NODE_WORDS].copy_from_slice(&[
-                            2,
+                            NodeKind::Mixing as u32,
                             to_u32(comps + m * cmax, "mixing components")?,
                             l.num_components[m],
                             cmax as u32,
