@@ -18,7 +18,10 @@ pub const SOURCES: [(&str, &str); 6] = [
     ("einsum.cu", include_str!("../../../kernels/einsum.cu")),
     ("mixing.cu", include_str!("../../../kernels/mixing.cu")),
     ("mstep.cu", include_str!("../../../kernels/mstep.cu")),
-    ("sample.cu", include_str!("../../../kernels/sample.cu")),
+    (
+        "backtrack.cu",
+        include_str!("../../../kernels/backtrack.cu"),
+    ),
 ];
 
 /// Every kernel the backend launches.
@@ -113,7 +116,7 @@ impl Kernel {
             | Kernel::EinsumGrads => "einsum.cu",
             Kernel::MixingForward | Kernel::MixingBackward | Kernel::RootLikelihood => "mixing.cu",
             Kernel::MstepWeights | Kernel::MstepLeaves => "mstep.cu",
-            Kernel::Backtrack | Kernel::FillF32 => "sample.cu",
+            Kernel::Backtrack | Kernel::FillF32 => "backtrack.cu",
         }
     }
 }

@@ -43,6 +43,8 @@ pub mod emu;
 #[cfg(feature = "cuda")]
 mod model;
 #[cfg(feature = "cuda")]
+mod ops;
+#[cfg(feature = "cuda")]
 mod plan;
 
 #[cfg(feature = "cuda")]

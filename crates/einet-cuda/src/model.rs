@@ -9,41 +9,16 @@
 use std::sync::Arc;
 
 use einet_core::backend::{check_input, check_root, check_sample_request, row_count};
-use einet_core::em::{EmStatistics, MStep, StepwiseRule};
+use einet_core::em::{EmStatistics, MStep};
 use einet_core::layout::Layout;
 use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
 use crate::Device;
-use crate::device::{Arg, DevBuf, Exec, Staging};
-use crate::kernels::Kernel;
-use crate::plan::{BACKTRACK_THREADS, LEAF_BACKWARD_ROWS, LayerPlan, Plan, THREADS};
-
-/// Index arrays, uploaded once.
-struct Indices {
-    value_min: DevBuf<f32>,
-    value_below: DevBuf<f32>,
-    value_whole: DevBuf<u32>,
-    k: DevBuf<u32>,
-    koff: DevBuf<u32>,
-    var_offsets: DevBuf<u32>,
-    vars: DevBuf<u32>,
-    entry_family: DevBuf<u32>,
-    entry_leaf: DevBuf<u32>,
-    param_offsets: DevBuf<u32>,
-    tab_offsets: DevBuf<u32>,
-    families: DevBuf<u32>,
-    lbinom: DevBuf<f32>,
-    ein_left: DevBuf<u32>,
-    ein_right: DevBuf<u32>,
-    ein_out: DevBuf<u32>,
-    ein_wofs: DevBuf<u32>,
-    mix_out: DevBuf<u32>,
-    mix_comps: DevBuf<u32>,
-    mix_ncomp: DevBuf<u32>,
-    nodes: DevBuf<u32>,
-    vec_start: DevBuf<u32>,
-    vec_len: DevBuf<u32>,
-}
+use crate::device::{DevBuf, Exec, Staging};
+use crate::ops::backtrack::Backtrack;
+use crate::ops::mixing::RootChoice;
+use crate::ops::{Dims, Indices, Ops, Semiring};
+use crate::plan::{LayerPlan, Plan};
 
 /// Per-batch buffers, grown on demand.
 struct Scratch {
@@ -58,18 +33,12 @@ struct Scratch {
     labels: DevBuf<u32>,
 }
 
-/// How a forward pass combines values.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Semiring {
-    Sum,
-    Max,
-}
-
 /// An Einsum Network on a CUDA device, with its EM accumulators.
 pub struct CudaModel {
     dev: Arc<Device>,
     layout: Layout,
     plan: Plan,
+    dims: Dims,
     idx: Indices,
     weights: DevBuf<f32>,
     /// log of `weights`, computed when a max-product pass needs it.
@@ -91,15 +60,6 @@ pub struct CudaModel {
     chunk_rows: usize,
 }
 
-fn blocks(n: usize, per_block: u32) -> Result<u32, BackendError> {
-    u32::try_from(n.div_ceil(per_block as usize))
-        .map_err(|_| BackendError::Device(format!("internal error: {n} threads exceed one launch")))
-}
-
-fn rows_u32(rows: usize) -> Arg {
-    Arg::U32(rows as u32)
-}
-
 fn at(start: usize, chunk: usize, total: usize) -> std::ops::Range<usize> {
     start..(start + chunk).min(total)
 }
@@ -111,31 +71,7 @@ impl CudaModel {
         let plan = Plan::new(&layout)?;
         check_param_shapes(&layout, &einet.params)?;
         let exec = &dev.exec;
-        let idx = Indices {
-            value_min: exec.upload(&plan.value_min)?,
-            value_below: exec.upload(&plan.value_below)?,
-            value_whole: exec.upload(&plan.value_whole)?,
-            k: exec.upload(&plan.k)?,
-            koff: exec.upload(&plan.koff)?,
-            var_offsets: exec.upload(&plan.var_offsets)?,
-            vars: exec.upload(&plan.vars)?,
-            entry_family: exec.upload(&plan.entry_family)?,
-            entry_leaf: exec.upload(&plan.entry_leaf)?,
-            param_offsets: exec.upload(&plan.param_offsets)?,
-            tab_offsets: exec.upload(&plan.tab_offsets)?,
-            families: exec.upload(&plan.families)?,
-            lbinom: exec.upload(&plan.lbinom)?,
-            ein_left: exec.upload(&plan.ein_left)?,
-            ein_right: exec.upload(&plan.ein_right)?,
-            ein_out: exec.upload(&plan.ein_out)?,
-            ein_wofs: exec.upload(&plan.ein_wofs)?,
-            mix_out: exec.upload(&plan.mix_out)?,
-            mix_comps: exec.upload(&plan.mix_comps)?,
-            mix_ncomp: exec.upload(&plan.mix_ncomp)?,
-            nodes: exec.upload(&plan.nodes)?,
-            vec_start: exec.upload(&plan.vec_start)?,
-            vec_len: exec.upload(&plan.vec_len)?,
-        };
+        let idx = Indices::upload(exec, &plan)?;
         let weights: Vec<f32> = einet.params.layers.concat();
         let stats_len = layout.leaf.vars.len() * layout.leaf.k * layout.num_channels;
         // Two activation-sized buffers (values and gradients) per row bound the chunk size.
@@ -160,6 +96,7 @@ impl CudaModel {
             log_likelihood: 0.0,
             samples: 0,
             chunk_rows,
+            dims: Dims::of(&layout),
             dev,
             layout,
             plan,
@@ -172,6 +109,16 @@ impl CudaModel {
 
     fn exec(&self) -> &Exec {
         &self.dev.exec
+    }
+
+    /// The launcher of this model's kernels.
+    fn ops(&self) -> Ops<'_> {
+        Ops {
+            exec: &self.dev.exec,
+            idx: &self.idx,
+            plan: &self.plan,
+            dims: &self.dims,
+        }
     }
 
     fn width(&self) -> usize {
@@ -221,27 +168,7 @@ impl CudaModel {
 
     /// Rebuilds the leaf log-density tables from the leaf parameters.
     fn prepare_leaves(&mut self) -> Result<(), BackendError> {
-        let leaf = &self.layout.leaf;
-        let (e, k, d) = (leaf.vars.len(), leaf.k, self.layout.num_channels);
-        let i = &self.idx;
-        self.dev.exec.launch(
-            Kernel::LeafPrepare,
-            (blocks(e * k * d, THREADS)?, 1, 1),
-            THREADS,
-            0,
-            &[
-                self.leaf_params.arg(),
-                i.param_offsets.arg(),
-                i.entry_family.arg(),
-                i.families.arg(),
-                i.tab_offsets.arg(),
-                i.lbinom.arg(),
-                Arg::U32(e as u32),
-                Arg::U32(k as u32),
-                Arg::U32(d as u32),
-                self.table.arg(),
-            ],
-        )
+        self.ops().leaf_prepare(&self.leaf_params, &self.table)
     }
 
     /// Computes log W for the max-product pass, if not current.
@@ -249,15 +176,8 @@ impl CudaModel {
         if self.logw.is_some() {
             return Ok(());
         }
-        let n = self.plan.num_weights;
-        let logw = self.dev.exec.alloc::<f32>(n)?;
-        self.dev.exec.launch(
-            Kernel::LogWeights,
-            (blocks(n, THREADS)?, 1, 1),
-            THREADS,
-            0,
-            &[self.weights.arg(), Arg::U64(n as u64), logw.arg()],
-        )?;
+        let logw = self.dev.exec.alloc::<f32>(self.plan.num_weights)?;
+        self.ops().log_weights(&self.weights, &logw)?;
         self.logw = Some(logw);
         Ok(())
     }
@@ -282,22 +202,13 @@ impl CudaModel {
         let exec = &self.dev.exec;
         exec.write_staged(&mut s.x, chunk, &mut s.staging)?;
         exec.zero(&mut self.invalid, 0..1)?;
-        let i = &self.idx;
-        exec.launch(
-            Kernel::CheckValues,
-            (blocks(chunk.len(), THREADS)?, 1, 1),
-            THREADS,
-            0,
-            &[
-                s.x.arg(),
-                Arg::U64(chunk.len() as u64),
-                Arg::U32(self.layout.row_len() as u32),
-                i.value_min.arg(),
-                i.value_below.arg(),
-                i.value_whole.arg(),
-                self.invalid.arg(),
-            ],
-        )?;
+        let ops = Ops {
+            exec,
+            idx: &self.idx,
+            plan: &self.plan,
+            dims: &self.dims,
+        };
+        ops.check_values(&s.x, chunk.len(), &self.invalid)?;
         if exec.read(&self.invalid, 0..1)?[0] == 0 {
             return Ok(());
         }
@@ -309,94 +220,24 @@ impl CudaModel {
 
     /// Forward pass over the `rows` rows in the input buffer.
     fn forward(&mut self, rows: usize, semiring: Semiring) -> Result<(), BackendError> {
-        let max = semiring == Semiring::Max;
-        if max {
+        if semiring == Semiring::Max {
             self.ensure_log_weights()?;
         }
-        let exec = &self.dev.exec;
+        let ops = self.ops();
         let s = self.scratch();
-        let i = &self.idx;
-        let leaf = &self.layout.leaf;
-        let k = leaf.k;
-        let per_node = blocks(rows * k, THREADS)?;
-        let grid = u32::try_from(per_node as usize * leaf.len())
-            .map_err(|_| BackendError::Device("internal error: leaf grid too large".into()))?;
-        exec.launch(
-            Kernel::LeafForward,
-            (grid, 1, 1),
-            THREADS,
-            0,
-            &[
-                s.x.arg(),
-                rows_u32(rows),
-                Arg::U32(self.layout.num_vars as u32),
-                Arg::U32(self.layout.num_channels as u32),
-                i.var_offsets.arg(),
-                i.vars.arg(),
-                i.entry_family.arg(),
-                i.families.arg(),
-                i.tab_offsets.arg(),
-                self.table.arg(),
-                i.lbinom.arg(),
-                Arg::U32(k as u32),
-                Arg::U32(per_node),
-                Arg::U32(u32::from(max)),
-                s.act.arg(),
-            ],
-        )?;
+        ops.leaf_forward(rows, &s.x, &self.table, semiring, &s.act)?;
+        // Max-product einsum layers take log W; mixing layers take W either way.
+        let einsum_weights = match semiring {
+            Semiring::Sum => &self.weights,
+            Semiring::Max => self.logw.as_ref().expect("computed above"),
+        };
         for layer in &self.plan.layers {
             match layer {
                 LayerPlan::Einsum(e) => {
-                    let f = e.forward_launch(rows);
-                    let (kernel, w) = if max {
-                        let logw = self.logw.as_ref().expect("computed above");
-                        (Kernel::EinsumForwardMax, logw.at(e.weights))
-                    } else {
-                        (Kernel::EinsumForward, self.weights.at(e.weights))
-                    };
-                    exec.launch(
-                        kernel,
-                        (e.products * f.o_tiles, blocks(rows, f.tr)?, 1),
-                        f.tr,
-                        f.smem,
-                        &[
-                            i.ein_left.at(e.index),
-                            i.ein_right.at(e.index),
-                            i.ein_out.at(e.index),
-                            i.ein_wofs.at(e.index),
-                            i.k.arg(),
-                            i.koff.arg(),
-                            w,
-                            rows_u32(rows),
-                            Arg::U32(f.o_tiles),
-                            Arg::U32(e.kl_max),
-                            Arg::U32(e.kr_max),
-                            Arg::U32(f.ic),
-                            s.act.arg(),
-                        ],
-                    )?;
+                    ops.einsum_forward(e, rows, einsum_weights, semiring, &s.act)?;
                 }
                 LayerPlan::Mixing(m) => {
-                    let n = m.regions as usize * rows * m.k as usize;
-                    exec.launch(
-                        Kernel::MixingForward,
-                        (blocks(n, THREADS)?, 1, 1),
-                        THREADS,
-                        0,
-                        &[
-                            i.mix_out.at(m.index),
-                            i.mix_comps.at(m.comps),
-                            i.mix_ncomp.at(m.index),
-                            i.koff.arg(),
-                            self.weights.at(m.weights),
-                            Arg::U32(m.regions),
-                            Arg::U32(m.k),
-                            Arg::U32(m.cmax),
-                            rows_u32(rows),
-                            Arg::U32(u32::from(max)),
-                            s.act.arg(),
-                        ],
-                    )?;
+                    ops.mixing_forward(m, rows, &self.weights, semiring, &s.act)?;
                 }
             }
         }
@@ -416,37 +257,20 @@ impl CudaModel {
         root: Root<'_>,
         delta: bool,
     ) -> Result<(), BackendError> {
-        let (mode, class) = match root {
-            Root::Mixture => (0, 0),
-            Root::Class(c) => (1, c as u32),
+        let choice = match root {
+            Root::Mixture => RootChoice::Mixture,
+            Root::Class(c) => RootChoice::Class(c as u32),
             Root::Labels(labels) => {
                 let s = self.scratch.as_mut().expect("ensure_scratch runs first");
                 self.dev.exec.write(&mut s.labels, 0, labels)?;
-                (2, 0)
+                RootChoice::Labels
             }
         };
         let off = self.root_offset(rows);
         let s = self.scratch();
-        let delta = match (&s.grad, delta) {
-            (Some(g), true) => g.at(off),
-            _ => Arg::Ptr(0),
-        };
-        self.exec().launch(
-            Kernel::RootLikelihood,
-            (blocks(rows, THREADS)?, 1, 1),
-            THREADS,
-            0,
-            &[
-                s.act.at(off),
-                rows_u32(rows),
-                Arg::U32(self.layout.num_classes() as u32),
-                Arg::U32(mode),
-                Arg::U32(class),
-                s.labels.arg(),
-                s.ll.arg(),
-                delta,
-            ],
-        )
+        let root_grad = s.grad.as_ref().filter(|_| delta).map(|g| g.at(off));
+        self.ops()
+            .root_likelihood(rows, choice, s.act.at(off), &s.labels, &s.ll, root_grad)
     }
 
     /// The per-row log-likelihoods computed by [`Self::launch_root`].
@@ -456,171 +280,34 @@ impl CudaModel {
 
     /// The EM backward pass over `rows` rows, after the forward pass and the root gradient.
     fn backward(&mut self, rows: usize) -> Result<(), BackendError> {
-        let exec = &self.dev.exec;
+        let ops = self.ops();
         let s = self.scratch();
         let grad = s.grad.as_ref().expect("allocated for EM");
-        let i = &self.idx;
-        let row_blocks = blocks(rows, LEAF_BACKWARD_ROWS)?;
         for layer in self.plan.layers.iter().rev() {
             match layer {
                 LayerPlan::Einsum(e) => {
-                    let c = e.counts_launch(rows);
-                    let rows_per_block = e.counts_rows_per_block(rows);
-                    exec.launch(
-                        Kernel::EinsumCounts,
-                        (
-                            e.products * e.counts_mt_blocks,
-                            blocks(rows, rows_per_block)?,
-                            1,
-                        ),
-                        e.counts_threads,
-                        c.smem,
-                        &[
-                            i.ein_left.at(e.index),
-                            i.ein_right.at(e.index),
-                            i.ein_out.at(e.index),
-                            i.ein_wofs.at(e.index),
-                            i.k.arg(),
-                            i.koff.arg(),
-                            s.act.arg(),
-                            grad.arg(),
-                            self.weights.at(e.weights),
-                            self.counts.at(e.weights),
-                            rows_u32(rows),
-                            Arg::U32(e.counts_mt_blocks),
-                            Arg::U32(e.kl_max),
-                            Arg::U32(c.krp_max),
-                            Arg::U32(c.kop_max),
-                            Arg::U32(c.sub_rows),
-                            Arg::U32(rows_per_block),
-                        ],
-                    )?;
-                    let g = e.grads_launch(rows);
-                    exec.launch(
-                        Kernel::EinsumGrads,
-                        (e.products, blocks(rows, g.tr)?, 1),
-                        g.threads,
-                        g.smem,
-                        &[
-                            i.ein_left.at(e.index),
-                            i.ein_right.at(e.index),
-                            i.ein_out.at(e.index),
-                            i.ein_wofs.at(e.index),
-                            i.k.arg(),
-                            i.koff.arg(),
-                            s.act.arg(),
-                            grad.arg(),
-                            self.weights.at(e.weights),
-                            rows_u32(rows),
-                            Arg::U32(g.tr),
-                            Arg::U32(e.kl_max),
-                            Arg::U32(g.krp_max),
-                            Arg::U32(e.ko_max),
-                            Arg::U32(g.ic),
-                        ],
-                    )?;
+                    ops.einsum_counts(e, rows, &s.act, grad, &self.weights, &self.counts)?;
+                    ops.einsum_grads(e, rows, &s.act, grad, &self.weights)?;
                 }
                 LayerPlan::Mixing(m) => {
-                    exec.launch(
-                        Kernel::MixingBackward,
-                        (blocks(rows * m.k as usize, THREADS)?, m.regions, 1),
-                        THREADS,
-                        m.smem,
-                        &[
-                            i.mix_out.at(m.index),
-                            i.mix_comps.at(m.comps),
-                            i.mix_ncomp.at(m.index),
-                            i.koff.arg(),
-                            self.weights.at(m.weights),
-                            self.counts.at(m.weights),
-                            Arg::U32(m.k),
-                            Arg::U32(m.cmax),
-                            rows_u32(rows),
-                            s.act.arg(),
-                            grad.arg(),
-                        ],
-                    )?;
+                    ops.mixing_backward(m, rows, &self.weights, &self.counts, &s.act, grad)?;
                 }
             }
         }
-        let leaf = &self.layout.leaf;
-        let entries = leaf.vars.len();
-        exec.launch(
-            Kernel::LeafBackward,
-            (blocks(entries * leaf.k, THREADS)?, row_blocks, 1),
-            THREADS,
-            0,
-            &[
-                s.x.arg(),
-                rows_u32(rows),
-                Arg::U32(self.layout.num_vars as u32),
-                Arg::U32(self.layout.num_channels as u32),
-                i.vars.arg(),
-                i.entry_leaf.arg(),
-                i.entry_family.arg(),
-                i.families.arg(),
-                i.param_offsets.arg(),
-                Arg::U32(entries as u32),
-                Arg::U32(leaf.k as u32),
-                Arg::U32(LEAF_BACKWARD_ROWS),
-                grad.arg(),
-                self.leaf_mass.arg(),
-                self.leaf_stats.arg(),
-            ],
-        )
+        ops.leaf_backward(rows, &s.x, grad, &self.leaf_mass, &self.leaf_stats)
     }
 
-    /// Backtracks every row in the output buffer (`rows` rows, missing values NaN), first row
-    /// `first_row` of the whole request; `values` if a forward pass over them is in `act`.
-    #[allow(clippy::too_many_arguments)]
-    fn backtrack(
-        &mut self,
-        rows: usize,
-        first_row: usize,
-        values: bool,
-        class: Option<usize>,
-        argmax: bool,
-        seed: u64,
-        std_correction: f32,
-    ) -> Result<(), BackendError> {
+    /// Backtracks every row in the output buffer (`b.rows` rows, missing values NaN);
+    /// `b.values` refers to the activations when a forward pass over them ran.
+    fn backtrack(&self, b: &Backtrack<'_>) -> Result<(), BackendError> {
         let s = self.scratch();
-        let i = &self.idx;
-        let leaf = &self.layout.leaf;
-        self.exec().launch(
-            Kernel::Backtrack,
-            (blocks(rows, 1)?, 1, 1),
-            BACKTRACK_THREADS,
-            self.plan.backtrack_smem(),
-            &[
-                rows_u32(rows),
-                Arg::U64(seed),
-                Arg::U64(first_row as u64),
-                Arg::U32(u32::from(argmax)),
-                Arg::F32(std_correction),
-                Arg::U32(u32::from(values)),
-                if values { s.act.arg() } else { Arg::Ptr(0) },
-                Arg::U32(class.map_or(u32::MAX, |c| c as u32)),
-                Arg::U32(self.layout.root),
-                i.nodes.arg(),
-                i.mix_comps.arg(),
-                i.k.arg(),
-                i.koff.arg(),
-                self.weights.arg(),
-                i.var_offsets.arg(),
-                i.vars.arg(),
-                i.entry_family.arg(),
-                i.families.arg(),
-                i.param_offsets.arg(),
-                self.leaf_params.arg(),
-                i.tab_offsets.arg(),
-                self.table.arg(),
-                Arg::U32(leaf.k as u32),
-                Arg::U32(self.layout.num_vars as u32),
-                Arg::U32(self.layout.num_channels as u32),
-                Arg::U32(self.plan.backtrack_scores),
-                s.x.arg(),
-            ],
-        )
+        self.ops()
+            .backtrack(b, &self.weights, &self.leaf_params, &self.table, &s.x)
+    }
+
+    /// The activations of the last forward pass, for [`Backtrack::values`].
+    fn activations(&self) -> &DevBuf<f32> {
+        &self.scratch().act
     }
 
     /// Clears the device accumulators.
@@ -640,14 +327,7 @@ impl CudaModel {
     /// Fills the output rows of unconditional sampling for one chunk with NaN (missing).
     fn fill_missing(&mut self, rows: usize) -> Result<(), BackendError> {
         let n = rows * self.width();
-        let s = self.scratch();
-        self.exec().launch(
-            Kernel::FillF32,
-            (blocks(n, THREADS)?, 1, 1),
-            THREADS,
-            0,
-            &[s.x.arg(), Arg::U64(n as u64), Arg::F32(f32::NAN)],
-        )
+        self.ops().fill(&self.scratch().x, n, f32::NAN)
     }
 
     fn read_output(&self, rows: usize) -> Result<Vec<f32>, BackendError> {
@@ -763,48 +443,14 @@ impl BackendModel for CudaModel {
 
     fn em_update(&mut self, step: MStep) -> Result<(), BackendError> {
         step.check()?;
-        let statistics_rule = Arg::U32(u32::from(step.rule == StepwiseRule::Statistics));
-        let nvec = self.plan.vec_start.len();
-        let i = &self.idx;
-        self.dev.exec.launch(
-            Kernel::MstepWeights,
-            (blocks(nvec * 32, THREADS)?, 1, 1),
-            THREADS,
-            0,
-            &[
-                self.weights.arg(),
-                self.counts.arg(),
-                self.weight_running.arg(),
-                i.vec_start.arg(),
-                i.vec_len.arg(),
-                Arg::U32(nvec as u32),
-                Arg::F32(step.step_size),
-                statistics_rule,
-                Arg::F32(step.pseudocount),
-            ],
-        )?;
-        let leaf = &self.layout.leaf;
-        let (e, k, d) = (leaf.vars.len(), leaf.k, self.layout.num_channels);
-        self.dev.exec.launch(
-            Kernel::MstepLeaves,
-            (blocks(e * k * d, THREADS)?, 1, 1),
-            THREADS,
-            0,
-            &[
-                self.leaf_params.arg(),
-                self.leaf_mass.arg(),
-                self.leaf_stats.arg(),
-                self.leaf_running.arg(),
-                i.param_offsets.arg(),
-                i.entry_family.arg(),
-                i.families.arg(),
-                Arg::U32(e as u32),
-                Arg::U32(k as u32),
-                Arg::U32(d as u32),
-                Arg::F32(step.step_size),
-                statistics_rule,
-                Arg::F32(step.pseudocount),
-            ],
+        let ops = self.ops();
+        ops.mstep_weights(&step, &self.weights, &self.counts, &self.weight_running)?;
+        ops.mstep_leaves(
+            &step,
+            &self.leaf_params,
+            &self.leaf_mass,
+            &self.leaf_stats,
+            &self.leaf_running,
         )?;
         self.logw = None;
         self.prepare_leaves()?;
@@ -856,7 +502,15 @@ impl BackendModel for CudaModel {
             let rows = at(start, self.chunk_rows, n).len();
             self.ensure_scratch(rows, false)?;
             self.fill_missing(rows)?;
-            self.backtrack(rows, start, false, class, false, seed, std_correction)?;
+            self.backtrack(&Backtrack {
+                rows,
+                first_row: start,
+                values: None,
+                class,
+                argmax: false,
+                seed,
+                std_correction,
+            })?;
             out.extend(self.read_output(rows)?);
         }
         Ok(out)
@@ -878,7 +532,15 @@ impl BackendModel for CudaModel {
             self.ensure_scratch(n, false)?;
             self.upload_rows(chunk, evidence)?;
             self.forward(n, Semiring::Sum)?;
-            self.backtrack(n, start, true, None, false, seed, std_correction)?;
+            self.backtrack(&Backtrack {
+                rows: n,
+                first_row: start,
+                values: Some(self.activations()),
+                class: None,
+                argmax: false,
+                seed,
+                std_correction,
+            })?;
             out.extend(self.read_output(n)?);
         }
         Ok(out)
@@ -898,7 +560,15 @@ impl BackendModel for CudaModel {
             self.ensure_scratch(n, false)?;
             self.upload_rows(&evidence[r.start * width..r.end * width], evidence)?;
             self.forward(n, semiring)?;
-            self.backtrack(n, start, true, None, true, 0, 0.0)?;
+            self.backtrack(&Backtrack {
+                rows: n,
+                first_row: start,
+                values: Some(self.activations()),
+                class: None,
+                argmax: true,
+                seed: 0,
+                std_correction: 0.0,
+            })?;
             out.extend(self.read_output(n)?);
         }
         Ok(out)

@@ -271,7 +271,7 @@ pub(crate) struct Plan {
     pub mix_out: Vec<u32>,
     pub mix_comps: Vec<u32>,
     pub mix_ncomp: Vec<u32>,
-    /// NODE_WORDS words per node ([`NodeKind`] first; see sample.cu).
+    /// NODE_WORDS words per node ([`NodeKind`] first; see backtrack.cu).
     pub nodes: Vec<u32>,
     /// The M-step's normalised weight vectors (global starts and lengths).
     pub vec_start: Vec<u32>,

@@ -1,4 +1,4 @@
-// Top-down backtracking for sampling and MPE (spec 5.7), one warp per row, mirroring the
+// Top-down backtracking for sampling and MPE, one warp per row, mirroring the
 // CPU backend's order of choices and random draws: at a product node a pair (i, j) is chosen
 // from the scores log W[o,i,j] + l_i + r_j, at a mixing node a component from
 // log V[k,c] + X_c (child values from a forward pass over the evidence, 0 without evidence),

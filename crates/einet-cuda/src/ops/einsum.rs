@@ -1,0 +1,148 @@
+//! `kernels/einsum.cu`: the fused log-einsum-exp forward pass (sum- and max-product), the
+//! log of the weights for max-product, and the EM backward pass (expected counts and child
+//! gradients) of one einsum layer.
+
+use einet_core::BackendError;
+
+use super::{Ops, Semiring, blocks, count};
+use crate::device::{Arg, DevBuf};
+use crate::kernels::Kernel;
+use crate::plan::{EinsumPlan, THREADS};
+
+impl Ops<'_> {
+    /// `logw = log(weights)`, element-wise over all sum weights.
+    pub(crate) fn log_weights(
+        &self,
+        weights: &DevBuf<f32>,
+        logw: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let n = self.plan.num_weights;
+        self.exec.launch(
+            Kernel::LogWeights,
+            (blocks(n, THREADS)?, 1, 1),
+            THREADS,
+            0,
+            &[weights.arg(), Arg::U64(n as u64), logw.arg()],
+        )
+    }
+
+    /// The forward pass of einsum layer `e` over `rows` rows of `act`. `weights` holds the
+    /// sum weights W under [`Semiring::Sum`] and log W under [`Semiring::Max`].
+    pub(crate) fn einsum_forward(
+        &self,
+        e: &EinsumPlan,
+        rows: usize,
+        weights: &DevBuf<f32>,
+        semiring: Semiring,
+        act: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let i = self.idx;
+        let f = e.forward_launch(rows);
+        let kernel = match semiring {
+            Semiring::Sum => Kernel::EinsumForward,
+            Semiring::Max => Kernel::EinsumForwardMax,
+        };
+        self.exec.launch(
+            kernel,
+            (e.products * f.o_tiles, blocks(rows, f.tr)?, 1),
+            f.tr,
+            f.smem,
+            &[
+                i.ein_left.at(e.index),
+                i.ein_right.at(e.index),
+                i.ein_out.at(e.index),
+                i.ein_wofs.at(e.index),
+                i.k.arg(),
+                i.koff.arg(),
+                weights.at(e.weights),
+                count(rows),
+                Arg::U32(f.o_tiles),
+                Arg::U32(e.kl_max),
+                Arg::U32(e.kr_max),
+                Arg::U32(f.ic),
+                act.arg(),
+            ],
+        )
+    }
+
+    /// Adds the expected counts of einsum layer `e` over `rows` rows (values `act`,
+    /// gradients `grad`) to `counts`.
+    pub(crate) fn einsum_counts(
+        &self,
+        e: &EinsumPlan,
+        rows: usize,
+        act: &DevBuf<f32>,
+        grad: &DevBuf<f32>,
+        weights: &DevBuf<f32>,
+        counts: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let i = self.idx;
+        let c = e.counts_launch(rows);
+        let rows_per_block = e.counts_rows_per_block(rows);
+        self.exec.launch(
+            Kernel::EinsumCounts,
+            (
+                e.products * e.counts_mt_blocks,
+                blocks(rows, rows_per_block)?,
+                1,
+            ),
+            e.counts_threads,
+            c.smem,
+            &[
+                i.ein_left.at(e.index),
+                i.ein_right.at(e.index),
+                i.ein_out.at(e.index),
+                i.ein_wofs.at(e.index),
+                i.k.arg(),
+                i.koff.arg(),
+                act.arg(),
+                grad.arg(),
+                weights.at(e.weights),
+                counts.at(e.weights),
+                count(rows),
+                Arg::U32(e.counts_mt_blocks),
+                Arg::U32(e.kl_max),
+                Arg::U32(c.krp_max),
+                Arg::U32(c.kop_max),
+                Arg::U32(c.sub_rows),
+                Arg::U32(rows_per_block),
+            ],
+        )
+    }
+
+    /// Adds the gradients of einsum layer `e`'s children over `rows` rows to `grad`.
+    pub(crate) fn einsum_grads(
+        &self,
+        e: &EinsumPlan,
+        rows: usize,
+        act: &DevBuf<f32>,
+        grad: &DevBuf<f32>,
+        weights: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let i = self.idx;
+        let g = e.grads_launch(rows);
+        self.exec.launch(
+            Kernel::EinsumGrads,
+            (e.products, blocks(rows, g.tr)?, 1),
+            g.threads,
+            g.smem,
+            &[
+                i.ein_left.at(e.index),
+                i.ein_right.at(e.index),
+                i.ein_out.at(e.index),
+                i.ein_wofs.at(e.index),
+                i.k.arg(),
+                i.koff.arg(),
+                act.arg(),
+                grad.arg(),
+                weights.at(e.weights),
+                count(rows),
+                Arg::U32(g.tr),
+                Arg::U32(e.kl_max),
+                Arg::U32(g.krp_max),
+                Arg::U32(e.ko_max),
+                Arg::U32(g.ic),
+            ],
+        )
+    }
+}
