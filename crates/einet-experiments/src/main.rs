@@ -41,22 +41,6 @@ enum Command {
     Images(images::ImagesArgs),
 }
 
-/// The error and its causes on one line, leaving out causes that an outer message already
-/// quotes.
-pub fn message(e: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !msg.contains(&text) {
-            if !msg.is_empty() {
-                msg.push_str(": ");
-            }
-            msg.push_str(&text);
-        }
-    }
-    msg
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -66,7 +50,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            eprintln!("error: {}", einet::error::chain_message(e.chain()));
             ExitCode::FAILURE
         }
     }

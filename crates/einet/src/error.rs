@@ -3,6 +3,25 @@
 use einet_core::{BackendError, ConfigError, ModelFileError, StructureError};
 use einet_data::{DataError, RegistryError};
 
+/// The messages of an error and of its causes, outermost first, joined by `: ` on one line;
+/// a cause whose text an outer message already shows is left out. Front ends print any
+/// error chain this way (`anyhow::Error::chain` included).
+pub fn chain_message<'a>(
+    chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut text = String::new();
+    for cause in chain {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
 /// A result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -53,20 +72,12 @@ impl Error {
         Error::Invalid(message.into())
     }
 
-    /// The message with every cause after it, joined by `: ` (a cause whose text is already
-    /// shown is left out).
+    /// The message with every cause after it, joined by `: ` ([`chain_message`]).
     pub fn report(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(e) = cause {
-            let part = e.to_string();
-            if !text.contains(&part) {
-                text.push_str(": ");
-                text.push_str(&part);
-            }
-            cause = e.source();
-        }
-        text
+        chain_message(std::iter::successors(
+            Some(self as &(dyn std::error::Error + 'static)),
+            |e| e.source(),
+        ))
     }
 }
 

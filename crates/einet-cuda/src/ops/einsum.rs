@@ -10,6 +10,20 @@ use crate::kernels::Kernel;
 use crate::plan::{EinsumPlan, THREADS};
 
 impl Ops<'_> {
+    /// The first arguments of every einsum kernel: layer `e`'s products (left child, right
+    /// child, output node, weight offset) and every node's K and activation offset.
+    fn einsum_nodes(&self, e: &EinsumPlan) -> [Arg; 6] {
+        let i = self.idx;
+        [
+            i.ein_left.at(e.index),
+            i.ein_right.at(e.index),
+            i.ein_out.at(e.index),
+            i.ein_wofs.at(e.index),
+            i.k.arg(),
+            i.koff.arg(),
+        ]
+    }
+
     /// `logw = log(weights)`, element-wise over all sum weights.
     pub(crate) fn log_weights(
         &self,
@@ -36,7 +50,6 @@ impl Ops<'_> {
         semiring: Semiring,
         act: &DevBuf<f32>,
     ) -> Result<(), BackendError> {
-        let i = self.idx;
         let f = e.forward_launch(rows);
         let kernel = match semiring {
             Semiring::Sum => Kernel::EinsumForward,
@@ -48,20 +61,18 @@ impl Ops<'_> {
             f.tr,
             f.smem,
             &[
-                i.ein_left.at(e.index),
-                i.ein_right.at(e.index),
-                i.ein_out.at(e.index),
-                i.ein_wofs.at(e.index),
-                i.k.arg(),
-                i.koff.arg(),
-                weights.at(e.weights),
-                count(rows),
-                Arg::U32(f.o_tiles),
-                Arg::U32(e.kl_max),
-                Arg::U32(e.kr_max),
-                Arg::U32(f.ic),
-                act.arg(),
-            ],
+                &self.einsum_nodes(e)[..],
+                &[
+                    weights.at(e.weights),
+                    count(rows),
+                    Arg::U32(f.o_tiles),
+                    Arg::U32(e.kl_max),
+                    Arg::U32(e.kr_max),
+                    Arg::U32(f.ic),
+                    act.arg(),
+                ],
+            ]
+            .concat(),
         )
     }
 
@@ -76,7 +87,6 @@ impl Ops<'_> {
         weights: &DevBuf<f32>,
         counts: &DevBuf<f32>,
     ) -> Result<(), BackendError> {
-        let i = self.idx;
         let c = e.counts_launch(rows);
         let rows_per_block = e.counts_rows_per_block(rows);
         self.exec.launch(
@@ -89,24 +99,22 @@ impl Ops<'_> {
             e.counts_threads,
             c.smem,
             &[
-                i.ein_left.at(e.index),
-                i.ein_right.at(e.index),
-                i.ein_out.at(e.index),
-                i.ein_wofs.at(e.index),
-                i.k.arg(),
-                i.koff.arg(),
-                act.arg(),
-                grad.arg(),
-                weights.at(e.weights),
-                counts.at(e.weights),
-                count(rows),
-                Arg::U32(e.counts_mt_blocks),
-                Arg::U32(e.kl_max),
-                Arg::U32(c.krp_max),
-                Arg::U32(c.kop_max),
-                Arg::U32(c.sub_rows),
-                Arg::U32(rows_per_block),
-            ],
+                &self.einsum_nodes(e)[..],
+                &[
+                    act.arg(),
+                    grad.arg(),
+                    weights.at(e.weights),
+                    counts.at(e.weights),
+                    count(rows),
+                    Arg::U32(e.counts_mt_blocks),
+                    Arg::U32(e.kl_max),
+                    Arg::U32(c.krp_max),
+                    Arg::U32(c.kop_max),
+                    Arg::U32(c.sub_rows),
+                    Arg::U32(rows_per_block),
+                ],
+            ]
+            .concat(),
         )
     }
 
@@ -119,7 +127,6 @@ impl Ops<'_> {
         grad: &DevBuf<f32>,
         weights: &DevBuf<f32>,
     ) -> Result<(), BackendError> {
-        let i = self.idx;
         let g = e.grads_launch(rows);
         self.exec.launch(
             Kernel::EinsumGrads,
@@ -127,22 +134,20 @@ impl Ops<'_> {
             g.threads,
             g.smem,
             &[
-                i.ein_left.at(e.index),
-                i.ein_right.at(e.index),
-                i.ein_out.at(e.index),
-                i.ein_wofs.at(e.index),
-                i.k.arg(),
-                i.koff.arg(),
-                act.arg(),
-                grad.arg(),
-                weights.at(e.weights),
-                count(rows),
-                Arg::U32(g.tr),
-                Arg::U32(e.kl_max),
-                Arg::U32(g.krp_max),
-                Arg::U32(e.ko_max),
-                Arg::U32(g.ic),
-            ],
+                &self.einsum_nodes(e)[..],
+                &[
+                    act.arg(),
+                    grad.arg(),
+                    weights.at(e.weights),
+                    count(rows),
+                    Arg::U32(g.tr),
+                    Arg::U32(e.kl_max),
+                    Arg::U32(g.krp_max),
+                    Arg::U32(e.ko_max),
+                    Arg::U32(g.ic),
+                ],
+            ]
+            .concat(),
         )
     }
 }

@@ -347,7 +347,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
                         i + 1,
                         points.len(),
                         point.label(),
-                        crate::message(e)
+                        einet::error::chain_message(e.chain())
                     ),
                 }
                 outcomes.push(Outcome {

@@ -166,7 +166,7 @@ impl GridPoint {
             result: match &outcome.result {
                 Ok(f) => GridResult::Fitted(f.record.clone()),
                 Err(e) => GridResult::Failed {
-                    error: crate::message(e),
+                    error: einet::error::chain_message(e.chain()),
                 },
             },
         }
