@@ -105,6 +105,9 @@ pub enum StructureError {
     /// A JSON region-graph file could not be parsed.
     #[error("region-graph JSON: {0}")]
     Json(String),
+    /// A structure could not be learned from the data given.
+    #[error("cannot learn a structure: {0}")]
+    Learning(String),
 }
 
 /// Errors in model configuration (K, leaf families, classes).

@@ -23,6 +23,7 @@
 pub mod atomic_file;
 pub mod error;
 pub mod leaf;
+pub mod learn;
 pub mod region_graph;
 pub mod rng;
 
