@@ -51,13 +51,11 @@ pub enum StructureError {
         /// The missing region id.
         region: usize,
     },
-    /// A partition has other than two children.
-    #[error("partition {partition} has {children} children; einsum layers need exactly 2")]
-    NotBinary {
+    /// A partition has no children.
+    #[error("partition {partition} has no children")]
+    EmptyPartition {
         /// The partition.
         partition: usize,
-        /// Its number of children.
-        children: usize,
     },
     /// The graph has a directed cycle.
     #[error("the graph is not a DAG: region {region} lies on a cycle")]
@@ -66,7 +64,7 @@ pub enum StructureError {
         region: usize,
     },
     /// A partition's children share a variable.
-    #[error("partition {partition} is not decomposable: both children contain variable {var}")]
+    #[error("partition {partition} is not decomposable: two children contain variable {var}")]
     NotDecomposable {
         /// The partition.
         partition: usize,

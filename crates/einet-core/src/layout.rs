@@ -238,7 +238,13 @@ impl Layout {
             let mut weights = 0usize;
             for &p in &products {
                 let part = &partitions[p];
-                let [l, r] = part.children.map(|c| region_node[c]);
+                let &[l, r] = part.children.as_slice() else {
+                    return Err(ConfigError::Invalid(format!(
+                        "partition {p} has {} children; einsum (Tucker) layers need exactly 2",
+                        part.children.len()
+                    )));
+                };
+                let [l, r] = [l, r].map(|c| region_node[c]);
                 debug_assert!(l != NO_NODE && r != NO_NODE, "children are evaluated first");
                 let k_out = k_of(part.parent);
                 // In usize: K ≤ 65536 for each of the three, so the product fits; to_u32 bounds the sum.

@@ -49,7 +49,9 @@ fn assert_region_graph_invariants(g: &RegionGraph) {
         assert_eq!(ps.is_empty(), id == g.root(), "region {id} parents {ps:?}");
     }
     for (pid, p) in g.partitions().iter().enumerate() {
-        let [a, b] = p.children;
+        let &[a, b] = p.children.as_slice() else {
+            panic!("partition {pid} is not binary");
+        };
         let (sa, sb) = (&g.regions()[a].scope, &g.regions()[b].scope);
         assert!((sa, a) < (sb, b), "partition {pid} children not ordered");
         let mut union: Vec<u32> = sa.iter().chain(sb).copied().collect();
@@ -128,7 +130,9 @@ fn rat_10_vars_depth_2_3_reps_counts_and_split_sizes() {
 fn rat_7_vars_splits_4_plus_3() {
     let g = random_binary_trees(7, 1, 2, 9).unwrap();
     for &p in &g.regions()[g.root()].partitions {
-        let [a, b] = g.partitions()[p].children;
+        let &[a, b] = g.partitions()[p].children.as_slice() else {
+            panic!("partition {p} is not binary");
+        };
         let mut sizes = [g.regions()[a].scope.len(), g.regions()[b].scope.len()];
         sizes.sort_unstable();
         assert_eq!(sizes, [3, 4]);
@@ -293,18 +297,27 @@ fn children_not_covering_the_parent_are_not_smooth() {
 }
 
 #[test]
-fn three_children_are_not_binary() {
-    let err = graph(3, &[&[0, 1, 2], &[0], &[1], &[2]], &[(0, &[1, 2, 3])]).unwrap_err();
+fn partitions_may_have_any_number_of_children_but_not_none() {
+    let g = graph(3, &[&[0, 1, 2], &[2], &[0], &[1]], &[(0, &[1, 2, 3])]).unwrap();
+    // Ordered by scope.
+    assert_eq!(g.partitions()[0].children, [2, 3, 1]);
+    // One child: a region over the same scope as its child.
+    let g = graph(1, &[&[0], &[0]], &[(0, &[1])]).unwrap();
+    assert_eq!(g.partitions()[0].children, [1]);
+    assert_eq!(g.root(), 0);
+    let err = graph(1, &[&[0], &[0]], &[(0, &[])]).unwrap_err();
     assert!(
-        matches!(
-            err,
-            StructureError::NotBinary {
-                partition: 0,
-                children: 3
-            }
-        ),
+        matches!(err, StructureError::EmptyPartition { partition: 0 }),
         "{err}"
     );
+    // Three children must still be disjoint and cover the parent.
+    let err = graph(3, &[&[0, 1, 2], &[0], &[0, 1], &[2]], &[(0, &[1, 2, 3])]).unwrap_err();
+    assert!(
+        matches!(err, StructureError::NotDecomposable { var: 0, .. }),
+        "{err}"
+    );
+    let err = graph(3, &[&[0, 1, 2], &[0], &[1]], &[(0, &[1, 2])]).unwrap_err();
+    assert!(matches!(err, StructureError::NotSmooth { .. }), "{err}");
 }
 
 #[test]
@@ -583,9 +596,14 @@ fn json_missing_field_wrong_format_and_invalid_graph_are_rejected() {
     let ternary = r#"{"format": "einet-region-graph", "version": 1, "num_vars": 3,
         "regions": [{"scope": [0, 1, 2]}, {"scope": [0]}, {"scope": [1]}, {"scope": [2]}],
         "partitions": [{"region": 0, "children": [1, 2, 3]}]}"#;
-    let err = RegionGraph::from_json_str(ternary).unwrap_err();
+    let g = RegionGraph::from_json_str(ternary).unwrap();
+    assert_eq!(g.partitions()[0].children, [1, 2, 3]);
+    let empty = r#"{"format": "einet-region-graph", "version": 1, "num_vars": 1,
+        "regions": [{"scope": [0]}, {"scope": [0]}],
+        "partitions": [{"region": 0, "children": []}]}"#;
+    let err = RegionGraph::from_json_str(empty).unwrap_err();
     assert!(
-        matches!(err, StructureError::NotBinary { children: 3, .. }),
+        matches!(err, StructureError::EmptyPartition { partition: 0 }),
         "{err}"
     );
 }

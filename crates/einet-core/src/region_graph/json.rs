@@ -105,7 +105,7 @@ impl RegionGraphJson {
                 .iter()
                 .map(|p| PartitionJson {
                     region: p.parent,
-                    children: p.children.to_vec(),
+                    children: p.children.clone(),
                 })
                 .collect(),
         }

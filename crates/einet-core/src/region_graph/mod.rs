@@ -1,8 +1,10 @@
 //! Region graphs: the structure of an Einsum Network.
 //!
 //! A region is a sorted, non-empty set of variables (its *scope*). A partition splits a
-//! region into exactly two child regions whose scopes are disjoint (decomposability) and
-//! together equal the parent's scope (smoothness). Regions without partitions are leaf
+//! region into one or more child regions whose scopes are disjoint (decomposability) and
+//! together equal the parent's scope (smoothness): two for EiNet's einsum layers and the
+//! random structures, any number for CP layers (a hidden Chow–Liu tree's node has its leaf
+//! and one child per tree child; a single child puts a sum between a region and its child). Regions without partitions are leaf
 //! regions; exactly one region, the root, covers all variables and has no parent.
 
 mod json;
@@ -40,16 +42,16 @@ impl Region {
     }
 }
 
-/// A split of one region into two child regions (a product node).
+/// A split of one region into child regions (a product node).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
     /// The region this partition splits.
     pub parent: RegionId,
-    /// The two child regions, ordered by (scope, id): "left" then "right".
-    pub children: [RegionId; 2],
+    /// The child regions (at least one), ordered by (scope, id): of two, "left" then "right".
+    pub children: Vec<RegionId>,
 }
 
-/// A validated region graph: a rooted DAG of regions and binary partitions.
+/// A validated region graph: a rooted DAG of regions and partitions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionGraph {
     num_vars: usize,
@@ -123,11 +125,8 @@ impl RegionGraph {
             return Err(StructureError::NoRegions);
         }
         for (pid, (parent, children)) in partitions.iter().enumerate() {
-            if children.len() != 2 {
-                return Err(StructureError::NotBinary {
-                    partition: pid,
-                    children: children.len(),
-                });
+            if children.is_empty() {
+                return Err(StructureError::EmptyPartition { partition: pid });
             }
             if let Some(&region) = std::iter::once(parent).chain(children).find(|&&r| r >= n) {
                 return Err(StructureError::UnknownRegion {
@@ -139,19 +138,14 @@ impl RegionGraph {
         check_acyclic(n, &partitions)?;
         let mut parts = Vec::with_capacity(partitions.len());
         let mut has_parent = vec![false; n];
-        for (pid, (parent, children)) in partitions.into_iter().enumerate() {
-            let (mut a, mut b) = (children[0], children[1]);
-            if (&regions[b].scope, b) < (&regions[a].scope, a) {
-                std::mem::swap(&mut a, &mut b);
+        for (pid, (parent, mut children)) in partitions.into_iter().enumerate() {
+            children.sort_by(|&a, &b| (&regions[a].scope, a).cmp(&(&regions[b].scope, b)));
+            check_partition(pid, parent, &regions, &children)?;
+            for &c in &children {
+                has_parent[c] = true;
             }
-            check_partition(pid, parent, &regions, a, b)?;
-            has_parent[a] = true;
-            has_parent[b] = true;
             regions[parent].partitions.push(pid);
-            parts.push(Partition {
-                parent,
-                children: [a, b],
-            });
+            parts.push(Partition { parent, children });
         }
         let roots: Vec<RegionId> = (0..n).filter(|&r| !has_parent[r]).collect();
         let root = match roots.as_slice() {
@@ -257,16 +251,20 @@ fn check_partition(
     partition: PartitionId,
     parent: RegionId,
     regions: &[Region],
-    a: RegionId,
-    b: RegionId,
+    children: &[RegionId],
 ) -> Result<(), StructureError> {
-    let (sa, sb, sp) = (&regions[a].scope, &regions[b].scope, &regions[parent].scope);
-    if let Some(&var) = sa.iter().find(|v| sb.binary_search(v).is_ok()) {
-        return Err(StructureError::NotDecomposable { partition, var });
-    }
-    let mut union: Vec<u32> = sa.iter().chain(sb).copied().collect();
+    let mut union: Vec<u32> = children
+        .iter()
+        .flat_map(|&c| regions[c].scope.iter().copied())
+        .collect();
     union.sort_unstable();
-    if &union != sp {
+    if let Some(w) = union.windows(2).find(|w| w[0] == w[1]) {
+        return Err(StructureError::NotDecomposable {
+            partition,
+            var: w[0],
+        });
+    }
+    if union != regions[parent].scope {
         return Err(StructureError::NotSmooth { partition, parent });
     }
     Ok(())
