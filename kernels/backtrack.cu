@@ -10,11 +10,14 @@
 // the CPU's; at a leaf every lane samples its own entries from the stream position the
 // entries before it end at (each draw uses a fixed number of uniforms).
 
-// Node table, 6 words per node: kind (0 leaf, 1 product, 2 mixing), then
-//   product: left, right, -, global offset of its weights
-//   mixing:  start of its components in comp_list, their count, max_components,
-//            global offset of its weights V[m][0][0]
-// (NODE_WORDS and the kinds NODE_LEAF, NODE_PRODUCT, NODE_MIXING are defined by the host.)
+// Node table, NODE_WORDS words per node: kind (NODE_LEAF, NODE_PRODUCT, NODE_MIXING,
+// NODE_CP_PRODUCT, NODE_CP_SUM, defined by the host), then
+//   product:    left, right, -, global offset of its weights
+//   mixing:     start of its components in node_lists, their count, max_components,
+//               global offset of its weights V[m][0][0]
+//   CP product: start of its children in node_lists, their count
+//   CP sum:     start of its inputs in node_lists, their count, weights per output
+//               (sum of the inputs' K), global offset of its weights W[0][0]
 // BACKTRACK_EXTRA words of shared memory besides the scores: two per lane, for reductions
 // and broadcasts.
 
@@ -103,20 +106,22 @@ __device__ __forceinline__ u32 pick(u32 n, const Score& score, u32 argmax, Philo
 // block b (one warp) takes row b. use_values: act holds a forward pass over the same rows
 // (node-major); cls: the root output to start from, or EINET_NONE to choose it from the
 // root's scores. Dynamic shared memory: the largest number of scores of one choice, plus
-// BACKTRACK_EXTRA words.
+// BACKTRACK_EXTRA words, plus the warp's stack of max_depth entries (node, vector entry,
+// next child of a CP product), STACK_WORDS words each, which lane 0 writes.
 extern "C" __global__ void __launch_bounds__(32) backtrack(
     u32 rows, u64 seed, u64 first_row, u32 argmax, float std_correction, u32 use_values,
     const float* __restrict__ act, u32 cls, u32 root, const u32* __restrict__ nodes,
-    const u32* __restrict__ comp_list, const u32* __restrict__ kvec,
+    const u32* __restrict__ node_lists, const u32* __restrict__ kvec,
     const u32* __restrict__ koff, const float* __restrict__ weights,
     const u32* __restrict__ var_offsets, const u32* __restrict__ vars,
     const u32* __restrict__ entry_family, const u32* __restrict__ families,
     const u32* __restrict__ param_offsets, const float* __restrict__ params,
     const u32* __restrict__ tab_offsets, const float* __restrict__ table, u32 leaf_k, u32 V,
-    u32 D, u32 max_scores, float* __restrict__ out) {
+    u32 D, u32 max_scores, u32 max_depth, float* __restrict__ out) {
     EINET_DYNAMIC_SMEM(sm);
     float* e = sm;
     float* red = sm + max_scores;
+    u32* stack = reinterpret_cast<u32*>(sm + max_scores + BACKTRACK_EXTRA);
     u32 b = blockIdx.x;
     u32 lane = threadIdx.x;
     if (b >= rows) return;
@@ -128,15 +133,26 @@ extern "C" __global__ void __launch_bounds__(32) backtrack(
         auto score = [&](u32 c) -> float { return value(root, c); };
         cls = pick(kvec[root], score, argmax, rng, e, red);
     }
-    u32 stack_node[EINET_MAX_STACK], stack_k[EINET_MAX_STACK];
+    // Every lane keeps `top`; lane 0 alone writes the entries.
     u32 top = 0;
-    stack_node[top] = root;
-    stack_k[top] = cls;
-    ++top;
+    auto push = [&](u32 node, u32 kk, u32 next) {
+        if (top < max_depth) {
+            if (lane == 0) {
+                stack[top * STACK_WORDS] = node;
+                stack[top * STACK_WORDS + 1] = kk;
+                stack[top * STACK_WORDS + 2] = next;
+            }
+            ++top;
+        }
+        __syncwarp();
+    };
+    push(root, cls, 0);
     float* row = out + (u64)b * V * D;
     while (top > 0) {
         --top;
-        u32 node = stack_node[top], kk = stack_k[top];
+        u32 node = stack[top * STACK_WORDS], kk = stack[top * STACK_WORDS + 1];
+        u32 next = stack[top * STACK_WORDS + 2];
+        __syncwarp();
         const u32* nd = nodes + (u64)node * NODE_WORDS;
         u32 kind = nd[0];
         if (kind == NODE_LEAF) {
@@ -189,25 +205,39 @@ extern "C" __global__ void __launch_bounds__(32) backtrack(
                 return logf(w[ij]) + value(l, ij / Kr) + value(r, ij % Kr);
             };
             u32 ij = pick(Kl * Kr, score, argmax, rng, e, red);
-            if (top + 2 <= EINET_MAX_STACK) {
-                stack_node[top] = r;
-                stack_k[top] = ij % Kr;
-                ++top;
-                stack_node[top] = l;
-                stack_k[top] = ij / Kr;
-                ++top;
-            }
-        } else {
-            const u32* cm = comp_list + nd[1];
+            push(r, ij % Kr, 0);
+            push(l, ij / Kr, 0);
+        } else if (kind == NODE_MIXING) {
+            const u32* cm = node_lists + nd[1];
             u32 nc = nd[2], cmax = nd[3];
             const float* v = weights + nd[4] + (u64)kk * cmax;
             auto score = [&](u32 c) -> float { return logf(v[c]) + value(cm[c], kk); };
             u32 c = pick(nc, score, argmax, rng, e, red);
-            if (top < EINET_MAX_STACK) {
-                stack_node[top] = cm[c];
-                stack_k[top] = kk;
-                ++top;
-            }
+            push(cm[c], kk, 0);
+        } else if (kind == NODE_CP_PRODUCT) {
+            // Children in order, each with the same entry: come back for the next one.
+            const u32* children = node_lists + nd[1];
+            if (next + 1 < nd[2]) push(node, kk, next + 1);
+            push(children[next], kk, 0);
+        } else {
+            // A CP sum: one entry (c, i) of its inputs' concatenated vectors.
+            const u32* inputs = node_lists + nd[1];
+            u32 n_in = nd[2], width = nd[3];
+            const float* w = weights + nd[4] + (u64)kk * width;
+            auto locate = [&](u32 j, u32& c) -> u32 {
+                c = 0;
+                while (c + 1 < n_in && j >= kvec[inputs[c]]) j -= kvec[inputs[c++]];
+                return j;
+            };
+            auto score = [&](u32 j) -> float {
+                u32 c;
+                u32 i = locate(j, c);
+                return logf(w[j]) + value(inputs[c], i);
+            };
+            u32 j = pick(width, score, argmax, rng, e, red);
+            u32 c;
+            u32 i = locate(j, c);
+            push(inputs[c], i, 0);
         }
     }
 }

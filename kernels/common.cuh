@@ -39,8 +39,8 @@ typedef unsigned long long u64;
 #define EINET_NONE 0xffffffffu
 // Defined by the host before this file (einet-cuda's abi.rs): the family codes FAM_*, the
 // FAMILY_WORDS words per family, the node kinds NODE_* and NODE_WORDS of the backtracking
-// node table, EINSUM_TO, EINET_MAX_STACK (entries of the backtracking kernel's per-thread
-// stack; the host checks that the network's depth fits) and BACKTRACK_EXTRA.
+// node table, EINSUM_TO, STACK_WORDS (words per entry of the backtracking kernel's stack)
+// and BACKTRACK_EXTRA.
 
 // One leaf family as the host describes it:
 //   word 0 code, 1 n (categories or trials), 2 table width (slots per channel),

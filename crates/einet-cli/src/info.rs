@@ -1,7 +1,8 @@
 //! `einet info`: structure, size, leaves and training configuration of a model.
 
 use anyhow::Result;
-use einet::core::{Einet, Layer};
+use einet::StructureRecord;
+use einet::core::Einet;
 use serde_json::json;
 
 use crate::InfoArgs;
@@ -11,11 +12,22 @@ use einet::{data_info, load_model};
 pub fn describe(einet: &Einet) -> serde_json::Value {
     let layout = &einet.layout;
     let counts = einet.graph.counts();
-    let einsum_layers = layout
-        .layers
-        .iter()
-        .filter(|l| matches!(l, Layer::Einsum(_)))
-        .count();
+    let mut layers = serde_json::Map::new();
+    for name in ["einsum", "mixing", "product", "sum"] {
+        let n = layout.layers.iter().filter(|l| l.name() == name).count();
+        if n > 0 || matches!(name, "einsum" | "mixing") {
+            layers.insert(name.into(), n.into());
+        }
+    }
+    let trees = structure_record(einet).and_then(|r| match r {
+        StructureRecord::Hclt { trees, .. } => Some(
+            trees
+                .iter()
+                .map(|t| json!({"root": t.root, "edges": t.edges()}))
+                .collect::<Vec<_>>(),
+        ),
+        _ => None,
+    });
     json!({
         "num_vars": layout.num_vars,
         "num_channels": layout.num_channels,
@@ -25,10 +37,9 @@ pub fn describe(einet: &Einet) -> serde_json::Value {
         "leaf_families": layout.leaf.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
         "leaves": einet.config.leaves,
         "structure": counts,
-        "layers": {
-            "einsum": einsum_layers,
-            "mixing": layout.layers.len() - einsum_layers,
-        },
+        "layer": einet.config.layer.name(),
+        "layers": layers,
+        "trees": trees,
         "params": layout.num_params(),
         "sum_weights": layout.num_sum_weights(),
         "leaf_params": layout.leaf.num_params,
@@ -36,6 +47,14 @@ pub fn describe(einet: &Einet) -> serde_json::Value {
         "training": einet.training,
     })
 }
+
+/// The structure record of `einet`'s training record, when it has one this version reads.
+fn structure_record(einet: &Einet) -> Option<StructureRecord> {
+    serde_json::from_value(einet.training.get("structure")?.clone()).ok()
+}
+
+/// Edges `einet info` prints per tree (`--json` shows all).
+const EDGES_SHOWN: usize = 12;
 
 /// Runs `einet info`.
 pub fn run(args: &InfoArgs) -> Result<()> {
@@ -56,9 +75,17 @@ pub fn run(args: &InfoArgs) -> Result<()> {
          products",
         s["sum_regions"], s["leaf_regions"], s["products"], s["mixed_regions"]
     );
+    let layers: Vec<String> = d["layers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| n.as_u64() != Some(0))
+        .map(|(name, n)| format!("{n} {name}"))
+        .collect();
     println!(
-        "layers      {} einsum, {} mixing",
-        d["layers"]["einsum"], d["layers"]["mixing"]
+        "layers      {} ({})",
+        layers.join(", "),
+        einet.config.layer.name()
     );
     println!("K           {} (leaves {})", d["k_sum"], d["k_leaf"]);
     let families: Vec<String> = einet
@@ -74,7 +101,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         d["params"], d["sum_weights"], d["leaf_params"]
     );
     println!(
-        "cost        {:.3} MFLOP per sample (forward pass: einsum and mixing layers)",
+        "cost        {:.3} MFLOP per sample (forward pass of the inner layers)",
         einet.layout.forward_flops_per_sample() as f64 / 1e6
     );
     let t = &einet.training;
@@ -86,8 +113,34 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             Ok(None) => {}
             Err(e) => println!("data        {e:#}"),
         }
-        if let Some(v) = t.get("structure") {
-            println!("structure   {v}");
+        match structure_record(&einet) {
+            Some(record) => println!("structure   {}", record.summary()),
+            None => {
+                if let Some(v) = t.get("structure") {
+                    println!("structure   {v}");
+                }
+            }
+        }
+        if let Some(StructureRecord::Hclt { trees, .. }) = structure_record(&einet) {
+            for (i, tree) in trees.iter().enumerate() {
+                let edges = tree.edges();
+                let shown: Vec<String> = edges
+                    .iter()
+                    .take(EDGES_SHOWN)
+                    .map(|(a, b)| format!("{a}-{b}"))
+                    .collect();
+                let more = edges.len().saturating_sub(EDGES_SHOWN);
+                println!(
+                    "tree {i:<6} root {}, edges {}{}",
+                    tree.root,
+                    shown.join(" "),
+                    if more > 0 {
+                        format!(" … ({more} more; --json lists all)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
         }
         if let Some(v) = t.get("em") {
             println!("em          {v}");

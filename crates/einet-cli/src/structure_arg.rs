@@ -1,10 +1,12 @@
-//! `--structure`: random binary trees, Poon–Domingos, or a region graph from a JSON file.
+//! `--structure`: random binary trees, Poon–Domingos, a region graph from a JSON file, or
+//! hidden Chow–Liu trees learned from the training data; `--layer`: Tucker or CP layers.
 
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
-use einet::StructureSpec;
+use einet::core::LayerKind;
+use einet::{HcltSpec, StructureSpec};
 
 /// Which structure builder.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +17,8 @@ pub enum StructureKind {
     Pd,
     /// A region graph in einet's JSON format.
     Json(PathBuf),
+    /// Hidden Chow–Liu trees learned from the training data.
+    Hclt,
 }
 
 impl FromStr for StructureKind {
@@ -24,9 +28,12 @@ impl FromStr for StructureKind {
         match s {
             "rat" | "random-binary-trees" => Ok(StructureKind::Rat),
             "pd" | "poon-domingos" => Ok(StructureKind::Pd),
+            "hclt" => Ok(StructureKind::Hclt),
             _ => match s.strip_prefix("json:") {
                 Some(p) if !p.is_empty() => Ok(StructureKind::Json(PathBuf::from(p))),
-                _ => Err(format!("unknown structure '{s}'; use rat, pd or json:PATH")),
+                _ => Err(format!(
+                    "unknown structure '{s}'; use rat, pd, hclt or json:PATH"
+                )),
             },
         }
     }
@@ -35,10 +42,19 @@ impl FromStr for StructureKind {
 /// Structure options of `einet train`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct StructureArgs {
-    /// Structure: rat (random binary trees), pd (Poon–Domingos) or json:PATH (a region-graph
-    /// file) [default: pd for images, rat otherwise]
+    /// Structure: rat (random binary trees), pd (Poon–Domingos), hclt (hidden Chow–Liu
+    /// trees learned from the training data) or json:PATH (a region-graph file) [default: pd
+    /// for images, rat otherwise]
     #[arg(long, value_name = "KIND")]
     pub structure: Option<StructureKind>,
+    /// Layers: tucker (EiNet's einsum layers) or cp (element-wise products, dense sums)
+    /// [default: cp for hclt, tucker otherwise]
+    #[arg(long, value_name = "KIND")]
+    pub layer: Option<LayerKind>,
+    /// HCLT: number of trees mixed at the root (trees after the first are learned from
+    /// bootstrap samples) [default: 1]
+    #[arg(long)]
+    pub trees: Option<usize>,
     /// RAT: depth of each tree (2^depth leaf regions per repetition) [default: 3, or less
     /// for fewer than 8 variables]
     #[arg(long)]
@@ -65,13 +81,26 @@ impl StructureArgs {
         let pd_only =
             !self.deltas.is_empty() || !self.axes.is_empty() || self.max_split_depth.is_some();
         let rat_only = self.depth.is_some() || self.repetitions.is_some();
+        let hclt_only = self.trees.is_some();
         let kind = match (&self.structure, rat_only, pd_only) {
             (Some(kind), _, _) => kind.clone(),
+            (None, _, _) if hclt_only => StructureKind::Hclt,
             (None, false, false) => return Ok(StructureSpec::Auto),
             (None, true, _) => StructureKind::Rat,
             (None, false, true) => StructureKind::Pd,
         };
+        if hclt_only && kind != StructureKind::Hclt {
+            bail!("--trees applies to --structure hclt only");
+        }
         match kind {
+            StructureKind::Hclt if pd_only || rat_only => bail!(
+                "--depth, --repetitions, --delta, --axes and --max-split-depth do not apply to \
+                 --structure hclt"
+            ),
+            StructureKind::Hclt => Ok(StructureSpec::Hclt(HcltSpec {
+                trees: self.trees,
+                ..HcltSpec::default()
+            })),
             StructureKind::Rat if pd_only => {
                 bail!("--delta, --axes and --max-split-depth apply to --structure pd only")
             }
@@ -137,6 +166,19 @@ mod tests {
         };
         assert!(mixed.spec().is_err());
         assert!("json:".parse::<StructureKind>().is_err());
+        let trees = StructureArgs {
+            trees: Some(4),
+            ..Default::default()
+        };
+        assert!(matches!(
+            trees.spec().unwrap(),
+            StructureSpec::Hclt(HcltSpec { trees: Some(4), .. })
+        ));
+        let trees_on_rat = StructureArgs {
+            structure: Some(StructureKind::Rat),
+            ..trees
+        };
+        assert!(trees_on_rat.spec().is_err());
         assert_eq!(parse_delta("7x28").unwrap(), vec![7.0, 28.0]);
         assert!(parse_delta("7,-1").is_err());
     }

@@ -106,6 +106,7 @@ impl TrainArgs {
             k: self.k,
             k_leaf: self.k_leaf,
             leaf: self.leaf,
+            layer: self.structure.layer,
         })
     }
 

@@ -68,6 +68,44 @@ impl LeafSpec {
     }
 }
 
+/// How the products and sums of a region graph become layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// EiNet's einsum layers: each (binary) product takes the outer product of its two
+    /// children's vectors and sums it to `K_out` entries (`K_out·K_l·K_r` weights), and regions
+    /// with several partitions mix them element-wise.
+    #[default]
+    Tucker,
+    /// CP layers: a product multiplies its children's `K`-vectors element-wise (any number of
+    /// children, all of one `K`, so `k_leaf` must equal `k_sum`), and every region is a dense
+    /// sum over the concatenated vectors of its partitions (`K_out × Σ K_in` weights).
+    Cp,
+}
+
+impl std::str::FromStr for LayerKind {
+    type Err = String;
+
+    /// `tucker` or `cp`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tucker" => Ok(LayerKind::Tucker),
+            "cp" => Ok(LayerKind::Cp),
+            _ => Err(format!("unknown layer kind '{s}'; use tucker or cp")),
+        }
+    }
+}
+
+impl LayerKind {
+    /// `tucker` or `cp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerKind::Tucker => "tucker",
+            LayerKind::Cp => "cp",
+        }
+    }
+}
+
 /// Everything besides the region graph that fixes a model's shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EinetConfig {
@@ -81,6 +119,9 @@ pub struct EinetConfig {
     pub num_channels: usize,
     /// Leaf families.
     pub leaves: LeafSpec,
+    /// The layer kind (model files without it are Tucker).
+    #[serde(default)]
+    pub layer: LayerKind,
 }
 
 impl EinetConfig {
@@ -92,6 +133,7 @@ impl EinetConfig {
             num_classes: 1,
             num_channels: 1,
             leaves: LeafSpec::uniform(family),
+            layer: LayerKind::Tucker,
         }
     }
 
@@ -108,6 +150,12 @@ impl EinetConfig {
                     "{name} must be between 1 and 65536, got {v}"
                 )));
             }
+        }
+        if self.layer == LayerKind::Cp && self.k_leaf != self.k_sum {
+            return Err(ConfigError::Invalid(format!(
+                "CP layers multiply vectors element-wise, so k_leaf ({}) must equal k_sum ({})",
+                self.k_leaf, self.k_sum
+            )));
         }
         Ok(())
     }

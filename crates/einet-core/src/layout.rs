@@ -1,13 +1,17 @@
-//! Layering a region graph into a leaf layer followed by alternating einsum and mixing layers
-//! as EiNets vectorise them, with compact `u32` gather indices ready for a device.
+//! Layering a region graph into a leaf layer followed by inner layers, with compact `u32`
+//! gather indices ready for a device: alternating einsum and mixing layers as EiNets vectorise
+//! them ([`LayerKind::Tucker`]), or alternating CP product and dense sum layers
+//! ([`LayerKind::Cp`]).
 //!
-//! Every vector of densities the network computes is a *node*: one per leaf region, one per
-//! partition (product) and one per region with several partitions (its mixture). A region's
-//! value is its leaf node, its only product's node, or its mixing node. Nodes are numbered in
+//! Every vector of densities the network computes is a *node*. Tucker: one per leaf region,
+//! one per partition (product) and one per region with several partitions (its mixture); a
+//! region's value is its leaf node, its only product's node, or its mixing node. CP: one per
+//! leaf region, one per partition with several children (a partition with one child is that
+//! child) and one per inner region (its sum). Nodes are numbered in
 //! evaluation order, and node `n` owns `k[n]` entries starting at `k_offset[n]` of a sample's
 //! activation vector (backends choose how to lay samples out).
 
-use crate::config::EinetConfig;
+use crate::config::{EinetConfig, LayerKind};
 use crate::error::ConfigError;
 use crate::leaf::LeafFamily;
 use crate::region_graph::{RegionGraph, RegionId};
@@ -90,13 +94,64 @@ pub struct MixingLayer {
     pub num_components: Vec<u32>,
 }
 
+/// A CP product layer: product `p` adds its children's log-vectors element-wise (multiplies
+/// their densities), `out[k] = Σ_c child_c[k]`; every child has the product's K. No weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProductLayer {
+    /// Output node of each product.
+    pub out: Vec<u32>,
+    /// `child_offsets[p]..child_offsets[p + 1]` indexes `children` for product `p`.
+    pub child_offsets: Vec<u32>,
+    /// Child nodes of every product, concatenated.
+    pub children: Vec<u32>,
+}
+
+impl ProductLayer {
+    /// The child nodes of product `p`.
+    pub fn children(&self, p: usize) -> &[u32] {
+        &self.children[self.child_offsets[p] as usize..self.child_offsets[p + 1] as usize]
+    }
+}
+
+/// A dense sum layer (CP): node `m` computes `out[o] = log Σ_c Σ_i W[o,c,i] e^{input_c[i]}`
+/// over the concatenated vectors of its inputs (the products of its region's partitions),
+/// with weights `[k_out][Σ_c K_c]` starting at `weight_offsets[m]`, normalised over `(c, i)`
+/// for each `o`: one `K_out × K_in` matrix for one input, a mixture of several otherwise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SumLayer {
+    /// Output node of each sum.
+    pub out: Vec<u32>,
+    /// `input_offsets[m]..input_offsets[m + 1]` indexes `inputs` for sum `m`.
+    pub input_offsets: Vec<u32>,
+    /// Input nodes of every sum, concatenated.
+    pub inputs: Vec<u32>,
+    /// Start of each sum's weights in the layer's weight vector (plus the total at the end).
+    pub weight_offsets: Vec<u32>,
+}
+
+impl SumLayer {
+    /// The input nodes of sum `m`.
+    pub fn inputs(&self, m: usize) -> &[u32] {
+        &self.inputs[self.input_offsets[m] as usize..self.input_offsets[m + 1] as usize]
+    }
+
+    /// The weights of sum `m` in the layer's weight vector.
+    pub fn weights(&self, m: usize) -> std::ops::Range<usize> {
+        self.weight_offsets[m] as usize..self.weight_offsets[m + 1] as usize
+    }
+}
+
 /// An inner layer, evaluated in order after the leaf layer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
-    /// Products.
+    /// Tucker products (outer product and contraction).
     Einsum(EinsumLayer),
-    /// Element-wise mixtures of products.
+    /// Element-wise mixtures of Tucker products.
     Mixing(MixingLayer),
+    /// CP products (element-wise).
+    Product(ProductLayer),
+    /// Dense CP sums.
+    Sum(SumLayer),
 }
 
 impl Layer {
@@ -105,6 +160,8 @@ impl Layer {
         match self {
             Layer::Einsum(l) => *l.weight_offsets.last().unwrap_or(&0) as usize,
             Layer::Mixing(l) => l.out.len() * l.k * l.max_components,
+            Layer::Product(_) => 0,
+            Layer::Sum(l) => *l.weight_offsets.last().unwrap_or(&0) as usize,
         }
     }
     /// Output nodes of this layer, in order.
@@ -112,6 +169,17 @@ impl Layer {
         match self {
             Layer::Einsum(l) => &l.out,
             Layer::Mixing(l) => &l.out,
+            Layer::Product(l) => &l.out,
+            Layer::Sum(l) => &l.out,
+        }
+    }
+    /// The layer's name: `einsum`, `mixing`, `product` or `sum`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layer::Einsum(_) => "einsum",
+            Layer::Mixing(_) => "mixing",
+            Layer::Product(_) => "product",
+            Layer::Sum(_) => "sum",
         }
     }
 }
@@ -174,14 +242,15 @@ pub fn topological_layers(graph: &RegionGraph) -> Vec<(Vec<usize>, Vec<RegionId>
 }
 
 impl Layout {
-    /// Lays out `graph` for `config`. Any K for leaves, internal regions and the root works
-    /// for every structure (a product's children may have different K). A graph without
-    /// partitions has a leaf as its root, so it needs `num_classes == k_leaf`.
+    /// Lays out `graph` for `config`. Tucker layers need binary partitions and take any K for
+    /// leaves, internal regions and the root (a product's children may have different K); CP
+    /// layers take partitions with any number of children and one K for leaves and internal
+    /// regions. A graph without partitions has a leaf as its root, so it needs
+    /// `num_classes == k_leaf`.
     pub fn new(graph: &RegionGraph, config: &EinetConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let (families, family_of_var) = config.leaves.resolve(graph.num_vars())?;
         let regions = graph.regions();
-        let partitions = graph.partitions();
         if regions[graph.root()].is_leaf() && config.num_classes != config.k_leaf {
             return Err(ConfigError::Invalid(format!(
                 "the region graph has no partitions, so its root is a leaf with k_leaf = {} \
@@ -226,76 +295,12 @@ impl Layout {
                 config.k_sum
             }
         };
-        let mut layers = Vec::new();
-        for (products, sums) in topological_layers(graph) {
-            let mut einsum = EinsumLayer {
-                left: Vec::with_capacity(products.len()),
-                right: Vec::with_capacity(products.len()),
-                out: Vec::with_capacity(products.len()),
-                weight_offsets: vec![0],
-            };
-            let mut product_node = std::collections::HashMap::new();
-            let mut weights = 0usize;
-            for &p in &products {
-                let part = &partitions[p];
-                let &[l, r] = part.children.as_slice() else {
-                    return Err(ConfigError::Invalid(format!(
-                        "partition {p} has {} children; einsum (Tucker) layers need exactly 2",
-                        part.children.len()
-                    )));
-                };
-                let [l, r] = [l, r].map(|c| region_node[c]);
-                debug_assert!(l != NO_NODE && r != NO_NODE, "children are evaluated first");
-                let k_out = k_of(part.parent);
-                // In usize: K ≤ 65536 for each of the three, so the product fits; to_u32 bounds the sum.
-                weights += k_out * k[l as usize] as usize * k[r as usize] as usize;
-                einsum.left.push(l);
-                einsum.right.push(r);
-                einsum.out.push(k.len() as u32);
-                einsum.weight_offsets.push(to_u32(weights)?);
-                product_node.insert(p, k.len() as u32);
-                k.push(k_out as u32);
-            }
-            let mixed: Vec<RegionId> = sums
-                .iter()
-                .copied()
-                .filter(|&r| regions[r].partitions.len() > 1)
-                .collect();
-            for &r in &sums {
-                if regions[r].partitions.len() == 1 {
-                    region_node[r] = product_node[&regions[r].partitions[0]];
-                }
-            }
-            layers.push(Layer::Einsum(einsum));
-            if !mixed.is_empty() {
-                let max_components = mixed
-                    .iter()
-                    .map(|&r| regions[r].partitions.len())
-                    .max()
-                    .unwrap_or(0);
-                // The root is alone in the top sum layer, so one layer's mixed regions share K.
-                let mut mixing = MixingLayer {
-                    k: k_of(mixed[0]),
-                    out: Vec::new(),
-                    max_components,
-                    components: Vec::new(),
-                    num_components: Vec::new(),
-                };
-                for r in mixed {
-                    let parts = &regions[r].partitions;
-                    mixing.out.push(k.len() as u32);
-                    region_node[r] = k.len() as u32;
-                    k.push(mixing.k as u32);
-                    mixing.num_components.push(parts.len() as u32);
-                    for c in 0..max_components {
-                        mixing
-                            .components
-                            .push(parts.get(c).map_or(NO_NODE, |p| product_node[p]));
-                    }
-                }
-                layers.push(Layer::Mixing(mixing));
-            }
-        }
+        let mut nodes = Nodes { k, region_node };
+        let layers = match config.layer {
+            LayerKind::Tucker => tucker_layers(graph, &k_of, &mut nodes)?,
+            LayerKind::Cp => cp_layers(graph, &k_of, &mut nodes)?,
+        };
+        let Nodes { k, region_node } = nodes;
         let mut k_offset = Vec::with_capacity(k.len());
         let mut total = 0usize;
         for &kn in &k {
@@ -345,7 +350,8 @@ impl Layout {
     }
 
     /// Floating-point operations per sample of a sum-product forward pass through the inner
-    /// layers: `2·K_out·K_l·K_r` per product (the contraction) and `2·K·C` per mixed region.
+    /// layers: `2·K_out·K_l·K_r` per Tucker product (the contraction), `2·K·C` per mixed
+    /// region, `K·(children − 1)` per CP product and `2·K_out·Σ K_in` per CP sum.
     pub fn forward_flops_per_sample(&self) -> u64 {
         self.layers
             .iter()
@@ -356,6 +362,13 @@ impl Layout {
                 Layer::Mixing(l) => {
                     2 * l.num_components.iter().map(|&c| u64::from(c)).sum::<u64>() * l.k as u64
                 }
+                Layer::Product(l) => (0..l.out.len())
+                    .map(|p| {
+                        let k = u64::from(self.k[l.out[p] as usize]);
+                        k * (l.children(p).len() as u64 - 1)
+                    })
+                    .sum::<u64>(),
+                Layer::Sum(l) => 2 * u64::from(*l.weight_offsets.last().unwrap_or(&0)),
             })
             .sum()
     }
@@ -364,6 +377,177 @@ impl Layout {
     pub fn num_params(&self) -> usize {
         self.num_sum_weights() + self.leaf.num_params
     }
+}
+
+/// The nodes made so far: the K of each, and the node holding each region's value.
+struct Nodes {
+    k: Vec<u32>,
+    region_node: Vec<u32>,
+}
+
+impl Nodes {
+    /// A new node with vector length `k`.
+    fn push(&mut self, k: usize) -> u32 {
+        self.k.push(k as u32);
+        (self.k.len() - 1) as u32
+    }
+}
+
+/// Einsum and mixing layers (EiNet's), for a graph of binary partitions.
+fn tucker_layers(
+    graph: &RegionGraph,
+    k_of: &dyn Fn(RegionId) -> usize,
+    nodes: &mut Nodes,
+) -> Result<Vec<Layer>, ConfigError> {
+    let regions = graph.regions();
+    let partitions = graph.partitions();
+    let mut layers = Vec::new();
+    for (products, sums) in topological_layers(graph) {
+        let mut einsum = EinsumLayer {
+            left: Vec::with_capacity(products.len()),
+            right: Vec::with_capacity(products.len()),
+            out: Vec::with_capacity(products.len()),
+            weight_offsets: vec![0],
+        };
+        let mut product_node = std::collections::HashMap::new();
+        let mut weights = 0usize;
+        for &p in &products {
+            let part = &partitions[p];
+            let &[l, r] = part.children.as_slice() else {
+                return Err(ConfigError::Invalid(format!(
+                    "partition {p} has {} children; einsum (Tucker) layers need exactly 2",
+                    part.children.len()
+                )));
+            };
+            let [l, r] = [l, r].map(|c| nodes.region_node[c]);
+            debug_assert!(l != NO_NODE && r != NO_NODE, "children are evaluated first");
+            let k_out = k_of(part.parent);
+            // In usize: K ≤ 65536 for each of the three, so the product fits; to_u32 bounds the sum.
+            weights += k_out * nodes.k[l as usize] as usize * nodes.k[r as usize] as usize;
+            einsum.left.push(l);
+            einsum.right.push(r);
+            einsum.out.push(nodes.k.len() as u32);
+            einsum.weight_offsets.push(to_u32(weights)?);
+            product_node.insert(p, nodes.k.len() as u32);
+            nodes.k.push(k_out as u32);
+        }
+        let mixed: Vec<RegionId> = sums
+            .iter()
+            .copied()
+            .filter(|&r| regions[r].partitions.len() > 1)
+            .collect();
+        for &r in &sums {
+            if regions[r].partitions.len() == 1 {
+                nodes.region_node[r] = product_node[&regions[r].partitions[0]];
+            }
+        }
+        layers.push(Layer::Einsum(einsum));
+        if !mixed.is_empty() {
+            let max_components = mixed
+                .iter()
+                .map(|&r| regions[r].partitions.len())
+                .max()
+                .unwrap_or(0);
+            // The root is alone in the top sum layer, so one layer's mixed regions share K.
+            let mut mixing = MixingLayer {
+                k: k_of(mixed[0]),
+                out: Vec::new(),
+                max_components,
+                components: Vec::new(),
+                num_components: Vec::new(),
+            };
+            for r in mixed {
+                let parts = &regions[r].partitions;
+                mixing.out.push(nodes.k.len() as u32);
+                nodes.region_node[r] = nodes.k.len() as u32;
+                nodes.k.push(mixing.k as u32);
+                mixing.num_components.push(parts.len() as u32);
+                for c in 0..max_components {
+                    mixing
+                        .components
+                        .push(parts.get(c).map_or(NO_NODE, |p| product_node[p]));
+                }
+            }
+            layers.push(Layer::Mixing(mixing));
+        }
+    }
+    Ok(layers)
+}
+
+/// CP product and dense sum layers, for partitions with any number of children.
+fn cp_layers(
+    graph: &RegionGraph,
+    k_of: &dyn Fn(RegionId) -> usize,
+    nodes: &mut Nodes,
+) -> Result<Vec<Layer>, ConfigError> {
+    let regions = graph.regions();
+    let partitions = graph.partitions();
+    let mut layers = Vec::new();
+    for (products, sums) in topological_layers(graph) {
+        let mut product = ProductLayer {
+            out: Vec::new(),
+            child_offsets: vec![0],
+            children: Vec::new(),
+        };
+        let mut product_node = std::collections::HashMap::new();
+        for &p in &products {
+            let children: Vec<u32> = partitions[p]
+                .children
+                .iter()
+                .map(|&c| nodes.region_node[c])
+                .collect();
+            debug_assert!(
+                children.iter().all(|&c| c != NO_NODE),
+                "children come first"
+            );
+            // A single child needs no product: the sum reads it directly.
+            if let [only] = children[..] {
+                product_node.insert(p, only);
+                continue;
+            }
+            let k = nodes.k[children[0] as usize];
+            if let Some(&c) = children.iter().find(|&&c| nodes.k[c as usize] != k) {
+                return Err(ConfigError::Invalid(format!(
+                    "partition {p} multiplies vectors of {k} and {} entries; CP products need \
+                     children of one K",
+                    nodes.k[c as usize]
+                )));
+            }
+            let out = nodes.push(k as usize);
+            product.out.push(out);
+            product.children.extend(&children);
+            product.child_offsets.push(to_u32(product.children.len())?);
+            product_node.insert(p, out);
+        }
+        if !product.out.is_empty() {
+            layers.push(Layer::Product(product));
+        }
+        let mut sum = SumLayer {
+            out: Vec::with_capacity(sums.len()),
+            input_offsets: vec![0],
+            inputs: Vec::new(),
+            weight_offsets: vec![0],
+        };
+        let mut weights = 0usize;
+        for &r in &sums {
+            let k_out = k_of(r);
+            let inputs: Vec<u32> = regions[r]
+                .partitions
+                .iter()
+                .map(|p| product_node[p])
+                .collect();
+            let width: usize = inputs.iter().map(|&n| nodes.k[n as usize] as usize).sum();
+            weights += k_out * width;
+            let out = nodes.push(k_out);
+            nodes.region_node[r] = out;
+            sum.out.push(out);
+            sum.inputs.extend(&inputs);
+            sum.input_offsets.push(to_u32(sum.inputs.len())?);
+            sum.weight_offsets.push(to_u32(weights)?);
+        }
+        layers.push(Layer::Sum(sum));
+    }
+    Ok(layers)
 }
 
 fn to_u32(n: usize) -> Result<u32, ConfigError> {

@@ -87,7 +87,8 @@ impl Params {
 }
 
 /// The index ranges of every normalised weight vector of `layer` in its weight tensor: the
-/// `K_l·K_r` weights of one einsum output, or the valid components of one mixing entry.
+/// `K_l·K_r` weights of one einsum output, the valid components of one mixing entry, or the
+/// `Σ K_in` weights of one output of a CP sum (a CP product layer has none).
 pub fn distributions(layout: &Layout, layer: &Layer) -> Vec<Range<usize>> {
     match layer {
         Layer::Einsum(l) => (0..l.out.len())
@@ -110,6 +111,14 @@ pub fn distributions(layout: &Layout, layer: &Layer) -> Vec<Range<usize>> {
                     let start = (m * l.k + k) * l.max_components;
                     start..start + n as usize
                 })
+            })
+            .collect(),
+        Layer::Product(_) => Vec::new(),
+        Layer::Sum(l) => (0..l.out.len())
+            .flat_map(|m| {
+                let range = l.weights(m);
+                let width = range.len() / layout.k[l.out[m] as usize] as usize;
+                range.step_by(width).map(move |s| s..s + width)
             })
             .collect(),
     }

@@ -92,6 +92,7 @@ fn config(k_leaf: usize, k_sum: usize, num_classes: usize, family: LeafFamily) -
         num_classes,
         num_channels: 1,
         leaves: LeafSpec::uniform(family),
+        layer: einet_core::LayerKind::Tucker,
     }
 }
 
@@ -197,6 +198,7 @@ fn check_layout(structure: &Structure, graph: &RegionGraph, config: &EinetConfig
                     }
                 }
             }
+            Layer::Product(_) | Layer::Sum(_) => panic!("a Tucker layout has a CP layer {i}"),
         }
     }
 
@@ -288,7 +290,7 @@ fn check_layout(structure: &Structure, graph: &RegionGraph, config: &EinetConfig
         .iter()
         .filter_map(|l| match l {
             Layer::Einsum(l) => Some(l),
-            Layer::Mixing(_) => None,
+            _ => None,
         })
         .flat_map(|l| (0..l.out.len()).map(|j| (l.left[j], l.right[j], owner[l.out[j] as usize])))
         .collect();
@@ -429,6 +431,20 @@ fn check_params(layout: &Layout, params: &Params) {
                     }
                 }
             }
+            Layer::Product(_) => assert!(w.is_empty()),
+            Layer::Sum(l) => {
+                for m in 0..l.out.len() {
+                    let k_out = layout.k[l.out[m] as usize] as usize;
+                    for (o, row) in w[l.weights(m)]
+                        .chunks_exact(l.weights(m).len() / k_out)
+                        .enumerate()
+                    {
+                        let sum: f64 = row.iter().map(|&x| f64::from(x)).sum();
+                        assert!((sum - 1.0).abs() < 1e-5, "sum {i}.{m} output {o}: {sum}");
+                        assert!(row.iter().all(|&x| x > 0.0 && x <= 1.0), "{row:?}");
+                    }
+                }
+            }
         }
     }
 }
@@ -529,7 +545,7 @@ fn pd_with_three_cells_per_axis_and_unequal_k() {
                     .iter()
                     .zip(&l.right)
                     .any(|(&a, &b)| (a < leaves) != (b < leaves)),
-                Layer::Mixing(_) => false,
+                _ => false,
             });
             assert!(
                 mixed_children,
@@ -561,7 +577,7 @@ fn einsum_sizes(layout: &Layout) -> Vec<usize> {
         .iter()
         .filter_map(|l| match l {
             Layer::Einsum(l) => Some(l.out.len()),
-            Layer::Mixing(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -572,7 +588,7 @@ fn mixing_sizes(layout: &Layout) -> Vec<usize> {
         .iter()
         .filter_map(|l| match l {
             Layer::Mixing(l) => Some(l.out.len()),
-            Layer::Einsum(_) => None,
+            _ => None,
         })
         .collect()
 }

@@ -35,6 +35,7 @@ fn rat_model(seed: u64) -> Einet {
         num_classes: 2,
         num_channels: 3,
         leaves: LeafSpec::uniform(NORMAL),
+        layer: einet_core::LayerKind::Tucker,
     };
     let mut einet = Einet::new(graph, config, seed).unwrap();
     einet.training = training();
@@ -66,6 +67,7 @@ fn pd_model(seed: u64) -> Einet {
                 },
             }],
         },
+        layer: einet_core::LayerKind::Tucker,
     };
     let mut einet = Einet::new(graph, config, seed).unwrap();
     einet.training = training();

@@ -1,7 +1,8 @@
 //! Top-down backtracking for sampling and MPE.
 //!
-//! Each row walks from the root: at a product node it picks a pair `(i, j)`, at a mixing node
-//! a component, with scores `log W + log(children's values)` taken from a forward pass over the
+//! Each row walks from the root: at an einsum product it picks a pair `(i, j)`, at a mixing
+//! node a component, at a CP sum an input and its entry `(c, i)` (a CP product passes its
+//! entry on to every child, first child first), with scores `log W + log(children's values)` taken from a forward pass over the
 //! evidence (no forward pass without evidence: the children's values are then all 1). It
 //! samples from the scores or takes their arg-max; at the leaves it samples or takes the mode
 //! of each chosen factor for the missing channels and keeps the observed ones. Every row has
@@ -23,6 +24,10 @@ pub enum NodeKind {
     Product { layer: usize, p: usize },
     /// Mixed region `m` of inner layer `layer`.
     Mixing { layer: usize, m: usize },
+    /// CP product `p` of inner layer `layer`.
+    CpProduct { layer: usize, p: usize },
+    /// CP sum `m` of inner layer `layer`.
+    Sum { layer: usize, m: usize },
 }
 
 /// The kind of every node.
@@ -32,6 +37,8 @@ pub fn node_kinds(layout: &Layout) -> Vec<NodeKind> {
         kinds.extend((0..layer.outputs().len()).map(|j| match layer {
             Layer::Einsum(_) => NodeKind::Product { layer: i, p: j },
             Layer::Mixing(_) => NodeKind::Mixing { layer: i, m: j },
+            Layer::Product(_) => NodeKind::CpProduct { layer: i, p: j },
+            Layer::Sum(_) => NodeKind::Sum { layer: i, m: j },
         }));
     }
     kinds
@@ -168,6 +175,36 @@ impl Backtrack<'_> {
                     );
                     let c = self.pick(scores, rng);
                     stack.push((comps[c], k));
+                }
+                NodeKind::CpProduct { layer, p } => {
+                    let Layer::Product(l) = &layout.layers[layer] else {
+                        unreachable!()
+                    };
+                    stack.extend(l.children(p).iter().rev().map(|&c| (c, k)));
+                }
+                NodeKind::Sum { layer, m } => {
+                    let Layer::Sum(l) = &layout.layers[layer] else {
+                        unreachable!()
+                    };
+                    let inputs = l.inputs(m);
+                    let w = &self.params.layers[layer][l.weights(m)];
+                    let width = w.len() / layout.k[node as usize] as usize;
+                    let w = &w[k * width..(k + 1) * width];
+                    scores.clear();
+                    for &c in inputs {
+                        let kc = layout.k[c as usize] as usize;
+                        let at = scores.len();
+                        scores.extend((0..kc).map(|i| w[at + i].ln() + self.value(rows, b, c, i)));
+                    }
+                    let mut j = self.pick(scores, rng);
+                    for &c in inputs {
+                        let kc = layout.k[c as usize] as usize;
+                        if j < kc {
+                            stack.push((c, j));
+                            break;
+                        }
+                        j -= kc;
+                    }
                 }
             }
         }

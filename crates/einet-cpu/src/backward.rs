@@ -1,16 +1,17 @@
 //! The EM-statistics backward pass, by explicit formulas, no autograd.
 //!
 //! `grad` holds `δ = ∂L/∂(node value)` in the activation layout. Layers are visited in reverse;
-//! each product turns its output's `δ` into expected weight counts and its children's `δ`;
+//! each einsum product, mixture and CP sum turns its output's `δ` into expected weight counts
+//! and its inputs' `δ`, each CP product passes its `δ` on to its children;
 //! the leaf layer turns `δ` into responsibility mass and weighted sufficient statistics.
 
 use einet_core::em::EmStatistics;
-use einet_core::layout::{EinsumLayer, Layer, Layout, MixingLayer};
+use einet_core::layout::{EinsumLayer, Layer, Layout, MixingLayer, ProductLayer, SumLayer};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
-use crate::forward::{ROW_CHUNK, ShiftedChildren, dot, node_block};
+use crate::forward::{ROW_CHUNK, ShiftedChildren, dot, exp_rows, node_block, sum_inputs};
 
 /// Propagates `grad` (set at the root) down the network, adding expected counts and leaf
 /// statistics to `stats`. `act` holds the forward pass of the same rows.
@@ -33,6 +34,8 @@ pub fn backward(
         match layer {
             Layer::Einsum(l) => einsum_backward(layout, l, w, rows, act, grad, counts),
             Layer::Mixing(l) => mixing_backward(layout, l, w, rows, act, grad, counts),
+            Layer::Product(l) => cp_product_backward(layout, l, rows, grad),
+            Layer::Sum(l) => cp_sum_backward(layout, l, w, rows, act, grad, counts),
         }
     }
     leaf_backward(layout, x, rows, grad, stats);
@@ -193,6 +196,94 @@ fn mixing_backward(
                     counts[(m * k + kk) * cmax + c] += flow;
                 }
             }
+        }
+    }
+}
+
+/// CP products pass their output's `δ` to every child unchanged (`∂ Σ_c z_c / ∂ z_c = 1`).
+fn cp_product_backward(layout: &Layout, layer: &ProductLayer, rows: usize, grad: &mut [f32]) {
+    for (p, &out) in layer.out.iter().enumerate() {
+        let delta = grad[node_block(layout, rows, out)].to_vec();
+        for &c in layer.children(p) {
+            grad[node_block(layout, rows, c)]
+                .iter_mut()
+                .zip(&delta)
+                .for_each(|(g, d)| *g += d);
+        }
+    }
+}
+
+/// CP sums, per sum: with `E = e^{z − m}` its shifted inputs and `R = δ·e^{m − out}`, the
+/// counts `n = W ⊙ (Rᵀ E)` and the inputs' gradients `E ⊙ (R W)`, two matrix products per
+/// chunk of rows.
+fn cp_sum_backward(
+    layout: &Layout,
+    layer: &SumLayer,
+    weights: &[f32],
+    rows: usize,
+    act: &[f32],
+    grad: &mut [f32],
+    counts: &mut [f32],
+) {
+    let results: Vec<(Vec<f32>, Vec<f32>)> = (0..layer.out.len())
+        .into_par_iter()
+        .map(|m| {
+            let out = layer.out[m];
+            let k_out = layout.k[out as usize] as usize;
+            let w = &weights[layer.weights(m)];
+            let width = w.len() / k_out;
+            let w_view = ArrayView2::from_shape((k_out, width), w).expect("shape");
+            let (y, delta) = (
+                &act[node_block(layout, rows, out)],
+                &grad[node_block(layout, rows, out)],
+            );
+            let mut raw = vec![0.0f32; w.len()];
+            let mut dz = vec![0.0f32; rows * width];
+            for start in (0..rows).step_by(ROW_CHUNK) {
+                let n = ROW_CHUNK.min(rows - start);
+                let mut e = sum_inputs(layout, layer.inputs(m), act, rows, start, n);
+                let shift = exp_rows(&mut e, width);
+                let mut r = vec![0.0f32; n * k_out];
+                for b in 0..n {
+                    for o in 0..k_out {
+                        let (d, yo) = (delta[(start + b) * k_out + o], y[(start + b) * k_out + o]);
+                        if d != 0.0 && yo != f32::NEG_INFINITY {
+                            r[b * k_out + o] = d * (shift[b] - yo).exp();
+                        }
+                    }
+                }
+                let r_v = ArrayView2::from_shape((n, k_out), &r[..]).expect("shape");
+                let e_v = ArrayView2::from_shape((n, width), &e[..]).expect("shape");
+                let mut raw_v =
+                    ArrayViewMut2::from_shape((k_out, width), &mut raw[..]).expect("shape");
+                general_mat_mul(1.0, &r_v.t(), &e_v, 1.0, &mut raw_v);
+                let chunk = &mut dz[start * width..(start + n) * width];
+                let mut dz_v =
+                    ArrayViewMut2::from_shape((n, width), &mut chunk[..]).expect("shape");
+                general_mat_mul(1.0, &r_v, &w_view, 0.0, &mut dz_v);
+                chunk.iter_mut().zip(&e).for_each(|(g, e)| *g *= e);
+            }
+            raw.iter_mut().zip(w).for_each(|(c, w)| *c *= w);
+            (raw, dz)
+        })
+        .collect();
+    for (m, (raw, dz)) in results.into_iter().enumerate() {
+        counts[layer.weights(m)]
+            .iter_mut()
+            .zip(&raw)
+            .for_each(|(c, n)| *c += n);
+        let width = dz.len() / rows.max(1);
+        let mut at = 0;
+        for &c in layer.inputs(m) {
+            let k = layout.k[c as usize] as usize;
+            let block = node_block(layout, rows, c);
+            for b in 0..rows {
+                grad[block.start + b * k..block.start + (b + 1) * k]
+                    .iter_mut()
+                    .zip(&dz[b * width + at..b * width + at + k])
+                    .for_each(|(g, d)| *g += d);
+            }
+            at += k;
         }
     }
 }

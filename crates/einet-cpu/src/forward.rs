@@ -1,11 +1,11 @@
-//! The forward pass: leaf, einsum and mixing layers, in the sum-product semiring (likelihoods)
-//! or the max-product semiring (MPE).
+//! The forward pass: leaf, einsum and mixing layers (Tucker), CP product and dense sum layers,
+//! in the sum-product semiring (likelihoods) or the max-product semiring (MPE).
 //!
 //! Activations are node-major: node `n` owns `rows · k[n]` values starting at
 //! `rows · k_offset[n]`, laid out `[row][k]`. A layer's outputs are consecutive nodes, so each
 //! layer writes one contiguous block and reads only earlier ones, and products run in parallel.
 
-use einet_core::layout::{EinsumLayer, Layer, Layout, MixingLayer};
+use einet_core::layout::{EinsumLayer, Layer, Layout, MixingLayer, ProductLayer, SumLayer};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
@@ -48,8 +48,146 @@ pub fn forward(
         match layer {
             Layer::Einsum(l) => einsum_forward(layout, l, w, rows, semiring, inputs, outputs),
             Layer::Mixing(l) => mixing_forward(layout, l, w, rows, semiring, inputs, outputs),
+            Layer::Product(l) => cp_product_forward(layout, l, rows, inputs, outputs),
+            Layer::Sum(l) => cp_sum_forward(layout, l, w, rows, semiring, inputs, outputs),
         }
     }
+}
+
+/// The blocks of the consecutive nodes `out` in `buf`, which starts at the first one's block.
+pub(crate) fn output_blocks<'a>(
+    layout: &Layout,
+    rows: usize,
+    out: &[u32],
+    mut buf: &'a mut [f32],
+) -> Vec<&'a mut [f32]> {
+    let mut blocks = Vec::with_capacity(out.len());
+    for &n in out {
+        let (block, rest) = buf.split_at_mut(rows * layout.k[n as usize] as usize);
+        blocks.push(block);
+        buf = rest;
+    }
+    blocks
+}
+
+/// CP products: the element-wise sum of the children's log-vectors (either semiring).
+fn cp_product_forward(
+    layout: &Layout,
+    layer: &ProductLayer,
+    rows: usize,
+    inputs: &[f32],
+    outputs: &mut [f32],
+) {
+    output_blocks(layout, rows, &layer.out, outputs)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(p, out)| {
+            out.fill(0.0);
+            for &c in layer.children(p) {
+                out.iter_mut()
+                    .zip(&inputs[node_block(layout, rows, c)])
+                    .for_each(|(o, x)| *o += x);
+            }
+        });
+}
+
+/// The concatenated input vectors (log values) of a CP sum over `inputs` for rows
+/// `start..start + n`: `n × width`.
+pub(crate) fn sum_inputs(
+    layout: &Layout,
+    inputs: &[u32],
+    act: &[f32],
+    rows: usize,
+    start: usize,
+    n: usize,
+) -> Vec<f32> {
+    let width: usize = inputs.iter().map(|&c| layout.k[c as usize] as usize).sum();
+    let mut z = vec![0.0f32; n * width];
+    let mut at = 0;
+    for &c in inputs {
+        let k = layout.k[c as usize] as usize;
+        let block = &act[node_block(layout, rows, c)];
+        for b in 0..n {
+            z[b * width + at..b * width + at + k]
+                .copy_from_slice(&block[(start + b) * k..(start + b + 1) * k]);
+        }
+        at += k;
+    }
+    z
+}
+
+/// Replaces every row of `z` (`width` values each) by its exponential shifted by the row's
+/// maximum; returns the maxima.
+pub(crate) fn exp_rows(z: &mut [f32], width: usize) -> Vec<f32> {
+    let mut src = vec![0.0f32; width];
+    z.chunks_exact_mut(width)
+        .map(|row| {
+            src.copy_from_slice(row);
+            exp_shifted(&src, row)
+        })
+        .collect()
+}
+
+/// CP sums: `out = log(W · e^{z − m}) + m` per row, a matrix product per chunk of rows; in
+/// the max-product semiring `out[o] = max_ci log W[o,c,i] + z[c,i]`.
+fn cp_sum_forward(
+    layout: &Layout,
+    layer: &SumLayer,
+    weights: &[f32],
+    rows: usize,
+    semiring: Semiring,
+    inputs: &[f32],
+    outputs: &mut [f32],
+) {
+    output_blocks(layout, rows, &layer.out, outputs)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(m, out)| {
+            let k_out = layout.k[layer.out[m] as usize] as usize;
+            let w = &weights[layer.weights(m)];
+            let width = w.len() / k_out;
+            let w_view = ArrayView2::from_shape((k_out, width), w).expect("shape");
+            let log_w: Vec<f32> = match semiring {
+                Semiring::SumProduct => Vec::new(),
+                Semiring::MaxProduct => w.iter().map(|x| x.ln()).collect(),
+            };
+            out.par_chunks_mut(ROW_CHUNK * k_out)
+                .enumerate()
+                .for_each(|(chunk, out)| {
+                    let (start, n) = (chunk * ROW_CHUNK, out.len() / k_out);
+                    let mut z = sum_inputs(layout, layer.inputs(m), inputs, rows, start, n);
+                    match semiring {
+                        Semiring::SumProduct => {
+                            let shift = exp_rows(&mut z, width);
+                            let z = ArrayView2::from_shape((n, width), &z[..]).expect("shape");
+                            let mut o =
+                                ArrayViewMut2::from_shape((n, k_out), &mut out[..]).expect("shape");
+                            general_mat_mul(1.0, &z, &w_view.t(), 0.0, &mut o);
+                            for (row, &s) in out.chunks_exact_mut(k_out).zip(&shift) {
+                                for y in row {
+                                    *y = if s == f32::NEG_INFINITY {
+                                        f32::NEG_INFINITY
+                                    } else {
+                                        y.ln() + s
+                                    };
+                                }
+                            }
+                        }
+                        Semiring::MaxProduct => {
+                            for (row, zb) in out.chunks_exact_mut(k_out).zip(z.chunks_exact(width))
+                            {
+                                for (y, lw) in row.iter_mut().zip(log_w.chunks_exact(width)) {
+                                    *y = lw
+                                        .iter()
+                                        .zip(zb)
+                                        .map(|(lw, z)| lw + z)
+                                        .fold(f32::NEG_INFINITY, f32::max);
+                                }
+                            }
+                        }
+                    }
+                });
+        });
 }
 
 fn leaf_forward(

@@ -54,14 +54,19 @@ pub enum NodeKind {
     Product = 1,
     /// `NODE_MIXING`: start of its components, their count, max components, weight offset.
     Mixing = 2,
+    /// `NODE_CP_PRODUCT`: start of its children in the node lists, their count.
+    CpProduct = 3,
+    /// `NODE_CP_SUM`: start of its inputs in the node lists, their count, weights per output
+    /// (`Σ K_in`), weight offset.
+    CpSum = 4,
 }
 
 /// Words per node of the node table.
 pub const NODE_WORDS: usize = 6;
 /// Outputs per block of the einsum forward kernel's tile.
 pub const EINSUM_TO: u32 = 8;
-/// Entries of the backtracking kernel's per-thread stack (bounds the network's depth).
-pub const MAX_STACK: usize = 64;
+/// Words per entry of the backtracking kernel's stack: node, vector entry, next child.
+pub const STACK_WORDS: usize = 3;
 /// Words of the backtracking kernel's shared memory besides its scores (two per lane, for
 /// reductions and broadcasts).
 pub const BACKTRACK_EXTRA: usize = 64;
@@ -80,9 +85,11 @@ pub fn defines() -> String {
     define("NODE_LEAF", NodeKind::Leaf as usize);
     define("NODE_PRODUCT", NodeKind::Product as usize);
     define("NODE_MIXING", NodeKind::Mixing as usize);
+    define("NODE_CP_PRODUCT", NodeKind::CpProduct as usize);
+    define("NODE_CP_SUM", NodeKind::CpSum as usize);
     define("NODE_WORDS", NODE_WORDS);
     define("EINSUM_TO", EINSUM_TO as usize);
-    define("EINET_MAX_STACK", MAX_STACK);
+    define("STACK_WORDS", STACK_WORDS);
     define("BACKTRACK_EXTRA", BACKTRACK_EXTRA);
     text
 }

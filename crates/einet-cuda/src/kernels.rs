@@ -12,11 +12,12 @@ use crate::abi::defines;
 pub const COMMON: &str = include_str!("../../../kernels/common.cuh");
 
 /// The kernel files, `(name, source)`, one per idea.
-pub const SOURCES: [(&str, &str); 6] = [
+pub const SOURCES: [(&str, &str); 7] = [
     ("input.cu", include_str!("../../../kernels/input.cu")),
     ("leaf.cu", include_str!("../../../kernels/leaf.cu")),
     ("einsum.cu", include_str!("../../../kernels/einsum.cu")),
     ("mixing.cu", include_str!("../../../kernels/mixing.cu")),
+    ("cp.cu", include_str!("../../../kernels/cp.cu")),
     ("mstep.cu", include_str!("../../../kernels/mstep.cu")),
     (
         "backtrack.cu",
@@ -55,6 +56,16 @@ pub enum Kernel {
     MstepWeights,
     /// M-step of the leaf parameters.
     MstepLeaves,
+    /// CP products, forward (either semiring).
+    CpProductForward,
+    /// CP products, gradients to the children.
+    CpProductBackward,
+    /// Dense CP sums, sum or max.
+    CpSumForward,
+    /// Expected counts of dense CP sums.
+    CpSumCounts,
+    /// Input gradients of dense CP sums.
+    CpSumGrads,
     /// Top-down sampling / MPE.
     Backtrack,
     /// Fills a buffer with one value.
@@ -63,7 +74,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::CheckValues,
         Kernel::LeafPrepare,
         Kernel::LeafForward,
@@ -78,6 +89,11 @@ impl Kernel {
         Kernel::RootLikelihood,
         Kernel::MstepWeights,
         Kernel::MstepLeaves,
+        Kernel::CpProductForward,
+        Kernel::CpProductBackward,
+        Kernel::CpSumForward,
+        Kernel::CpSumCounts,
+        Kernel::CpSumGrads,
         Kernel::Backtrack,
         Kernel::FillF32,
     ];
@@ -99,6 +115,11 @@ impl Kernel {
             Kernel::RootLikelihood => "root_likelihood",
             Kernel::MstepWeights => "mstep_weights",
             Kernel::MstepLeaves => "mstep_leaves",
+            Kernel::CpProductForward => "cp_product_forward",
+            Kernel::CpProductBackward => "cp_product_backward",
+            Kernel::CpSumForward => "cp_sum_forward",
+            Kernel::CpSumCounts => "cp_sum_counts",
+            Kernel::CpSumGrads => "cp_sum_grads",
             Kernel::Backtrack => "backtrack",
             Kernel::FillF32 => "fill_f32",
         }
@@ -116,6 +137,11 @@ impl Kernel {
             | Kernel::EinsumGrads => "einsum.cu",
             Kernel::MixingForward | Kernel::MixingBackward | Kernel::RootLikelihood => "mixing.cu",
             Kernel::MstepWeights | Kernel::MstepLeaves => "mstep.cu",
+            Kernel::CpProductForward
+            | Kernel::CpProductBackward
+            | Kernel::CpSumForward
+            | Kernel::CpSumCounts
+            | Kernel::CpSumGrads => "cp.cu",
             Kernel::Backtrack | Kernel::FillF32 => "backtrack.cu",
         }
     }

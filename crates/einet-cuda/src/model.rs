@@ -226,7 +226,7 @@ impl CudaModel {
         let ops = self.ops();
         let s = self.scratch();
         ops.leaf_forward(rows, &s.x, &self.table, semiring, &s.act)?;
-        // Max-product einsum layers take log W; mixing layers take W either way.
+        // Max-product einsum and CP sum layers take log W; mixing layers take W either way.
         let einsum_weights = match semiring {
             Semiring::Sum => &self.weights,
             Semiring::Max => self.logw.as_ref().expect("computed above"),
@@ -238,6 +238,10 @@ impl CudaModel {
                 }
                 LayerPlan::Mixing(m) => {
                     ops.mixing_forward(m, rows, &self.weights, semiring, &s.act)?;
+                }
+                LayerPlan::CpProduct(l) => ops.cp_product_forward(l, rows, &s.act)?,
+                LayerPlan::CpSum(l) => {
+                    ops.cp_sum_forward(l, rows, einsum_weights, semiring, &s.act)?;
                 }
             }
         }
@@ -291,6 +295,11 @@ impl CudaModel {
                 }
                 LayerPlan::Mixing(m) => {
                     ops.mixing_backward(m, rows, &self.weights, &self.counts, &s.act, grad)?;
+                }
+                LayerPlan::CpProduct(l) => ops.cp_product_backward(l, rows, grad)?,
+                LayerPlan::CpSum(l) => {
+                    ops.cp_sum_counts(l, rows, &s.act, grad, &self.weights, &self.counts)?;
+                    ops.cp_sum_grads(l, rows, &s.act, grad, &self.weights)?;
                 }
             }
         }

@@ -10,7 +10,7 @@ use einet_core::layout::{Layer, Layout};
 use einet_core::params::distributions;
 
 use crate::abi::{
-    BACKTRACK_EXTRA, EINSUM_TO, FAMILY_WORDS, FamilyCode, MAX_STACK, NODE_WORDS, NodeKind,
+    BACKTRACK_EXTRA, EINSUM_TO, FAMILY_WORDS, FamilyCode, NODE_WORDS, NodeKind, STACK_WORDS,
 };
 
 /// Dynamic shared memory a block may use without opting in.
@@ -30,6 +30,14 @@ pub(crate) const LEAF_BACKWARD_ROWS: u32 = 128;
 /// Blocks the counts kernel aims for; it splits the rows into no more chunks than needed,
 /// because every chunk adds its partial counts atomically (12 bytes of traffic per weight).
 const COUNTS_TARGET_BLOCKS: usize = 2048;
+
+/// `n` as a grid's y extent (at most [`MAX_GRID_Y`]).
+fn grid_y(n: usize, what: &str) -> Result<u32, BackendError> {
+    if n > MAX_GRID_Y {
+        return Err(too_large(&format!("{n} {what} (at most {MAX_GRID_Y})")));
+    }
+    Ok(n as u32)
+}
 
 fn too_large(what: &str) -> BackendError {
     BackendError::Unavailable(format!("model too large for the CUDA backend: {what}"))
@@ -236,11 +244,27 @@ pub(crate) struct MixingPlan {
     pub smem: u32,
 }
 
+/// Launch parameters of a CP product or sum layer: its nodes are entries
+/// `index..index + nodes` of the CP arrays (`cp_out`, `cp_list_start`, `cp_list_len`; sums
+/// also `cp_wofs`, `cp_width`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CpPlan {
+    /// Products or sums in the layer.
+    pub nodes: u32,
+    pub index: usize,
+    /// The largest output K.
+    pub k_max: u32,
+    /// Sums: the largest `Σ K_in` (weights per output).
+    pub width_max: u32,
+}
+
 /// One inner layer.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum LayerPlan {
     Einsum(EinsumPlan),
     Mixing(MixingPlan),
+    CpProduct(CpPlan),
+    CpSum(CpPlan),
 }
 
 /// Everything the device needs besides parameters and activations.
@@ -269,8 +293,18 @@ pub(crate) struct Plan {
     pub ein_out: Vec<u32>,
     pub ein_wofs: Vec<u32>,
     pub mix_out: Vec<u32>,
-    pub mix_comps: Vec<u32>,
+    /// Lists of nodes: the components of every mixed region (`max_components` slots each),
+    /// the children of every CP product and the inputs of every CP sum.
+    pub node_lists: Vec<u32>,
     pub mix_ncomp: Vec<u32>,
+    /// Output node, start and length of its list in `node_lists`, of every CP node.
+    pub cp_out: Vec<u32>,
+    pub cp_list_start: Vec<u32>,
+    pub cp_list_len: Vec<u32>,
+    /// CP sums (indexed like `cp_out`; 0 for products): global offset of the weights and
+    /// weights per output (`Σ K_in`).
+    pub cp_wofs: Vec<u32>,
+    pub cp_width: Vec<u32>,
     /// NODE_WORDS words per node ([`NodeKind`] first; see backtrack.cu).
     pub nodes: Vec<u32>,
     /// The M-step's normalised weight vectors (global starts and lengths).
@@ -281,15 +315,68 @@ pub(crate) struct Plan {
     pub layer_weights: Vec<Range<usize>>,
     pub num_weights: usize,
     /// The most scores one choice of the backtracking kernel weighs (pairs of a product,
-    /// components of a mixed region, root outputs).
+    /// components of a mixed region, input entries of a CP sum, root outputs).
     pub backtrack_scores: u32,
+    /// The most entries the backtracking kernel's stack holds.
+    pub backtrack_depth: u32,
 }
 
 impl Plan {
-    /// Shared memory of the backtracking kernel: its scores and the words for reductions.
+    /// Shared memory of the backtracking kernel: its scores, the words for reductions and
+    /// its stack of `STACK_WORDS`-word entries.
     pub(crate) fn backtrack_smem(&self) -> u32 {
-        (self.backtrack_scores + BACKTRACK_EXTRA as u32) * 4
+        (self.backtrack_scores + BACKTRACK_EXTRA as u32 + STACK_WORDS as u32 * self.backtrack_depth)
+            * 4
     }
+}
+
+/// The most entries the backtracking stack holds below `root`: a leaf takes its own entry;
+/// an einsum product pops itself and pushes its right then its left child; a mixture or a CP
+/// sum its chosen input; a CP product re-pushes itself (with its next child) under each
+/// child but the last.
+fn backtrack_depth(layout: &Layout) -> usize {
+    let mut depth = vec![1usize; layout.num_nodes()];
+    for layer in &layout.layers {
+        match layer {
+            Layer::Einsum(l) => {
+                for p in 0..l.out.len() {
+                    let (a, b) = (depth[l.left[p] as usize], depth[l.right[p] as usize]);
+                    depth[l.out[p] as usize] = (1 + a).max(b);
+                }
+            }
+            Layer::Mixing(l) => {
+                for (m, &out) in l.out.iter().enumerate() {
+                    let comps =
+                        &l.components[m * l.max_components..][..l.num_components[m] as usize];
+                    depth[out as usize] =
+                        comps.iter().map(|&c| depth[c as usize]).max().unwrap_or(1);
+                }
+            }
+            Layer::Product(l) => {
+                for p in 0..l.out.len() {
+                    let children = l.children(p);
+                    let (last, rest) = children.split_last().expect("two or more children");
+                    let before = rest
+                        .iter()
+                        .map(|&c| 1 + depth[c as usize])
+                        .max()
+                        .unwrap_or(1);
+                    depth[l.out[p] as usize] = before.max(depth[*last as usize]);
+                }
+            }
+            Layer::Sum(l) => {
+                for m in 0..l.out.len() {
+                    depth[l.out[m] as usize] = l
+                        .inputs(m)
+                        .iter()
+                        .map(|&c| depth[c as usize])
+                        .max()
+                        .unwrap_or(1);
+                }
+            }
+        }
+    }
+    depth[layout.root as usize]
 }
 
 /// The `families` words of `family` (see `Family` in common.cuh): code, categories or
@@ -373,8 +460,13 @@ impl Plan {
             ein_out: Vec::new(),
             ein_wofs: Vec::new(),
             mix_out: Vec::new(),
-            mix_comps: Vec::new(),
+            node_lists: Vec::new(),
             mix_ncomp: Vec::new(),
+            cp_out: Vec::new(),
+            cp_list_start: Vec::new(),
+            cp_list_len: Vec::new(),
+            cp_wofs: Vec::new(),
+            cp_width: Vec::new(),
             nodes: vec![0; layout.num_nodes() * NODE_WORDS],
             vec_start: Vec::new(),
             vec_len: Vec::new(),
@@ -382,13 +474,13 @@ impl Plan {
             layer_weights: Vec::new(),
             num_weights: 0,
             backtrack_scores: layout.k[layout.root as usize],
+            backtrack_depth: to_u32(backtrack_depth(layout), "backtracking depth")?,
         };
         for n in 0..leaf.len() {
             plan.nodes[n * NODE_WORDS] = NodeKind::Leaf as u32;
             plan.nodes[n * NODE_WORDS + 1] = n as u32;
         }
         let kk = |n: u32| layout.k[n as usize];
-        let mut einsum_layers = 0usize;
         for layer in &layout.layers {
             let base = plan.num_weights;
             let count = layer.num_weights();
@@ -402,7 +494,6 @@ impl Plan {
             }
             match layer {
                 Layer::Einsum(l) => {
-                    einsum_layers += 1;
                     let index = plan.ein_left.len();
                     let products = l.out.len();
                     let mut ks = [0u32; 3];
@@ -436,7 +527,7 @@ impl Plan {
                 }
                 Layer::Mixing(l) => {
                     let index = plan.mix_out.len();
-                    let comps = plan.mix_comps.len();
+                    let comps = plan.node_lists.len();
                     let cmax = l.max_components;
                     plan.backtrack_scores = plan.backtrack_scores.max(cmax as u32);
                     let smem = l.k * cmax * 4;
@@ -465,7 +556,7 @@ impl Plan {
                         ]);
                     }
                     plan.mix_out.extend(&l.out);
-                    plan.mix_comps.extend(&l.components);
+                    plan.node_lists.extend(&l.components);
                     plan.mix_ncomp.extend(&l.num_components);
                     plan.layers.push(LayerPlan::Mixing(MixingPlan {
                         regions: to_u32(l.out.len(), "mixed regions")?,
@@ -477,19 +568,79 @@ impl Plan {
                         smem: smem as u32,
                     }));
                 }
+                Layer::Product(l) => {
+                    let index = plan.cp_out.len();
+                    let mut k_max = 0;
+                    for p in 0..l.out.len() {
+                        let (out, children) = (l.out[p], l.children(p));
+                        k_max = k_max.max(kk(out));
+                        let start = to_u32(plan.node_lists.len(), "node lists")?;
+                        let node = out as usize * NODE_WORDS;
+                        plan.nodes[node..node + NODE_WORDS].copy_from_slice(&[
+                            NodeKind::CpProduct as u32,
+                            start,
+                            children.len() as u32,
+                            0,
+                            0,
+                            0,
+                        ]);
+                        plan.cp_out.push(out);
+                        plan.cp_list_start.push(start);
+                        plan.cp_list_len.push(children.len() as u32);
+                        plan.cp_wofs.push(0);
+                        plan.cp_width.push(0);
+                        plan.node_lists.extend(children);
+                    }
+                    plan.layers.push(LayerPlan::CpProduct(CpPlan {
+                        nodes: grid_y(l.out.len(), "CP products in one layer")?,
+                        index,
+                        k_max,
+                        width_max: 0,
+                    }));
+                }
+                Layer::Sum(l) => {
+                    let index = plan.cp_out.len();
+                    let (mut k_max, mut width_max) = (0, 0);
+                    for m in 0..l.out.len() {
+                        let (out, inputs) = (l.out[m], l.inputs(m));
+                        let width: u32 = inputs.iter().map(|&c| kk(c)).sum();
+                        k_max = k_max.max(kk(out));
+                        width_max = width_max.max(width);
+                        plan.backtrack_scores = plan.backtrack_scores.max(width);
+                        let start = to_u32(plan.node_lists.len(), "node lists")?;
+                        let wofs = to_u32(base + l.weight_offsets[m] as usize, "weight index")?;
+                        let node = out as usize * NODE_WORDS;
+                        plan.nodes[node..node + NODE_WORDS].copy_from_slice(&[
+                            NodeKind::CpSum as u32,
+                            start,
+                            inputs.len() as u32,
+                            width,
+                            wofs,
+                            0,
+                        ]);
+                        plan.cp_out.push(out);
+                        plan.cp_list_start.push(start);
+                        plan.cp_list_len.push(inputs.len() as u32);
+                        plan.cp_wofs.push(wofs);
+                        plan.cp_width.push(width);
+                        plan.node_lists.extend(inputs);
+                    }
+                    plan.layers.push(LayerPlan::CpSum(CpPlan {
+                        nodes: grid_y(l.out.len(), "CP sums in one layer")?,
+                        index,
+                        k_max,
+                        width_max,
+                    }));
+                }
             }
         }
         if plan.backtrack_smem() as usize > SMEM_LIMIT {
             return Err(too_large(&format!(
-                "sampling weighs up to {} scores at once; at most {} fit",
+                "sampling weighs up to {} scores at once with a stack of {} entries; {} words \
+                 of shared memory fit",
                 plan.backtrack_scores,
+                plan.backtrack_depth,
                 SMEM_LIMIT / 4 - BACKTRACK_EXTRA
-            )));
-        }
-        if einsum_layers + 1 > MAX_STACK {
-            return Err(too_large(&format!(
-                "{einsum_layers} einsum layers; sampling supports at most {}",
-                MAX_STACK - 1
             )));
         }
         Ok(plan)
@@ -548,10 +699,34 @@ mod tests {
                         .map(|&c| m.max_components - c as usize)
                         .sum::<usize>()
                 }
-                Layer::Einsum(_) => 0,
+                _ => 0,
             })
             .sum::<usize>();
         assert_eq!(total + padding, plan.num_weights);
+    }
+
+    #[test]
+    fn backtracking_depth_of_a_deep_tree_fits_shared_memory() {
+        // A chain of 300 variables rooted at one end: each CP product re-pushes itself under
+        // its first child, so the stack grows with the depth when the subtree comes first.
+        let n = 300;
+        let tree = einet_core::learn::ChowLiuTree {
+            root: n - 1,
+            parent: (0..n).map(|v| (v + 1 < n).then_some(v + 1)).collect(),
+        };
+        let graph = einet_core::hclt(&[tree]).unwrap();
+        let config = EinetConfig {
+            layer: einet_core::LayerKind::Cp,
+            ..EinetConfig::new(4, LeafFamily::Bernoulli)
+        };
+        let layout = Layout::new(&graph, &config).unwrap();
+        let plan = Plan::new(&layout).unwrap();
+        assert!(
+            plan.backtrack_depth as usize >= n - 1,
+            "{}",
+            plan.backtrack_depth
+        );
+        assert!(plan.backtrack_smem() as usize <= SMEM_LIMIT);
     }
 
     #[test]

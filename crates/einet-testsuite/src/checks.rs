@@ -225,7 +225,13 @@ pub fn expected_counts_equal_finite_differences<B: Backend>(backend: &B) {
             let stats = model.em_statistics().unwrap();
             let base = model.log_likelihood(&rows, Root::Mixture).unwrap();
             let mut rng = Rng::new(spec.seed, 5);
-            for (l, counts) in stats.counts.iter().enumerate() {
+            // CP product layers have no weights.
+            for (l, counts) in stats
+                .counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !c.is_empty())
+            {
                 for _ in 0..4 {
                     let i = rng.below(counts.len() as u32) as usize;
                     let mut params = einet.params.clone();
@@ -513,25 +519,34 @@ fn chi_square_critical(dof: usize) -> f64 {
     k * (1.0 - 2.0 / (9.0 * k) + z * (2.0 / (9.0 * k)).sqrt()).powi(3)
 }
 
-fn sampling_model() -> Einet {
-    SmallModel {
-        structure: 0,
-        size: 4,
-        depth: 1,
-        repetitions: 2,
-        k: [2, 3, 2],
-        family: 3,
-        seed: 21,
-    }
-    .build()
+/// The models of the sampling checks: two classes, four mixed discrete variables, with Tucker
+/// layers on RAT and with CP layers on a mixture of two hidden Chow–Liu trees.
+fn sampling_models() -> [Einet; 2] {
+    [0, 5].map(|structure| {
+        SmallModel {
+            structure,
+            size: 4,
+            depth: 1,
+            repetitions: 2,
+            k: [2, 3, 2],
+            family: 3,
+            seed: 21,
+        }
+        .build()
+    })
 }
 
 /// 40,000 unconditional samples (seed 1) pass Pearson's χ² test against the exact
 /// probabilities at significance 0.001.
 pub fn samples_match_exact_probabilities<B: Backend>(backend: &B) {
-    let einet = sampling_model();
-    let states = all_states(&einet);
-    let mut model = load(backend, &einet);
+    for einet in sampling_models() {
+        samples_match(backend, &einet);
+    }
+}
+
+fn samples_match<B: Backend>(backend: &B, einet: &Einet) {
+    let states = all_states(einet);
+    let mut model = load(backend, einet);
     let p: Vec<f64> = model
         .log_likelihood(&states, Root::Mixture)
         .unwrap()
@@ -539,7 +554,7 @@ pub fn samples_match_exact_probabilities<B: Backend>(backend: &B) {
         .map(|&l| f64::from(l).exp())
         .collect();
     let samples = model.sample(40_000, None, 1, 1.0).unwrap();
-    let (chi, dof) = chi_square(&states, &p, &samples, width(&einet));
+    let (chi, dof) = chi_square(&states, &p, &samples, width(einet));
     assert!(
         chi < chi_square_critical(dof),
         "χ² = {chi} with {dof} degrees of freedom"
@@ -548,9 +563,14 @@ pub fn samples_match_exact_probabilities<B: Backend>(backend: &B) {
 
 /// Samples of one class pass the χ² test against `p(x | class)` (significance 0.001).
 pub fn class_samples_match_class_probabilities<B: Backend>(backend: &B) {
-    let einet = sampling_model();
-    let states = all_states(&einet);
-    let mut model = load(backend, &einet);
+    for einet in sampling_models() {
+        class_samples_match(backend, &einet);
+    }
+}
+
+fn class_samples_match<B: Backend>(backend: &B, einet: &Einet) {
+    let states = all_states(einet);
+    let mut model = load(backend, einet);
     let p: Vec<f64> = model
         .log_likelihood(&states, Root::Class(1))
         .unwrap()
@@ -558,7 +578,7 @@ pub fn class_samples_match_class_probabilities<B: Backend>(backend: &B) {
         .map(|&l| f64::from(l).exp())
         .collect();
     let samples = model.sample(30_000, Some(1), 2, 1.0).unwrap();
-    let (chi, dof) = chi_square(&states, &p, &samples, width(&einet));
+    let (chi, dof) = chi_square(&states, &p, &samples, width(einet));
     assert!(
         chi < chi_square_critical(dof),
         "χ² = {chi} with {dof} degrees of freedom"
@@ -567,11 +587,16 @@ pub fn class_samples_match_class_probabilities<B: Backend>(backend: &B) {
 
 /// Conditional samples keep the evidence and pass the χ² test against `p(x_q | x_e)`.
 pub fn conditional_samples_keep_evidence_and_match_conditionals<B: Backend>(backend: &B) {
-    let einet = sampling_model();
-    let w = width(&einet);
-    let mut model = load(backend, &einet);
+    for einet in sampling_models() {
+        conditional_samples_match(backend, &einet);
+    }
+}
+
+fn conditional_samples_match<B: Backend>(backend: &B, einet: &Einet) {
+    let w = width(einet);
+    let mut model = load(backend, einet);
     let evidence = vec![1.0, f32::NAN, f32::NAN, 0.0];
-    let joints = completions(&einet, &evidence);
+    let joints = completions(einet, &evidence);
     let repeated: Vec<f32> = evidence
         .iter()
         .copied()
@@ -599,15 +624,16 @@ pub fn conditional_samples_keep_evidence_and_match_conditionals<B: Backend>(back
 /// Samples depend only on the seed and the row index: the same seed gives the same samples,
 /// and the first rows of a larger draw equal a smaller draw.
 pub fn sampling_is_reproducible_and_split_independent<B: Backend>(backend: &B) {
-    let einet = sampling_model();
-    let w = width(&einet);
-    let mut model = load(backend, &einet);
-    let a = model.sample(50, None, 9, 1.0).unwrap();
-    let b = model.sample(200, None, 9, 1.0).unwrap();
-    let c = model.sample(50, None, 10, 1.0).unwrap();
-    assert_eq!(a, model.sample(50, None, 9, 1.0).unwrap());
-    assert_eq!(a[..], b[..50 * w]);
-    assert_ne!(a, c);
+    for einet in sampling_models() {
+        let w = width(&einet);
+        let mut model = load(backend, &einet);
+        let a = model.sample(50, None, 9, 1.0).unwrap();
+        let b = model.sample(200, None, 9, 1.0).unwrap();
+        let c = model.sample(50, None, 10, 1.0).unwrap();
+        assert_eq!(a, model.sample(50, None, 9, 1.0).unwrap());
+        assert_eq!(a[..], b[..50 * w]);
+        assert_ne!(a, c);
+    }
 }
 
 /// Max-product MPE returns a completion whose max-product value (the best joint probability of
@@ -838,7 +864,7 @@ pub fn batch_size_one_matches_batches<B: Backend>(backend: &B) {
 
 /// Malformed input is a [`BackendError::Input`], never a panic.
 pub fn bad_input_is_an_error<B: Backend>(backend: &B) {
-    let einet = sampling_model();
+    let [einet, _] = sampling_models();
     let mut model = load(backend, &einet);
     let is_input = |r: Result<Vec<f32>, BackendError>| matches!(r, Err(BackendError::Input(_)));
     assert!(
@@ -881,7 +907,7 @@ pub fn bad_input_is_an_error<B: Backend>(backend: &B) {
 /// accepted, and a failed EM accumulation leaves the statistics untouched.
 pub fn invalid_values_are_named_and_change_nothing<B: Backend>(backend: &B) {
     // Variables: 0 Bernoulli, 1 Categorical(3), 2 Binomial(2), 3 Bernoulli.
-    let einet = sampling_model();
+    let [einet, _] = sampling_models();
     let mut model = load(backend, &einet);
     let valid = [0.0, 2.0, 2.0, 1.0, -0.0, 0.0, f32::NAN, 0.0];
     let ll = model

@@ -1,20 +1,27 @@
-//! Small random models for the suite: RAT and Poon–Domingos structures with every leaf family.
+//! Small random models for the suite: RAT and Poon–Domingos structures with Tucker layers, RAT
+//! and hidden Chow–Liu trees with CP layers, with every leaf family.
 
+use einet_core::learn::ChowLiuTree;
 use einet_core::region_graph::PoonDomingos;
-use einet_core::{Einet, EinetConfig, LeafFamily, LeafGroup, LeafSpec, random_binary_trees};
+use einet_core::rng::Rng;
+use einet_core::{
+    Einet, EinetConfig, LayerKind, LeafFamily, LeafGroup, LeafSpec, hclt, random_binary_trees,
+};
 
 /// A small discrete model described by a few numbers (so proptest can shrink it).
 #[derive(Clone, Debug)]
 pub struct SmallModel {
-    /// 0: RAT, 1: PD on a 2-D grid, 2: PD on a 3-D grid.
+    /// Tucker layers on 0: RAT, 1: PD on a 2-D grid, 2: PD on a 3-D grid; CP layers on 3:
+    /// RAT, 4: a hidden Chow–Liu tree over a random tree (n-ary partitions), 5: a mixture of
+    /// two such trees.
     pub structure: u8,
-    /// Number of variables (RAT) or cells per axis (PD).
+    /// Number of variables (RAT, HCLT) or cells per axis (PD).
     pub size: usize,
     /// RAT depth.
     pub depth: usize,
     /// RAT repetitions.
     pub repetitions: usize,
-    /// K of leaves, sums and the root.
+    /// K of leaves, sums and the root (CP layers use the leaves' K for the sums).
     pub k: [usize; 3],
     /// 0: Bernoulli, 1: Categorical(3), 2: Binomial(2), 3: a mix of all three.
     pub family: u8,
@@ -26,7 +33,7 @@ impl SmallModel {
     /// Builds the model.
     pub fn build(&self) -> Einet {
         let graph = match self.structure {
-            0 => random_binary_trees(self.size, self.depth, self.repetitions, self.seed),
+            0 | 3 => random_binary_trees(self.size, self.depth, self.repetitions, self.seed),
             1 => PoonDomingos {
                 shape: vec![2, self.size],
                 deltas: vec![vec![1.0, 1.0]],
@@ -34,15 +41,21 @@ impl SmallModel {
                 max_split_depth: None,
             }
             .build(),
-            _ => PoonDomingos {
+            2 => PoonDomingos {
                 shape: vec![2, 2, 2],
                 deltas: vec![vec![1.0; 3]],
                 axes: None,
                 max_split_depth: None,
             }
             .build(),
+            4 => hclt(&[random_tree(self.size, self.seed)]),
+            _ => hclt(&[
+                random_tree(self.size, self.seed),
+                random_tree(self.size, self.seed + 1),
+            ]),
         }
         .expect("valid structure");
+        let cp = self.structure >= 3;
         let n = graph.num_vars() as u32;
         let leaves = match self.family {
             0 => LeafSpec::uniform(LeafFamily::Bernoulli),
@@ -64,10 +77,11 @@ impl SmallModel {
         };
         let config = EinetConfig {
             k_leaf: self.k[0],
-            k_sum: self.k[1],
+            k_sum: if cp { self.k[0] } else { self.k[1] },
             num_classes: self.k[2],
             num_channels: 1,
             leaves,
+            layer: if cp { LayerKind::Cp } else { LayerKind::Tucker },
         };
         Einet::new(graph, config, self.seed).expect("valid config")
     }
@@ -76,7 +90,7 @@ impl SmallModel {
     pub fn strategy() -> impl proptest::strategy::Strategy<Value = SmallModel> {
         use proptest::prelude::*;
         (
-            0u8..3,
+            0u8..6,
             2usize..7,
             1usize..3,
             1usize..4,
@@ -86,9 +100,10 @@ impl SmallModel {
         )
             .prop_map(|(structure, size, depth, repetitions, k, family, seed)| {
                 let size = match structure {
-                    0 => size.max(1 << depth),
+                    0 | 3 => size.max(1 << depth),
                     1 => size.min(3),
-                    _ => 2,
+                    2 => 2,
+                    _ => size,
                 };
                 SmallModel {
                     structure,
@@ -100,6 +115,21 @@ impl SmallModel {
                     seed,
                 }
             })
+    }
+}
+
+/// A random tree over `n` variables with labels shuffled, rooted at the first label.
+pub fn random_tree(n: usize, seed: u64) -> ChowLiuTree {
+    let mut rng = Rng::new(seed, 0x5452_4545); // "TREE"
+    let mut labels: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut labels);
+    let mut parent = vec![None; n];
+    for i in 1..n {
+        parent[labels[i]] = Some(labels[rng.below(i as u32) as usize]);
+    }
+    ChowLiuTree {
+        root: labels[0],
+        parent,
     }
 }
 
@@ -136,6 +166,7 @@ pub fn normal_model(seed: u64) -> Einet {
             min_var: 0.2,
             max_var: 2.0,
         }),
+        layer: LayerKind::Tucker,
     };
     Einet::new(graph, config, seed).expect("valid")
 }

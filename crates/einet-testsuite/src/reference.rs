@@ -108,6 +108,37 @@ fn node_values(einet: &Einet, row: &[f32], mode: Mode) -> Vec<Vec<f64>> {
                     values.push(out);
                 }
             }
+            Layer::Product(l) => {
+                for p in 0..l.out.len() {
+                    let k = layout.k[l.out[p] as usize] as usize;
+                    let out = (0..k)
+                        .map(|i| l.children(p).iter().map(|&c| values[c as usize][i]).sum())
+                        .collect();
+                    values.push(out);
+                }
+            }
+            Layer::Sum(l) => {
+                for m in 0..l.out.len() {
+                    let z: Vec<f64> = l
+                        .inputs(m)
+                        .iter()
+                        .flat_map(|&c| values[c as usize].iter().copied())
+                        .collect();
+                    let w = &w[l.weights(m)];
+                    let out = w
+                        .chunks_exact(z.len())
+                        .map(|row| {
+                            combine(
+                                row.iter()
+                                    .zip(&z)
+                                    .map(|(&w, z)| f64::from(w).ln() + z)
+                                    .collect(),
+                            )
+                        })
+                        .collect();
+                    values.push(out);
+                }
+            }
         }
     }
     values
@@ -138,7 +169,8 @@ enum Task {
 /// marginalised; [`Mode::Max`]: the max-product MPE, missing values maximised), then, from the
 /// root, the class with the largest value; at product `p` with output `o` the pair `(i, j)`
 /// maximising `log W[o,i,j,p] + L_i + R_j`; at mixing node `m` with entry `k` the component
-/// `c` maximising `log V[k,m,c] + X_c[k]`; and for every missing channel of a chosen leaf
+/// `c` maximising `log V[k,m,c] + X_c[k]`; at a CP product every child with the same entry;
+/// at a CP sum with output `o` the input entry `(c, i)` maximising `log W[o,c,i] + Z_c[i]`; and for every missing channel of a chosen leaf
 /// factor its mode (a Normal's mean). Observed values are kept. Every choice within `tol` of
 /// the largest score is followed, so a near-tie yields several completions, each of which a
 /// backend may return.
@@ -236,6 +268,37 @@ pub fn mpe_completions(einet: &Einet, row: &[f32], mode: Mode, tol: f64) -> Vec<
                                 next.push(Task::Node {
                                     node: comps[c] as usize,
                                     k,
+                                });
+                                open.push((state.clone(), next));
+                            }
+                        }
+                        Layer::Product(l) => {
+                            tasks.extend(l.children(p).iter().rev().map(|&c| Task::Node {
+                                node: c as usize,
+                                k,
+                            }));
+                            open.push((state, tasks));
+                        }
+                        Layer::Sum(l) => {
+                            let entries: Vec<(usize, usize)> = l
+                                .inputs(p)
+                                .iter()
+                                .flat_map(|&c| {
+                                    (0..values[c as usize].len()).map(move |i| (c as usize, i))
+                                })
+                                .collect();
+                            let w = &w[l.weights(p)];
+                            let row = &w[k * entries.len()..(k + 1) * entries.len()];
+                            let scores: Vec<f64> = entries
+                                .iter()
+                                .zip(row)
+                                .map(|(&(c, i), &w)| f64::from(w).ln() + values[c][i])
+                                .collect();
+                            for j in near_best(&scores) {
+                                let mut next = tasks.clone();
+                                next.push(Task::Node {
+                                    node: entries[j].0,
+                                    k: entries[j].1,
                                 });
                                 open.push((state.clone(), next));
                             }

@@ -33,6 +33,7 @@
 pub mod args;
 pub mod device;
 pub mod error;
+pub mod hclt;
 pub mod images;
 pub mod leaves;
 pub mod mask;
@@ -46,6 +47,7 @@ pub mod train;
 
 pub use device::Device;
 pub use error::{Error, ErrorContext, Result};
+pub use hclt::HcltSpec;
 pub use leaves::LeafChoice;
 pub use mask::HideSpec;
 pub use mixture::EinetMixture;

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use einet_core::{Einet, EinetConfig, LeafFamily, LeafSpec};
+use einet_core::{Einet, EinetConfig, LayerKind, LeafFamily, LeafSpec};
 use einet_data::registry::{SPLIT_SEED, load, resolve_root};
 use einet_data::{DatasetSpec, Loaded};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ErrorContext, Result};
+use crate::error::{Error, ErrorContext, Result};
 use crate::leaves::{LeafChoice, resolve};
 use crate::structure::{StructureRecord, StructureSpec};
 
@@ -36,6 +36,9 @@ pub struct ModelSpec {
     /// largest value); normal for real data].
     #[serde(default)]
     pub leaf: Option<LeafChoice>,
+    /// The layer kind [default: CP for learned structures (which need it), Tucker otherwise].
+    #[serde(default)]
+    pub layer: Option<LayerKind>,
 }
 
 /// A data set ready for training: on the scale of its leaf family, every part checked
@@ -91,19 +94,31 @@ impl ModelSpec {
     /// Builds the model for `data`, its structure and parameters seeded by `seed`.
     pub fn build(&self, data: &TrainingData, seed: u64) -> Result<BuiltModel> {
         let info = &data.data.info;
-        let (graph, structure) = self.structure.build(info, seed)?;
+        let (graph, structure) = self.structure.build(data, seed)?;
         let k_sum = self.k.unwrap_or(if info.is_image() {
             DEFAULT_K_IMAGES
         } else {
             DEFAULT_K
         });
         let k_leaf = self.k_leaf.unwrap_or(k_sum);
+        let layer = self.layer.unwrap_or(if self.structure.is_learned() {
+            LayerKind::Cp
+        } else {
+            LayerKind::Tucker
+        });
+        if self.structure.is_learned() && layer != LayerKind::Cp {
+            return Err(Error::invalid(
+                "a hidden Chow–Liu tree multiplies several children per product; it needs CP \
+                 layers (--layer cp)",
+            ));
+        }
         let config = EinetConfig {
             k_leaf,
             k_sum,
             num_classes: 1,
             num_channels: info.channels,
             leaves: LeafSpec::uniform(data.family),
+            layer,
         };
         let einet = Einet::new(graph, config, seed).context("cannot build the model")?;
         Ok(BuiltModel {

@@ -1,13 +1,17 @@
-//! Which region graph a model gets: random binary trees, Poon–Domingos, or a JSON file.
+//! Which region graph a model gets: random binary trees, Poon–Domingos, a JSON file, or a
+//! hidden Chow–Liu tree learned from the training data ([`crate::hclt`]).
 
 use std::path::PathBuf;
 
 use einet_core::RegionGraph;
+use einet_core::learn::ChowLiuTree;
 use einet_core::region_graph::PoonDomingos;
 use einet_data::DataInfo;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorContext, Result};
+use crate::hclt::HcltSpec;
+use crate::model_spec::TrainingData;
 
 /// How to build the region graph. Builders that learn the structure from the training data
 /// get the data in [`StructureSpec::build`].
@@ -41,6 +45,8 @@ pub enum StructureSpec {
         /// The file.
         path: PathBuf,
     },
+    /// Hidden Chow–Liu trees learned from the training data (CP layers).
+    Hclt(HcltSpec),
 }
 
 /// How a structure was built, with every default filled in: what a model's training record
@@ -74,6 +80,19 @@ pub enum StructureRecord {
         /// The file, made absolute.
         path: PathBuf,
     },
+    /// Hidden Chow–Liu trees.
+    Hclt {
+        /// The learned trees (root and parent of every variable).
+        trees: Vec<ChowLiuTree>,
+        /// Bins of the mutual information of many-valued and Normal variables.
+        bins: usize,
+        /// Rows the mutual information of each tree used.
+        rows: usize,
+        /// Pseudocount of the joint counts.
+        pseudocount: f64,
+        /// Seed of the row subsamples and bootstrap samples.
+        seed: u64,
+    },
 }
 
 impl StructureRecord {
@@ -87,6 +106,18 @@ impl StructureRecord {
                 format!("Poon–Domingos {}, deltas {}", json(shape), json(deltas))
             }
             StructureRecord::Json { path } => format!("region graph {}", json(path)),
+            StructureRecord::Hclt { trees, rows, .. } => {
+                let roots: Vec<usize> = trees.iter().map(|t| t.root).collect();
+                format!(
+                    "hidden Chow–Liu {} (roots {}), mutual information of {rows} rows",
+                    if trees.len() == 1 {
+                        "tree".to_string()
+                    } else {
+                        format!("trees, {} mixed", trees.len())
+                    },
+                    json(&roots)
+                )
+            }
         }
     }
 }
@@ -97,9 +128,27 @@ fn json<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 impl StructureSpec {
-    /// Builds the region graph for data shaped like `info`, seeded by `seed`; returns it with
-    /// its record.
-    pub fn build(&self, info: &DataInfo, seed: u64) -> Result<(RegionGraph, StructureRecord)> {
+    /// Builds the region graph for `data`, seeded by `seed` (learned structures learn from
+    /// its training part); returns it with its record.
+    pub fn build(&self, data: &TrainingData, seed: u64) -> Result<(RegionGraph, StructureRecord)> {
+        match self {
+            StructureSpec::Hclt(spec) => spec.build(data, seed),
+            other => other.build_for_shape(&data.data.info, seed),
+        }
+    }
+
+    /// Whether this structure is learned from the training data.
+    pub fn is_learned(&self) -> bool {
+        matches!(self, StructureSpec::Hclt(_))
+    }
+
+    /// Builds a structure that needs no data for data shaped like `info`, seeded by `seed`;
+    /// returns it with its record. Learned structures are an error here.
+    pub fn build_for_shape(
+        &self,
+        info: &DataInfo,
+        seed: u64,
+    ) -> Result<(RegionGraph, StructureRecord)> {
         let num_vars = info.num_vars;
         let image_shape = info.image_shape;
         let spec = match self {
@@ -116,6 +165,10 @@ impl StructureSpec {
         };
         match spec {
             StructureSpec::Auto => unreachable!("resolved above"),
+            StructureSpec::Hclt(_) => Err(Error::invalid(
+                "a hidden Chow–Liu tree is learned from training data; build it with \
+                 StructureSpec::build",
+            )),
             StructureSpec::Rat { depth, repetitions } => {
                 let max_depth = usize::BITS as usize - 1 - num_vars.max(1).leading_zeros() as usize;
                 let depth = depth.unwrap_or(max_depth.clamp(1, 3));
@@ -225,7 +278,9 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let (g, record) = StructureSpec::Auto.build(&info(16, None), 0).unwrap();
+        let (g, record) = StructureSpec::Auto
+            .build_for_shape(&info(16, None), 0)
+            .unwrap();
         assert_eq!(
             record,
             StructureRecord::Rat {
@@ -242,7 +297,7 @@ mod tests {
             serde_json::json!({"kind": "rat", "depth": 3, "repetitions": 10, "seed": 0})
         );
         let (_, record) = StructureSpec::Auto
-            .build(&info(64, Some([8, 8])), 0)
+            .build_for_shape(&info(64, Some([8, 8])), 0)
             .unwrap();
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["deltas"], serde_json::json!([[2.0, 2.0]]));
@@ -251,7 +306,7 @@ mod tests {
             depth: Some(5),
             repetitions: None,
         };
-        assert!(deep.build(&info(16, None), 0).is_err());
+        assert!(deep.build_for_shape(&info(16, None), 0).is_err());
         assert!(per_axis(&[7.0, 7.0, 7.0], 2).is_err());
         assert!(per_axis(&[0.0], 2).is_err());
         assert_eq!(per_axis(&[7.0], 2).unwrap(), vec![7.0, 7.0]);

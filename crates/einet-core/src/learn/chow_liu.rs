@@ -97,16 +97,54 @@ impl ChowLiuTree {
         children
     }
 
-    /// The variables with every parent before its children (breadth first from the root).
+    /// The variables reachable from the root, every parent before its children (breadth
+    /// first); all of them when the tree is valid ([`ChowLiuTree::check`]).
     pub fn top_down(&self) -> Vec<usize> {
         let children = self.children();
-        let mut order = vec![self.root];
+        let mut seen = vec![false; self.num_vars()];
+        let mut order = Vec::with_capacity(self.num_vars());
+        if self.root < self.num_vars() {
+            order.push(self.root);
+            seen[self.root] = true;
+        }
         let mut i = 0;
         while i < order.len() {
-            order.extend(&children[order[i]]);
+            for &c in &children[order[i]] {
+                if !std::mem::replace(&mut seen[c], true) {
+                    order.push(c);
+                }
+            }
             i += 1;
         }
         order
+    }
+
+    /// Checks that this is a tree over all its variables: the root has no parent, every other
+    /// variable has a parent among the variables, and every variable is reached from the root.
+    pub fn check(&self) -> Result<(), StructureError> {
+        let n = self.num_vars();
+        let bad = |m: String| Err(StructureError::InvalidParameters(m));
+        if self.root >= n || self.parent[self.root].is_some() {
+            return bad(format!(
+                "the tree's root {} is not a parentless one of its {n} variables",
+                self.root
+            ));
+        }
+        if let Some((v, p)) = self
+            .parent
+            .iter()
+            .enumerate()
+            .find_map(|(v, p)| p.filter(|&p| p >= n || p == v).map(|p| (v, p)))
+        {
+            return bad(format!("variable {v} has the parent {p}"));
+        }
+        let reached = self.top_down().len();
+        if reached != n {
+            return bad(format!(
+                "only {reached} of the tree's {n} variables are connected to its root"
+            ));
+        }
+        Ok(())
     }
 
     /// Σ over the edges of their mutual information in `mi`.

@@ -7,10 +7,12 @@
 //! and one child per tree child; a single child puts a sum between a region and its child). Regions without partitions are leaf
 //! regions; exactly one region, the root, covers all variables and has no parent.
 
+mod hclt;
 mod json;
 mod poon_domingos;
 mod random_binary_trees;
 
+pub use hclt::hclt;
 pub use json::{PartitionJson, RegionGraphJson, RegionJson};
 pub use poon_domingos::{PoonDomingos, poon_domingos};
 pub use random_binary_trees::random_binary_trees;

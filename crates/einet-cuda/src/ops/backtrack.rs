@@ -57,7 +57,7 @@ impl Ops<'_> {
                 Arg::U32(b.class.map_or(u32::MAX, |c| c as u32)),
                 Arg::U32(d.root),
                 i.nodes.arg(),
-                i.mix_comps.arg(),
+                i.node_lists.arg(),
                 i.k.arg(),
                 i.koff.arg(),
                 weights.arg(),
@@ -73,6 +73,7 @@ impl Ops<'_> {
                 count(d.num_vars),
                 count(d.channels),
                 Arg::U32(self.plan.backtrack_scores),
+                Arg::U32(self.plan.backtrack_depth),
                 out.arg(),
             ],
         )

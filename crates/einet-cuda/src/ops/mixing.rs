@@ -50,7 +50,7 @@ impl Ops<'_> {
             0,
             &[
                 i.mix_out.at(m.index),
-                i.mix_comps.at(m.comps),
+                i.node_lists.at(m.comps),
                 i.mix_ncomp.at(m.index),
                 i.koff.arg(),
                 weights.at(m.weights),
@@ -83,7 +83,7 @@ impl Ops<'_> {
             m.smem,
             &[
                 i.mix_out.at(m.index),
-                i.mix_comps.at(m.comps),
+                i.node_lists.at(m.comps),
                 i.mix_ncomp.at(m.index),
                 i.koff.arg(),
                 weights.at(m.weights),

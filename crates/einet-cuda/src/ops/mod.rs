@@ -1,9 +1,10 @@
 //! The kernel launches, one module per kernel file (`kernels/*.cu`): [`input`], [`leaf`],
-//! [`einsum`], [`mixing`], [`mstep`] and [`backtrack`]. Each op is one named method of
+//! [`einsum`], [`mixing`], [`cp`], [`mstep`] and [`backtrack`]. Each op is one named method of
 //! [`Ops`] that launches one kernel and owns its argument list, in the order the kernel
 //! declares its parameters; `CudaModel` only decides what runs when.
 
 pub(crate) mod backtrack;
+pub(crate) mod cp;
 pub(crate) mod einsum;
 pub(crate) mod input;
 pub(crate) mod leaf;
@@ -89,8 +90,13 @@ pub(crate) struct Indices {
     pub ein_out: DevBuf<u32>,
     pub ein_wofs: DevBuf<u32>,
     pub mix_out: DevBuf<u32>,
-    pub mix_comps: DevBuf<u32>,
+    pub node_lists: DevBuf<u32>,
     pub mix_ncomp: DevBuf<u32>,
+    pub cp_out: DevBuf<u32>,
+    pub cp_list_start: DevBuf<u32>,
+    pub cp_list_len: DevBuf<u32>,
+    pub cp_wofs: DevBuf<u32>,
+    pub cp_width: DevBuf<u32>,
     pub nodes: DevBuf<u32>,
     pub vec_start: DevBuf<u32>,
     pub vec_len: DevBuf<u32>,
@@ -118,8 +124,13 @@ impl Indices {
             ein_out: exec.upload(&plan.ein_out)?,
             ein_wofs: exec.upload(&plan.ein_wofs)?,
             mix_out: exec.upload(&plan.mix_out)?,
-            mix_comps: exec.upload(&plan.mix_comps)?,
+            node_lists: exec.upload(&plan.node_lists)?,
             mix_ncomp: exec.upload(&plan.mix_ncomp)?,
+            cp_out: exec.upload(&plan.cp_out)?,
+            cp_list_start: exec.upload(&plan.cp_list_start)?,
+            cp_list_len: exec.upload(&plan.cp_list_len)?,
+            cp_wofs: exec.upload(&plan.cp_wofs)?,
+            cp_width: exec.upload(&plan.cp_width)?,
             nodes: exec.upload(&plan.nodes)?,
             vec_start: exec.upload(&plan.vec_start)?,
             vec_len: exec.upload(&plan.vec_len)?,

@@ -189,6 +189,7 @@ pub fn run(args: &ImagesArgs, device: Device, provenance: Provenance) -> Result<
         k_leaf: None,
         // Normal leaves with the image bounds (einet::core::LeafFamily::PIXEL_NORMAL).
         leaf: Some(LeafChoice::Normal(None)),
+        layer: None,
     };
     let mut data = spec.load_data(&DatasetSpec::Cifar, args.data_dir.as_deref())?;
     limit_rows(&mut data.data, args.max_rows);

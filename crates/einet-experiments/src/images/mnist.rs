@@ -83,6 +83,7 @@ pub fn run(
         k: Some(args.k.unwrap_or(10)),
         k_leaf: None,
         leaf: Some(leaf),
+        layer: None,
     };
     let mut data = spec.load_data(&DatasetSpec::Mnist, args.data_dir.as_deref())?;
     limit_rows(&mut data.data, args.max_rows);

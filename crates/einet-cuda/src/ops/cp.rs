@@ -1,0 +1,156 @@
+//! `kernels/cp.cu`: CP products (element-wise, any number of children) and dense CP sums,
+//! forward in either semiring and the EM backward pass.
+
+use einet_core::BackendError;
+
+use super::{Ops, Semiring, blocks, count};
+use crate::device::{Arg, DevBuf};
+use crate::kernels::Kernel;
+use crate::plan::{CpPlan, THREADS};
+
+/// Rows one block of the CP counts kernel sums over.
+const COUNTS_ROWS: u32 = 256;
+
+impl Ops<'_> {
+    /// The first arguments of every CP kernel: layer `l`'s output nodes and their lists.
+    fn cp_nodes(&self, l: &CpPlan) -> [Arg; 4] {
+        let i = self.idx;
+        [
+            i.cp_out.at(l.index),
+            i.cp_list_start.at(l.index),
+            i.cp_list_len.at(l.index),
+            i.node_lists.arg(),
+        ]
+    }
+
+    /// The first arguments of every CP sum kernel: [`Self::cp_nodes`], the weight offsets and
+    /// widths, and every node's K and activation offset.
+    fn cp_sums(&self, l: &CpPlan) -> Vec<Arg> {
+        let i = self.idx;
+        let mut args = self.cp_nodes(l).to_vec();
+        args.extend([
+            i.cp_wofs.at(l.index),
+            i.cp_width.at(l.index),
+            i.k.arg(),
+            i.koff.arg(),
+        ]);
+        args
+    }
+
+    /// The forward pass of CP product layer `l` over `rows` rows of `act` (either semiring).
+    pub(crate) fn cp_product_forward(
+        &self,
+        l: &CpPlan,
+        rows: usize,
+        act: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let i = self.idx;
+        self.exec.launch(
+            Kernel::CpProductForward,
+            (blocks(rows * l.k_max as usize, THREADS)?, l.nodes, 1),
+            THREADS,
+            0,
+            &[
+                &self.cp_nodes(l)[..],
+                &[i.k.arg(), i.koff.arg(), count(rows), act.arg()],
+            ]
+            .concat(),
+        )
+    }
+
+    /// Adds the gradients of CP product layer `l`'s outputs to its children's in `grad`.
+    pub(crate) fn cp_product_backward(
+        &self,
+        l: &CpPlan,
+        rows: usize,
+        grad: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let i = self.idx;
+        self.exec.launch(
+            Kernel::CpProductBackward,
+            (blocks(rows * l.k_max as usize, THREADS)?, l.nodes, 1),
+            THREADS,
+            0,
+            &[
+                &self.cp_nodes(l)[..],
+                &[i.k.arg(), i.koff.arg(), count(rows), grad.arg()],
+            ]
+            .concat(),
+        )
+    }
+
+    /// The forward pass of CP sum layer `l` over `rows` rows of `act`; `weights` holds W
+    /// under [`Semiring::Sum`] and log W under [`Semiring::Max`].
+    pub(crate) fn cp_sum_forward(
+        &self,
+        l: &CpPlan,
+        rows: usize,
+        weights: &DevBuf<f32>,
+        semiring: Semiring,
+        act: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let mut args = self.cp_sums(l);
+        args.extend([weights.arg(), count(rows), semiring.flag(), act.arg()]);
+        self.exec.launch(
+            Kernel::CpSumForward,
+            (blocks(rows * l.k_max as usize, THREADS)?, l.nodes, 1),
+            THREADS,
+            0,
+            &args,
+        )
+    }
+
+    /// Adds the expected counts of CP sum layer `l` over `rows` rows (values `act`, gradients
+    /// `grad`) to `counts`.
+    pub(crate) fn cp_sum_counts(
+        &self,
+        l: &CpPlan,
+        rows: usize,
+        act: &DevBuf<f32>,
+        grad: &DevBuf<f32>,
+        weights: &DevBuf<f32>,
+        counts: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let mut args = self.cp_sums(l);
+        args.extend([
+            act.arg(),
+            grad.arg(),
+            weights.arg(),
+            counts.arg(),
+            count(rows),
+            Arg::U32(COUNTS_ROWS),
+        ]);
+        let weights_per_node = l.k_max as usize * l.width_max as usize;
+        self.exec.launch(
+            Kernel::CpSumCounts,
+            (
+                blocks(weights_per_node, THREADS)?,
+                l.nodes,
+                blocks(rows, COUNTS_ROWS)?,
+            ),
+            THREADS,
+            0,
+            &args,
+        )
+    }
+
+    /// Adds the gradients of CP sum layer `l`'s inputs over `rows` rows to `grad`.
+    pub(crate) fn cp_sum_grads(
+        &self,
+        l: &CpPlan,
+        rows: usize,
+        act: &DevBuf<f32>,
+        grad: &DevBuf<f32>,
+        weights: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
+        let mut args = self.cp_sums(l);
+        args.extend([act.arg(), grad.arg(), weights.arg(), count(rows)]);
+        self.exec.launch(
+            Kernel::CpSumGrads,
+            (blocks(rows * l.width_max as usize, THREADS)?, l.nodes, 1),
+            THREADS,
+            0,
+            &args,
+        )
+    }
+}
