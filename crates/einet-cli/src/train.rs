@@ -46,6 +46,17 @@ pub struct TrainArgs {
     /// Stepwise EM: step size in (0, 1]
     #[arg(long, default_value_t = 0.05, value_parser = parse_step_size, allow_hyphen_values = true)]
     pub step_size: f32,
+    /// Stepwise EM: anneal the step size linearly from --step-size to this one over the
+    /// mini-batch epochs (0.1 to 0.9 is the recipe of Juice's hidden Chow–Liu trees)
+    #[arg(long, value_parser = parse_step_size, allow_hyphen_values = true)]
+    pub step_size_end: Option<f32>,
+    /// Full-batch EM epochs after the --epochs mini-batch epochs
+    #[arg(long, default_value_t = 0)]
+    pub full_batch_epochs: usize,
+    /// End each phase (mini-batch, full-batch) after this many epochs without a better
+    /// validation log-likelihood
+    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub patience: Option<usize>,
     /// Stepwise EM: batches between updates
     #[arg(long, default_value_t = 1, value_parser = positive_usize, allow_hyphen_values = true)]
     pub frequency: usize,
@@ -129,7 +140,9 @@ impl TrainArgs {
             batch_size: self.batch_size,
             seed: self.seed,
             eval_train: true,
-            patience: None,
+            patience: self.patience,
+            step_size_end: self.step_size_end,
+            full_batch_epochs: self.full_batch_epochs,
         }
     }
 }
@@ -286,7 +299,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         metrics,
         metrics_path: &metrics_path,
         info: &info,
-        epochs: config.epochs,
+        epochs: config.total_epochs(),
     };
     let trained = Trainer::new(device, config).fit(built, &data, &mut printer)?;
     drop(printer);

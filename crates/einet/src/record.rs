@@ -34,6 +34,12 @@ pub struct TrainingRecord {
     pub leaf_init: LeafInit,
     /// Epochs run.
     pub epochs: usize,
+    /// Stepwise EM: the step size the mini-batch epochs were annealed to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_size_end: Option<f32>,
+    /// Full-batch EM epochs configured after the mini-batch ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub full_batch_epochs: usize,
     /// Mini-batch size.
     pub batch_size: usize,
     /// Seed of the structure, initialisation and batch order.
@@ -54,6 +60,10 @@ pub struct TrainingRecord {
     pub test_bpd: Option<f64>,
     /// Wall-clock seconds of training.
     pub seconds: f64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Loads a model file with a message that names it.
@@ -180,6 +190,8 @@ impl TrainingRecord {
             leaf_init: config.leaf_init,
             // Epochs run: fewer than configured when the patience stopped training early.
             epochs: trained.history.len(),
+            step_size_end: config.step_size_end,
+            full_batch_epochs: config.full_batch_epochs,
             batch_size: config.batch_size,
             seed: config.seed,
             backend: device.name().into(),

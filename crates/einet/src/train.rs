@@ -1,5 +1,8 @@
 //! The EM trainer: stepwise or full-batch EM over epochs, keeping the parameters of the epoch
-//! with the best validation log-likelihood.
+//! with the best validation log-likelihood. The recipe that hidden Chow–Liu trees are trained
+//! with in Juice.jl and PyJuice is available for every structure: a stepwise step size
+//! annealed linearly over the mini-batch epochs (`step_size_end`), then full-batch epochs
+//! (`full_batch_epochs`), each phase stopped early by `patience`.
 
 use std::time::Instant;
 
@@ -36,8 +39,34 @@ pub struct TrainConfig {
     /// Evaluate the training set after each epoch; otherwise its running log-likelihood during
     /// the epoch (before each batch's update) stands in for it.
     pub eval_train: bool,
-    /// Stop after this many epochs without a better validation log-likelihood.
+    /// End a phase (the mini-batch epochs, then the full-batch ones) after this many of its
+    /// epochs without a better validation log-likelihood.
     pub patience: Option<usize>,
+    /// Stepwise EM: the step size of the last update of the mini-batch epochs; the step size
+    /// goes linearly from the mode's `step_size` to this one over them [default: constant].
+    #[serde(default)]
+    pub step_size_end: Option<f32>,
+    /// Full-batch EM epochs after the `epochs` mini-batch epochs.
+    #[serde(default)]
+    pub full_batch_epochs: usize,
+}
+
+impl TrainConfig {
+    /// Epochs of both phases.
+    pub fn total_epochs(&self) -> usize {
+        self.epochs + self.full_batch_epochs
+    }
+
+    /// The step size of stepwise update `u` of `updates` in the mini-batch phase.
+    pub fn step_size(&self, start: f32, u: usize, updates: usize) -> f32 {
+        match self.step_size_end {
+            Some(end) if updates > 1 => {
+                let t = (u as f32 / (updates - 1) as f32).min(1.0);
+                start + (end - start) * t
+            }
+            _ => start,
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -52,6 +81,8 @@ impl Default for TrainConfig {
             seed: 0,
             eval_train: true,
             patience: None,
+            step_size_end: None,
+            full_batch_epochs: 0,
         }
     }
 }
@@ -185,14 +216,24 @@ impl Trainer {
         let mut model = self.device.load(&einet)?;
         let em = config.em;
         let eval_batch = config.batch_size.max(MIN_EVAL_BATCH);
-        let mut history: Vec<EpochMetrics> = Vec::with_capacity(config.epochs);
+        let total_epochs = config.total_epochs();
+        let mut history: Vec<EpochMetrics> = Vec::with_capacity(total_epochs);
         let mut best: Option<(usize, Params)> = None;
         let mut batches_seen = 0usize;
-        for epoch in 1..=config.epochs {
+        let batches_per_epoch = data.train.rows().div_ceil(config.batch_size.max(1));
+        let mut epoch = 0;
+        // The first epoch (index into `history`) of the running phase.
+        let mut phase_start = 0;
+        while epoch < total_epochs {
+            epoch += 1;
+            let full_batch = em.mode == EmMode::FullBatch || epoch > config.epochs;
+            if epoch == config.epochs + 1 {
+                phase_start = history.len();
+            }
             let batches =
                 data.train
                     .epoch_batches(config.batch_size, Some(config.seed), epoch as u64);
-            observer.epoch_started(epoch, config.epochs, batches.len());
+            observer.epoch_started(epoch, total_epochs, batches.len());
             let epoch_start = Instant::now();
             let (mut samples, mut ll_sum, mut done) = (0usize, 0.0f64, 0usize);
             let running_ll = |ll_sum: f64, samples: usize| ll_sum / samples.max(1) as f64;
@@ -211,22 +252,27 @@ impl Trainer {
                     samples_per_s: per_second(samples),
                 });
                 batches_seen += 1;
-                if let EmMode::Stepwise {
-                    frequency,
-                    step_size,
-                    rule,
-                } = em.mode
+                if let (
+                    EmMode::Stepwise {
+                        frequency,
+                        step_size,
+                        rule,
+                    },
+                    false,
+                ) = (em.mode, full_batch)
                 {
                     if batches_seen % frequency == 0 {
+                        let updates = config.epochs * batches_per_epoch / frequency;
+                        let u = batches_seen / frequency - 1;
                         model.em_update(MStep {
-                            step_size,
+                            step_size: config.step_size(step_size, u, updates),
                             rule,
                             pseudocount: em.pseudocount,
                         })?;
                     }
                 }
             }
-            if em.mode == EmMode::FullBatch {
+            if full_batch {
                 model.em_update(MStep::full_batch(em.pseudocount))?;
             }
             let (seconds, samples_per_s, running) = (
@@ -269,8 +315,13 @@ impl Trainer {
             observer.epoch_done(&metrics)?;
             history.push(metrics);
             if let (Some(patience), Some((b, _))) = (config.patience, &best) {
-                if history.len() - 1 - b >= patience {
-                    break;
+                if history.len() - (*b + 1).max(phase_start) >= patience {
+                    if epoch > config.epochs || config.full_batch_epochs == 0 {
+                        break;
+                    }
+                    // Skip the rest of the mini-batch phase.
+                    epoch = config.epochs;
+                    phase_start = history.len();
                 }
             }
         }

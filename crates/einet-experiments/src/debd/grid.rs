@@ -213,6 +213,8 @@ impl Point {
             seed,
             eval_train,
             patience: self.patience,
+            step_size_end: None,
+            full_batch_epochs: 0,
         }
     }
 }

@@ -228,6 +228,8 @@ pub fn run(args: &ImagesArgs, device: Device, provenance: Provenance) -> Result<
         seed: args.seed,
         eval_train: false,
         patience: None,
+        step_size_end: None,
+        full_batch_epochs: 0,
     };
     let mut components = Vec::with_capacity(k_clusters);
     let mut per_cluster = Vec::with_capacity(k_clusters);

@@ -104,6 +104,8 @@ pub fn run(
         seed: args.seed,
         eval_train: false,
         patience: None,
+        step_size_end: None,
+        full_batch_epochs: 0,
     };
     let built = spec.build(&data, config.seed)?;
     let params = built.einet.layout.num_params();
