@@ -107,11 +107,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     let mut results = Vec::new();
     println!(
-        "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10} {:>9} {:>10} {:>10}",
+        "{:<4} {:>6} {:>12} {:>12} {:>10} {:>14} {:>14} {:>10} {:>9} {:>10} {:>10}",
         "id",
         "batch",
         "params",
         "ref params",
+        "edges (M)",
         "fwd samples/s",
         "train samp/s",
         "MFLOP/smp",
@@ -128,6 +129,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let layout = Layout::new(&graph, &config)
             .with_context(|| format!("cannot lay out {}", anchor.id))?;
         let params = layout.num_params();
+        let edges = layout.num_edges();
+        let reference = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let edges_text = format!(
+            "{:.2}{}",
+            edges as f64 / 1e6,
+            anchor
+                .reference_edges_millions
+                .map_or(String::new(), |r| format!("/{r:.2}"))
+        );
         let flops = layout.forward_flops_per_sample();
         let counts = graph.counts();
         let mut result = json!({
@@ -144,6 +154,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "repeats": args.repeats,
             "params": params,
             "reference_params": anchor.reference_params,
+            "layer": config.layer.name(),
+            "edges": edges,
+            "reference_edges_millions": anchor.reference_edges_millions,
             "sum_regions": counts.sum_regions,
             "leaf_regions": counts.leaf_regions,
             "products": counts.products,
@@ -151,11 +164,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         });
         if args.dry_run {
             println!(
-                "{:<4} {:>6} {:>12} {:>12} {:>14} {:>14} {:>10.3} {:>9} {:>10} {:>10}",
+                "{:<4} {:>6} {:>12} {:>12} {:>10} {:>14} {:>14} {:>10.3} {:>9} {:>10} {:>10}",
                 anchor.id,
                 batch,
                 params,
-                anchor.reference_params,
+                reference(anchor.reference_params),
+                edges_text,
                 "-",
                 "-",
                 flops as f64 / 1e6,
@@ -213,11 +227,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         result["achieved_gflops"] = json!(gflops);
         result["peak_device_memory_bytes"] = json!(device_memory);
         println!(
-            "{:<4} {:>6} {:>12} {:>12} {:>14.0} {:>14.0} {:>10.3} {:>9.2} {:>10} {:>10}",
+            "{:<4} {:>6} {:>12} {:>12} {:>10} {:>14.0} {:>14.0} {:>10.3} {:>9.2} {:>10} {:>10}",
             anchor.id,
             batch,
             params,
-            anchor.reference_params,
+            reference(anchor.reference_params),
+            edges_text,
             fwd_rate,
             train_rate,
             flops as f64 / 1e6,

@@ -1,9 +1,11 @@
 //! The canonical benchmark configurations (A1 … C3, tabulated in `docs/performance.md`): the same
 //! structures, K, leaf families, EM steps and batch sizes as the reference measurements, so
-//! that einet and the reference can be run side by side. The single source of these
+//! that einet and the reference can be run side by side; and P1, P2: PyJuice's RAT_SPN models
+//! with CP layers (a `K × K` sum over every leaf region, as PyJuice builds them), whose edge
+//! counts match PyJuice's. The single source of these
 //! configurations for the CLI (`einet bench`) and the criterion benchmarks.
 
-use crate::config::EinetConfig;
+use crate::config::{EinetConfig, LayerKind};
 use crate::em::{MStep, StepwiseRule};
 use crate::error::StructureError;
 use crate::leaf::LeafFamily;
@@ -26,8 +28,10 @@ pub struct Canonical {
     pub step_size: f32,
     /// Rows per batch of the reference measurement.
     pub reference_batch: usize,
-    /// Number of parameters of the reference's model.
-    pub reference_params: u64,
+    /// Number of parameters of the reference EiNet's model (A–C).
+    pub reference_params: Option<u64>,
+    /// Edges of PyJuice's model in millions, as PyJuice reports them (P).
+    pub reference_edges_millions: Option<f64>,
     shape: Shape,
 }
 
@@ -35,6 +39,8 @@ pub struct Canonical {
 enum Shape {
     /// Random binary trees over 784 variables, depth 5, 20 repetitions.
     Rat,
+    /// The same with a sum over every leaf region (PyJuice's RAT_SPN, for CP layers).
+    RatLeafSums,
     Pd {
         side: usize,
         delta: f64,
@@ -43,7 +49,7 @@ enum Shape {
 }
 
 /// The ids of all canonical configurations, in order.
-pub const CANONICAL_IDS: [&str; 8] = ["A1", "A2", "B1", "B2", "B3", "C1", "C2", "C3"];
+pub const CANONICAL_IDS: [&str; 10] = ["A1", "A2", "B1", "B2", "B3", "C1", "C2", "C3", "P1", "P2"];
 
 impl Canonical {
     /// The configuration with this id (case-insensitive), if any.
@@ -82,6 +88,7 @@ impl Canonical {
                 "C3" => ("C3", "PD 32x32, delta 4, 3 channels, Normal, K 40",
                     "Poon-Domingos 32x32, delta 4, 3 channels", pd(32, 4.0, None), normal,
                     40, 3, 0.5, 1000, 386_681_054),
+                "P1" | "P2" => return Some(Canonical::pyjuice_rat(id)),
                 _ => return None,
             };
         Some(Canonical {
@@ -94,9 +101,44 @@ impl Canonical {
             },
             step_size: step,
             reference_batch: batch,
-            reference_params: params,
+            reference_params: Some(params),
+            reference_edges_millions: None,
             shape,
         })
+    }
+
+    /// P1 (K 20) and P2 (K 32): PyJuice's RAT_SPN of its measurements, CP layers.
+    fn pyjuice_rat(id: &str) -> Canonical {
+        let (id, description, k, edges) = if id.eq_ignore_ascii_case("P1") {
+            (
+                "P1",
+                "RAT 784 vars, depth 5, 20 reps, CP, Categorical(2), K 20 (PyJuice)",
+                20,
+                0.83,
+            )
+        } else {
+            (
+                "P2",
+                "RAT 784 vars, depth 5, 20 reps, CP, Categorical(2), K 32 (PyJuice)",
+                32,
+                1.81,
+            )
+        };
+        Canonical {
+            id,
+            description,
+            structure: "random binary trees, 784 vars, depth 5, 20 repetitions, a sum over \
+                        every leaf region, CP layers",
+            config: EinetConfig {
+                layer: LayerKind::Cp,
+                ..EinetConfig::new(k, LeafFamily::Categorical { categories: 2 })
+            },
+            step_size: 0.05,
+            reference_batch: 1000,
+            reference_params: None,
+            reference_edges_millions: Some(edges),
+            shape: Shape::RatLeafSums,
+        }
     }
 
     /// All canonical configurations, in the order of [`CANONICAL_IDS`].
@@ -122,6 +164,7 @@ impl Canonical {
     pub fn graph(&self, seed: u64) -> Result<RegionGraph, StructureError> {
         match &self.shape {
             Shape::Rat => random_binary_trees(784, 5, 20, seed),
+            Shape::RatLeafSums => Ok(random_binary_trees(784, 5, 20, seed)?.with_leaf_sums()),
             Shape::Pd { side, delta, axes } => PoonDomingos {
                 shape: vec![*side, *side],
                 deltas: vec![vec![*delta; 2]],
@@ -173,6 +216,17 @@ mod tests {
             assert_eq!(step.rule, StepwiseRule::Parameters);
             assert_eq!(step.pseudocount, 0.0);
             step.check().unwrap();
+        }
+    }
+
+    #[test]
+    fn pyjuice_rat_models_have_pyjuices_edge_counts() {
+        use crate::layout::Layout;
+        for id in ["P1", "P2"] {
+            let c = Canonical::get(id).unwrap();
+            let layout = Layout::new(&c.graph(0).unwrap(), &c.config).unwrap();
+            let millions = (layout.num_edges() as f64 / 1e4).round() / 100.0;
+            assert_eq!(Some(millions), c.reference_edges_millions, "{id}");
         }
     }
 

@@ -373,6 +373,29 @@ impl Layout {
             .sum()
     }
 
+    /// Edges of the circuit, as PyJuice counts them: one per sum weight (an input entry of a
+    /// sum node); for CP products one per child of each of the product's K entries; for a leaf
+    /// over several variables (a product of per-variable input distributions) one per
+    /// variable of each of its K entries. Tucker products count their `K_out·K_l·K_r` weights.
+    pub fn num_edges(&self) -> usize {
+        let leaf_products: usize = (0..self.leaf.len())
+            .map(|n| self.leaf.entries(n).len())
+            .filter(|&vars| vars > 1)
+            .map(|vars| vars * self.leaf.k)
+            .sum();
+        leaf_products
+            + self
+                .layers
+                .iter()
+                .map(|layer| match layer {
+                    Layer::Product(l) => (0..l.out.len())
+                        .map(|p| l.children(p).len() * self.k[l.out[p] as usize] as usize)
+                        .sum(),
+                    other => other.num_weights(),
+                })
+                .sum::<usize>()
+    }
+
     /// Number of parameters: sum weights plus leaf expectation parameters.
     pub fn num_params(&self) -> usize {
         self.num_sum_weights() + self.leaf.num_params

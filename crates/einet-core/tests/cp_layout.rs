@@ -120,12 +120,18 @@ proptest! {
         let config = cp_config(k, 1);
         let layout = Layout::new(&graph, &config).unwrap();
         check_cp_layout(&graph, &config, &layout);
-        // One K × K matrix per tree edge, a K × K per tree leaf, and the root sums.
-        let edges = trees.len() * (vars - 1);
-        let weights = layout.num_sum_weights();
-        let root = if trees.len() > 1 { trees.len() * k } else { 0 };
-        let tree_roots = trees.len() * k * if trees.len() > 1 { k } else { 1 };
-        prop_assert_eq!(weights, edges * k * k + tree_roots + root);
+        // One K × K matrix per variable with children but the root; the root of each tree
+        // sums to K (mixed trees) or to the one class; the mixture sums the trees' roots.
+        let mixed = trees.len() > 1;
+        let mut expected = if mixed { trees.len() * k } else { 0 };
+        for tree in &trees {
+            let children = tree.children();
+            let parents = (0..vars)
+                .filter(|&v| !children[v].is_empty() && v != tree.root)
+                .count();
+            expected += parents * k * k + if mixed { k * k } else { k };
+        }
+        prop_assert_eq!(layout.num_sum_weights(), expected);
     }
 }
 

@@ -1,9 +1,10 @@
 //! `einet-experiments`: the paper's experiments, end to end — train, evaluate and write the
 //! results (JSON and a markdown report) under `docs/results`.
 //!
-//! Each experiment is a subcommand with its own module: [`debd`] (the 20 DEBD data sets) and
-//! [`images`] (MNIST and a mixture of EiNets on the CIFAR-10 subset); [`report`] holds what
-//! they share (result files that several runs add to).
+//! Each experiment is a subcommand with its own module: [`debd`] (the 20 DEBD data sets),
+//! [`hclt`] (hidden Chow–Liu trees on them) and [`images`] (MNIST and a mixture of EiNets on
+//! the CIFAR-10 subset); [`report`] holds what they share (result files that several runs
+//! add to).
 
 // clap shows the argument doc comments as `--help` text, where `[default: …]` is meant
 // literally, not as a link.
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod debd;
+mod hclt;
 mod images;
 mod report;
 
@@ -36,6 +38,9 @@ enum Command {
     /// The 20 binary DEBD density-estimation data sets: the reference's demo configuration
     /// or a small validation-selected grid; writes debd.json and debd.md
     Debd(debd::DebdArgs),
+    /// Hidden Chow–Liu trees on the 20 DEBD data sets with Juice's recipe, against its
+    /// published runs and einet's EiNet structures; writes hclt.json and hclt.md
+    Hclt(hclt::HcltArgs),
     /// MNIST (Poon–Domingos Δ = 7 and 4) and a mixture of EiNets on the CIFAR-10 subset:
     /// bits/dim, samples and inpainting; writes images.json, images.md and PNG grids
     Images(images::ImagesArgs),
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Debd(a) => debd::run(a),
+        Command::Hclt(a) => hclt::run(a),
         Command::Images(a) => images::run(a),
     };
     match result {

@@ -3,8 +3,8 @@
 //! Tree 0 is the Chow–Liu tree of the training rows (a seeded subsample of at most `max_rows`
 //! of them); every further tree is the Chow–Liu tree of a bootstrap sample of as many rows
 //! (drawn with replacement, seeded), so a mixture of trees sees different dependencies, as
-//! bagging does. Each tree is rooted at its variable of highest degree (as PyJuice roots its
-//! HCLT) unless `root` says otherwise; the trees become one region graph
+//! bagging does. Each tree is rooted at its center (as PyJuice roots its HCLT: the shallowest
+//! rooting) unless `root` says otherwise; the trees become one region graph
 //! ([`einet_core::hclt`]) for CP layers.
 
 use einet_core::RegionGraph;
@@ -25,7 +25,7 @@ pub struct HcltSpec {
     /// Trees in the mixture [default: 1].
     #[serde(default)]
     pub trees: Option<usize>,
-    /// The root variable of every tree [default: its variable of highest degree].
+    /// The root variable of every tree [default: its center].
     #[serde(default)]
     pub root: Option<usize>,
     /// Bins of many-valued and Normal variables for the mutual information [default: 8].

@@ -37,6 +37,8 @@ pub struct ModelSpec {
     #[serde(default)]
     pub leaf: Option<LeafChoice>,
     /// The layer kind [default: CP for learned structures (which need it), Tucker otherwise].
+    /// With CP layers, random structures (RAT, PD) get a sum over every leaf region, as
+    /// PyJuice builds them.
     #[serde(default)]
     pub layer: Option<LayerKind>,
 }
@@ -95,17 +97,26 @@ impl ModelSpec {
     pub fn build(&self, data: &TrainingData, seed: u64) -> Result<BuiltModel> {
         let info = &data.data.info;
         let (graph, structure) = self.structure.build(data, seed)?;
+        let layer = self.layer.unwrap_or(if self.structure.is_learned() {
+            LayerKind::Cp
+        } else {
+            LayerKind::Tucker
+        });
+        // CP layers on a random structure: a sum over every leaf region, as PyJuice builds
+        // its RAT and PD models (a region graph from a file is used as it is).
+        let graph = match (&self.structure, layer) {
+            (
+                StructureSpec::Auto | StructureSpec::Rat { .. } | StructureSpec::Pd { .. },
+                LayerKind::Cp,
+            ) => graph.with_leaf_sums(),
+            _ => graph,
+        };
         let k_sum = self.k.unwrap_or(if info.is_image() {
             DEFAULT_K_IMAGES
         } else {
             DEFAULT_K
         });
         let k_leaf = self.k_leaf.unwrap_or(k_sum);
-        let layer = self.layer.unwrap_or(if self.structure.is_learned() {
-            LayerKind::Cp
-        } else {
-            LayerKind::Tucker
-        });
         if self.structure.is_learned() && layer != LayerKind::Cp {
             return Err(Error::invalid(
                 "a hidden Chow–Liu tree multiplies several children per product; it needs CP \

@@ -17,8 +17,9 @@ pub struct ChowLiuTree {
 
 impl ChowLiuTree {
     /// The maximum spanning tree of `mi` (Prim's algorithm on the dense matrix, `O(V²)`; ties
-    /// go to the lower variable index), rooted at `root`, or when `None` at the variable of
-    /// highest degree (the lowest such index), as PyJuice roots its HCLT.
+    /// go to the lower variable index), rooted at `root`, or when `None` at its center (the
+    /// variable whose farthest variable is nearest, the lower index of two), as PyJuice
+    /// roots its HCLT: the shallowest rooting.
     pub fn from_mutual_information(
         mi: &MutualInformation,
         root: Option<usize>,
@@ -33,16 +34,7 @@ impl ChowLiuTree {
             )));
         }
         let edges = maximum_spanning_tree(mi);
-        let mut degree = vec![0usize; n];
-        for &(a, b) in &edges {
-            degree[a] += 1;
-            degree[b] += 1;
-        }
-        let root = root.unwrap_or_else(|| {
-            (0..n)
-                .max_by_key(|&v| (degree[v], std::cmp::Reverse(v)))
-                .unwrap_or(0)
-        });
+        let root = root.unwrap_or_else(|| center(n, &edges));
         Ok(ChowLiuTree::rooted(n, &edges, root))
     }
 
@@ -151,6 +143,38 @@ impl ChowLiuTree {
     pub fn weight(&self, mi: &MutualInformation) -> f64 {
         self.edges().iter().map(|&(a, b)| mi.get(a, b)).sum()
     }
+}
+
+/// The center of the tree with `edges` over `n` variables: the middle of a longest path (the
+/// lower index of the two middles of a path with an odd number of edges).
+fn center(n: usize, edges: &[(usize, usize)]) -> usize {
+    let tree = ChowLiuTree::rooted(n, edges, 0);
+    let depth = |t: &ChowLiuTree| {
+        let mut d = vec![0usize; n];
+        for v in t.top_down() {
+            if let Some(p) = t.parent[v] {
+                d[v] = d[p] + 1;
+            }
+        }
+        d
+    };
+    let far = |d: &[usize]| {
+        (0..n)
+            .max_by_key(|&v| (d[v], std::cmp::Reverse(v)))
+            .unwrap_or(0)
+    };
+    // The farthest variable from any one is an end of a longest path.
+    let a = far(&depth(&tree));
+    let from_a = ChowLiuTree::rooted(n, edges, a);
+    let d = depth(&from_a);
+    let b = far(&d);
+    let mut path = vec![b];
+    while let Some(p) = from_a.parent[*path.last().unwrap_or(&a)] {
+        path.push(p);
+    }
+    let len = d[b];
+    let (m1, m2) = (path[len / 2], path[len.div_ceil(2)]);
+    m1.min(m2)
 }
 
 /// The undirected edges of a maximum spanning tree of the complete graph weighted by `mi`.
@@ -329,6 +353,17 @@ mod tests {
             best = best.max(weight);
         }
         assert!((tree.weight(&mi) - best).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_default_root_is_the_center() {
+        // A path 0 - 1 - 2 - 3 - 4 with a branch 3 - 5 - 6: the longest paths run from 0 to
+        // 4 or 6 (4 and 5 edges), so the center is 2 (its farthest variable, 6, is 3 away).
+        let edges = [(0, 1), (1, 2), (2, 3), (3, 4), (3, 5), (5, 6)];
+        assert_eq!(center(7, &edges), 2);
+        // Two middles (a path of 3 edges): the lower index.
+        assert_eq!(center(4, &[(0, 1), (1, 2), (2, 3)]), 1);
+        assert_eq!(center(1, &[]), 0);
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! The region graph of a hidden Chow–Liu tree (HCLT) for CP layers.
 //!
-//! For every variable `v` of a rooted tree there is a leaf region `{v}` and an inner region
-//! over the variables of `v`'s subtree, whose one partition has the leaf region and the inner
-//! regions of `v`'s children as its children. With CP layers the partition is the product
-//! `f_v(k) = p(x_v | Z_v = k) · Π_c g_c(k)` and the inner region of a child `c` is the sum
-//! `g_c(k) = Σ_j W_c[k, j] f_c(j)` — one `K × K` matrix per tree edge, the circuit of Liu &
-//! Van den Broeck (2021); the root's region sums its product to the classes. Several trees
-//! are mixed by a root region with one single-child partition per tree.
+//! For every variable `v` of a rooted tree there is a leaf region `{v}`; a variable with
+//! children also has an inner region over the variables of its subtree, whose one partition
+//! has `v`'s leaf region and its children's regions (inner, or the leaf region of a child
+//! without children) as its children. With CP layers the partition is the product
+//! `f_v(k) = p(x_v | Z_v = k) · Π_c g_c(k)` and the inner region is the sum
+//! `g_v(k) = Σ_j W_v[k, j] f_v(j)` — one `K × K` matrix per inner variable, the circuit of
+//! Liu & Van den Broeck (2021) as PyJuice compiles it: a childless child enters its parent's
+//! product as its leaf vector directly (a mixture over its `K` leaf distributions would add
+//! weights but, for categorical leaves, nothing a leaf vector cannot already express). The
+//! root's region sums its product to the classes. Several trees are mixed by a root region
+//! with one single-child partition per tree.
 
 use super::{RegionGraph, RegionStore};
 use crate::error::StructureError;
@@ -44,18 +48,30 @@ pub fn hclt(trees: &[ChowLiuTree]) -> Result<RegionGraph, StructureError> {
             s.sort_unstable();
             scope[v] = s;
         }
-        let mut inner = vec![0; num_vars];
+        // The region of each variable: its inner region, or its leaf region when it has no
+        // children (but the root always sums, even over a single variable).
+        let mut region = vec![0; num_vars];
+        let mut leaf = vec![0; num_vars];
         for &v in &order {
-            inner[v] = store.push(scope[v].clone(), replica);
+            let inner = !children[v].is_empty() || v == tree.root;
+            if inner {
+                region[v] = store.push(scope[v].clone(), replica);
+            }
+            leaf[v] = store.push(vec![v as u32], replica);
+            if !inner {
+                region[v] = leaf[v];
+            }
         }
         for &v in &order {
-            let leaf = store.push(vec![v as u32], replica);
-            let mut parts = vec![leaf];
-            parts.extend(children[v].iter().map(|&c| inner[c]));
-            store.partitions.push((inner[v], parts));
+            if children[v].is_empty() && v != tree.root {
+                continue;
+            }
+            let mut parts = vec![leaf[v]];
+            parts.extend(children[v].iter().map(|&c| region[c]));
+            store.partitions.push((region[v], parts));
         }
         if let Some(root) = root {
-            store.partitions.push((root, vec![inner[tree.root]]));
+            store.partitions.push((root, vec![region[tree.root]]));
         }
     }
     store.finish(num_vars)
@@ -78,11 +94,12 @@ mod tests {
     }
 
     #[test]
-    fn one_tree_has_a_leaf_and_an_inner_region_per_variable() {
+    fn a_leaf_region_per_variable_and_an_inner_region_per_parent() {
+        // 0 - 1 - 2 - 3 rooted at 1: variables 1 and 2 have children.
         let g = hclt(&[chain(4, 1)]).unwrap();
         let counts = g.counts();
-        assert_eq!(g.regions().len(), 8);
-        assert_eq!(g.partitions().len(), 4);
+        assert_eq!(g.regions().len(), 6);
+        assert_eq!(g.partitions().len(), 2);
         assert_eq!(counts.leaf_regions, 4);
         // The root's partition: its leaf and the subtrees {0} and {2, 3}.
         let root = &g.regions()[g.root()];
@@ -94,15 +111,11 @@ mod tests {
             .map(|&c| g.regions()[c].scope.as_slice())
             .collect();
         assert_eq!(scopes, [&[0][..], &[1], &[2, 3]]);
-        // A tree leaf's region has its leaf region as its only child.
-        let leaf_tree_region = g
-            .regions()
-            .iter()
-            .position(|r| r.scope == [3] && !r.is_leaf())
-            .unwrap();
-        let only = &g.partitions()[g.regions()[leaf_tree_region].partitions[0]];
-        assert_eq!(only.children.len(), 1);
-        assert!(g.regions()[only.children[0]].is_leaf());
+        // The childless 0 enters the root's product as its leaf region.
+        assert!(g.regions()[part.children[0]].is_leaf());
+        // A single variable still gets a sum at the root.
+        let one = hclt(&[chain(1, 0)]).unwrap();
+        assert_eq!(one.partitions()[0].children.len(), 1);
     }
 
     #[test]
@@ -113,7 +126,8 @@ mod tests {
         for &p in &root.partitions {
             assert_eq!(g.partitions()[p].children.len(), 1);
         }
-        assert_eq!(g.regions().len(), 1 + 2 * 6);
+        // Per tree: 3 leaf regions and the inner regions of the chain's two parents.
+        assert_eq!(g.regions().len(), 1 + 2 * 5);
     }
 
     #[test]

@@ -203,6 +203,30 @@ impl RegionGraph {
         }
     }
 
+    /// The same graph with a sum over every leaf region: each leaf region becomes an inner
+    /// region whose one partition has a new leaf region over the same scope as its only
+    /// child. With CP layers that is a `K × K` matrix over every leaf vector, as PyJuice builds
+    /// its RAT and PD structures (a graph that is a single leaf region keeps it as its root's
+    /// child the same way).
+    pub fn with_leaf_sums(&self) -> RegionGraph {
+        let mut scopes: Vec<Vec<u32>> = self.regions.iter().map(|r| r.scope.clone()).collect();
+        let mut replicas: Vec<u32> = self.regions.iter().map(|r| r.replica).collect();
+        let mut partitions: Vec<(RegionId, Vec<RegionId>)> = self
+            .partitions
+            .iter()
+            .map(|p| (p.parent, p.children.clone()))
+            .collect();
+        for (r, region) in self.regions.iter().enumerate() {
+            if region.is_leaf() {
+                scopes.push(region.scope.clone());
+                replicas.push(region.replica);
+                partitions.push((r, vec![scopes.len() - 1]));
+            }
+        }
+        RegionGraph::new(self.num_vars, scopes, replicas, partitions)
+            .expect("a sum over a leaf region keeps a region graph valid")
+    }
+
     /// Parents (partitions) of every region.
     pub fn parents(&self) -> Vec<Vec<PartitionId>> {
         let mut parents = vec![Vec::new(); self.regions.len()];
