@@ -9,12 +9,15 @@ use einet::images::{write_image_grid, write_inpainting_grid};
 use einet::provenance::Provenance;
 use einet::registry::DatasetSpec;
 use einet::{
-    Device, EmConfig, EmMode, EmRecord, EpochMetrics, HideSpec, LeafChoice, LeafInit, ModelSpec,
-    MpeKind, StepwiseRule, StructureRecord, TrainConfig, Trainer, TrainingRecord,
+    Device, EmConfig, EmMode, EmRecord, EpochMetrics, HcltSpec, HideSpec, LeafChoice, LeafInit,
+    ModelSpec, MpeKind, StepwiseRule, StructureRecord, StructureSpec, TrainConfig, Trainer,
+    TrainingRecord,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{EpochLines, ImagesArgs, Part, Pictures, Rows, SAMPLES, SCALE, limit_rows, tool};
+use super::{
+    EpochLines, ImagesArgs, MnistStructure, Part, Pictures, Rows, SAMPLES, SCALE, limit_rows, tool,
+};
 
 /// The `images.json` entry of an MNIST experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,20 +70,35 @@ pub struct MnistEntry {
     pub provenance: Provenance,
 }
 
-/// Runs the MNIST experiment `part`: Poon–Domingos with step `delta` and `leaf` leaves.
+/// Runs the MNIST experiment `part`: `structure` with `leaf` leaves.
 pub fn run(
     args: &ImagesArgs,
     part: Part,
-    delta: usize,
+    structure: MnistStructure,
     leaf: LeafChoice,
     device: Device,
     provenance: Provenance,
 ) -> Result<MnistEntry> {
     let started = Instant::now();
     let id = part.id();
+    let (structure_spec, k, description) = match structure {
+        MnistStructure::Pd { delta } => (
+            super::pd_structure(delta, &[]),
+            10,
+            format!("Poon–Domingos 28×28, Δ = {delta}"),
+        ),
+        MnistStructure::Hclt => (
+            StructureSpec::Hclt(HcltSpec {
+                pseudocount: Some(0.1),
+                ..HcltSpec::default()
+            }),
+            32,
+            "hidden Chow–Liu tree over the 784 pixels, CP layers".to_string(),
+        ),
+    };
     let spec = ModelSpec {
-        structure: super::pd_structure(delta, &[]),
-        k: Some(args.k.unwrap_or(10)),
+        structure: structure_spec,
+        k: Some(args.k.unwrap_or(k)),
         k_leaf: None,
         leaf: Some(leaf),
         layer: None,
@@ -88,7 +106,7 @@ pub fn run(
     let mut data = spec.load_data(&DatasetSpec::Mnist, args.data_dir.as_deref())?;
     limit_rows(&mut data.data, args.max_rows);
     let info = data.data.info.clone();
-    let config = TrainConfig {
+    let reference = TrainConfig {
         em: EmConfig {
             mode: EmMode::Stepwise {
                 frequency: 1,
@@ -99,7 +117,7 @@ pub fn run(
             pseudocount: 0.0,
         },
         leaf_init: LeafInit::Random,
-        epochs: args.epochs.unwrap_or(if delta >= 7 { 30 } else { 5 }),
+        epochs: 30,
         batch_size: 100,
         seed: args.seed,
         eval_train: false,
@@ -107,11 +125,31 @@ pub fn run(
         step_size_end: None,
         full_batch_epochs: 0,
     };
+    let config = match structure {
+        MnistStructure::Pd { delta } => TrainConfig {
+            epochs: args.epochs.unwrap_or(if delta >= 7 { 30 } else { 5 }),
+            ..reference
+        },
+        MnistStructure::Hclt => TrainConfig {
+            em: EmConfig {
+                mode: EmMode::Stepwise {
+                    frequency: 1,
+                    step_size: 0.1,
+                    rule: StepwiseRule::Parameters,
+                },
+                pseudocount: 0.1,
+            },
+            epochs: args.epochs.unwrap_or(10),
+            batch_size: 512,
+            step_size_end: Some(0.9),
+            ..reference
+        },
+    };
     let built = spec.build(&data, config.seed)?;
     let params = built.einet.layout.num_params();
     let rows = Rows::of(&data.data);
     println!(
-        "MNIST: {} train / {} valid / {} test images; PD Δ = {delta}, K = {}, {} leaves, \
+        "MNIST: {} train / {} valid / {} test images; {description}, K = {}, {} leaves, \
          {params} parameters, {} epochs",
         rows.train,
         rows.valid,
@@ -185,7 +223,7 @@ pub fn run(
     Ok(MnistEntry {
         experiment: id.into(),
         dataset: "mnist (all digits)".into(),
-        structure: format!("Poon–Domingos 28×28, Δ = {delta}"),
+        structure: description,
         structure_record: trained.structure,
         k: trained.k_sum,
         leaf: data.family.name(),

@@ -7,6 +7,9 @@
 //!   as `einet inpaint` does it ([`mnist`]).
 //! * `mnist-pd7-cat256`, `mnist-pd4-cat256`: the same with Categorical(256) leaves (the
 //!   reference's commented-out alternative), which can put mass on both black and white.
+//! * `mnist-hclt-cat256`: a hidden Chow–Liu tree over the pixels with Categorical(256)
+//!   leaves, K = 32 (PyJuice's MNIST model), trained by stepwise EM on batches of 512 with the
+//!   step annealed from 0.1 to 0.9 and a pseudocount of 0.1 (the HCLT recipe).
 //! * `cifar-mixture`: the CIFAR-10 subset as a stand-in for SVHN, with the reference's SVHN
 //!   recipe (`train_svhn_mixture.py`, `eval_svhn_mixture.py`): k-means (k-means++) clusters
 //!   of the training images, one Poon–Domingos Δ = 8 EiNet with Normal leaves (variance in
@@ -50,6 +53,9 @@ pub enum Part {
     /// MNIST, Poon–Domingos Δ = 4, Categorical(256) leaves
     #[value(name = "mnist-pd4-cat256")]
     MnistPd4Cat256,
+    /// MNIST, a hidden Chow–Liu tree over the pixels (CP layers), Categorical(256) leaves
+    #[value(name = "mnist-hclt-cat256")]
+    MnistHcltCat256,
     /// CIFAR-10 subset, mixture of Poon–Domingos Δ = 8 EiNets over k-means clusters
     CifarMixture,
 }
@@ -62,31 +68,46 @@ impl Part {
             Part::MnistPd4 => "mnist-pd4",
             Part::MnistPd7Cat256 => "mnist-pd7-cat256",
             Part::MnistPd4Cat256 => "mnist-pd4-cat256",
+            Part::MnistHcltCat256 => "mnist-hclt-cat256",
             Part::CifarMixture => "cifar-mixture",
         }
     }
 
-    /// The Poon–Domingos Δ and the leaf family of an MNIST experiment (`None` for the
-    /// mixture).
-    fn mnist_setup(self) -> Option<(usize, LeafChoice)> {
+    /// The structure and the leaf family of an MNIST experiment (`None` for the mixture).
+    fn mnist_setup(self) -> Option<(MnistStructure, LeafChoice)> {
         let binomial = LeafChoice::Binomial(Some(255));
         let categorical = LeafChoice::Categorical(Some(256));
+        let pd = |delta| MnistStructure::Pd { delta };
         match self {
-            Part::MnistPd7 => Some((7, binomial)),
-            Part::MnistPd4 => Some((4, binomial)),
-            Part::MnistPd7Cat256 => Some((7, categorical)),
-            Part::MnistPd4Cat256 => Some((4, categorical)),
+            Part::MnistPd7 => Some((pd(7), binomial)),
+            Part::MnistPd4 => Some((pd(4), binomial)),
+            Part::MnistPd7Cat256 => Some((pd(7), categorical)),
+            Part::MnistPd4Cat256 => Some((pd(4), categorical)),
+            Part::MnistHcltCat256 => Some((MnistStructure::Hclt, categorical)),
             Part::CifarMixture => None,
         }
     }
 
-    const ALL: [Part; 5] = [
+    const ALL: [Part; 6] = [
         Part::MnistPd7,
         Part::MnistPd4,
         Part::MnistPd7Cat256,
         Part::MnistPd4Cat256,
+        Part::MnistHcltCat256,
         Part::CifarMixture,
     ];
+}
+
+/// The structure of an MNIST experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MnistStructure {
+    /// Poon–Domingos with one step size on both axes, Tucker layers.
+    Pd {
+        /// The step size.
+        delta: usize,
+    },
+    /// A hidden Chow–Liu tree learned from the training images, CP layers.
+    Hclt,
 }
 
 /// `einet-experiments images`.
@@ -208,9 +229,9 @@ pub fn run(args: &ImagesArgs) -> Result<()> {
         println!("== {} ==", part.id());
         let provenance = provenance.clone();
         let entry = match part.mnist_setup() {
-            Some((delta, leaf)) => {
-                report::entry(&mnist::run(args, part, delta, leaf, device, provenance)?)?
-            }
+            Some((structure, leaf)) => report::entry(&mnist::run(
+                args, part, structure, leaf, device, provenance,
+            )?)?,
             None => report::entry(&mixture::run(args, device, provenance)?)?,
         };
         // Re-read: another run may have written its results meanwhile.

@@ -149,6 +149,18 @@ fn notes(e: &Value) -> String {
              (std_correction 0) and its exact max-product MPE.\n\n",
             rows["train"], rows["valid"], e["clusters"], e["k"], e["batch_size"],
         )
+    } else if e["experiment"] == "mnist-hclt-cat256" {
+        format!(
+            "A hidden Chow–Liu tree learned from the training images (mutual information of \
+             a 10,000-image subsample, pixel values in 8 bins, pseudocount 0.1; rooted at the \
+             tree's center), one latent variable with K = {} states per pixel, CP layers (a \
+             `K × K` sum per pixel with children), Categorical(256) leaves — PyJuice's MNIST \
+             HCLT. Stepwise EM on batches of {} with the step annealed from 0.1 to 0.9 over \
+             {epochs} epochs and a pseudocount of 0.1; the validation part is a random sixth \
+             of the training images. Inpainting as `einet inpaint` does it: one conditional \
+             sample and the exact max-product MPE.\n\n",
+            e["k"], e["batch_size"],
+        )
     } else {
         let leaves = if e["leaf"]
             .as_str()
