@@ -42,6 +42,7 @@ pub fn describe(einet: &Einet) -> serde_json::Value {
         "trees": trees,
         "params": layout.num_params(),
         "sum_weights": layout.num_sum_weights(),
+        "edges": layout.num_edges(),
         "leaf_params": layout.leaf.num_params,
         "forward_flops_per_sample": layout.forward_flops_per_sample(),
         "training": einet.training,
@@ -97,8 +98,8 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         .collect();
     println!("leaves      {}", families.join(", "));
     println!(
-        "parameters  {} ({} sum weights, {} leaf)",
-        d["params"], d["sum_weights"], d["leaf_params"]
+        "parameters  {} ({} sum weights, {} leaf); {} edges",
+        d["params"], d["sum_weights"], d["leaf_params"], d["edges"]
     );
     println!(
         "cost        {:.3} MFLOP per sample (forward pass of the inner layers)",

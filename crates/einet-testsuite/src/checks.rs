@@ -12,7 +12,7 @@ use einet_core::{random_binary_trees, region_graph::PoonDomingos};
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::models::{SmallModel, all_states, normal_model};
+use crate::models::{SmallModel, all_states, normal_model, on_cp_hclt};
 use crate::reference::{self, Mode};
 
 fn load<B: Backend>(backend: &B, einet: &Einet) -> B::Model {
@@ -759,11 +759,17 @@ pub fn mpe_backtracks_like_the_reference<B: Backend>(backend: &B) {
     }
 }
 
-/// A two-variable Normal-leaf model integrates to 1 (trapezoid rule on [−12, 12]², step
-/// 0.03; tolerance 1e-3).
+/// Two-variable Normal-leaf models, with Tucker layers on RAT and with CP layers on a hidden
+/// Chow–Liu tree, integrate to 1 (trapezoid rule on [−12, 12]², step 0.03; tolerance 1e-3),
+/// and so does the marginal of one variable.
 pub fn normal_model_integrates_to_one<B: Backend>(backend: &B) {
-    let einet = normal_model(4);
-    let mut model = load(backend, &einet);
+    for einet in [normal_model(4), on_cp_hclt(&normal_model(4))] {
+        integrates_to_one(backend, &einet);
+    }
+}
+
+fn integrates_to_one<B: Backend>(backend: &B, einet: &Einet) {
+    let mut model = load(backend, einet);
     let h = 0.03f64;
     let n = (24.0 / h) as usize + 1;
     let grid: Vec<f32> = (0..n).map(|i| (-12.0 + i as f64 * h) as f32).collect();

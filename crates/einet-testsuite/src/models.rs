@@ -154,6 +154,18 @@ pub fn all_states(einet: &Einet) -> Vec<f32> {
     out
 }
 
+/// A model over the variables and leaves of `einet` on a hidden Chow–Liu tree (a random
+/// tree) with CP layers, K = its leaves' K.
+pub fn on_cp_hclt(einet: &Einet) -> Einet {
+    let graph = hclt(&[random_tree(einet.layout.num_vars, 7)]).expect("valid tree");
+    let config = EinetConfig {
+        k_sum: einet.config.k_leaf,
+        layer: LayerKind::Cp,
+        ..einet.config.clone()
+    };
+    Einet::new(graph, config, 5).expect("valid config")
+}
+
 /// A Normal-leaf model over two variables (for quadrature).
 pub fn normal_model(seed: u64) -> Einet {
     let graph = random_binary_trees(2, 1, 2, seed).expect("valid");
