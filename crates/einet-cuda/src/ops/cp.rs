@@ -44,18 +44,7 @@ impl Ops<'_> {
         rows: usize,
         act: &DevBuf<f32>,
     ) -> Result<(), BackendError> {
-        let i = self.idx;
-        self.exec.launch(
-            Kernel::CpProductForward,
-            (blocks(rows * l.k_max as usize, THREADS)?, l.nodes, 1),
-            THREADS,
-            0,
-            &[
-                &self.cp_nodes(l)[..],
-                &[i.k.arg(), i.koff.arg(), count(rows), act.arg()],
-            ]
-            .concat(),
-        )
+        self.cp_products(Kernel::CpProductForward, l, rows, act)
     }
 
     /// Adds the gradients of CP product layer `l`'s outputs to its children's in `grad`.
@@ -65,15 +54,26 @@ impl Ops<'_> {
         rows: usize,
         grad: &DevBuf<f32>,
     ) -> Result<(), BackendError> {
+        self.cp_products(Kernel::CpProductBackward, l, rows, grad)
+    }
+
+    /// Launches the product kernel `kernel` (same arguments both ways) on `buf`.
+    fn cp_products(
+        &self,
+        kernel: Kernel,
+        l: &CpPlan,
+        rows: usize,
+        buf: &DevBuf<f32>,
+    ) -> Result<(), BackendError> {
         let i = self.idx;
         self.exec.launch(
-            Kernel::CpProductBackward,
+            kernel,
             (blocks(rows * l.k_max as usize, THREADS)?, l.nodes, 1),
             THREADS,
             0,
             &[
                 &self.cp_nodes(l)[..],
-                &[i.k.arg(), i.koff.arg(), count(rows), grad.arg()],
+                &[i.k.arg(), i.koff.arg(), count(rows), buf.arg()],
             ]
             .concat(),
         )
