@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use einet::args::{RunArgs, positive_usize};
 use einet::data::DEBD_NAMES;
 use einet::provenance::{Provenance, machine_line};
+use einet::record::decimal_f64;
 use einet::registry::DatasetSpec;
 use einet::{
     EmConfig, EmMode, HcltSpec, LeafChoice, LeafInit, ModelSpec, StepwiseRule, StructureRecord,
@@ -117,9 +118,9 @@ pub struct HcltConfig {
     /// Full-batch epochs after them.
     pub full_batch_epochs: usize,
     /// Stepwise step size, first and last.
-    pub step_size: [f32; 2],
+    pub step_size: [f64; 2],
     /// Pseudocount.
-    pub pseudocount: f32,
+    pub pseudocount: f64,
     /// Rows per mini-batch.
     pub batch_size: usize,
     /// Patience of each phase.
@@ -207,8 +208,8 @@ pub fn run(args: &HcltArgs) -> Result<()> {
         trees: args.trees,
         epochs: args.epochs,
         full_batch_epochs: args.full_batch_epochs,
-        step_size: [args.step_size, args.step_size_end],
-        pseudocount: args.pseudocount,
+        step_size: [args.step_size, args.step_size_end].map(decimal_f64),
+        pseudocount: decimal_f64(args.pseudocount),
         batch_size: args.batch_size,
         patience: args.patience,
     };
@@ -382,10 +383,24 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
         }
     );
     if let Some(e) = rows.first() {
+        let c = &e["config"];
+        let num = |v: &Value| {
+            v.as_f64()
+                .map_or("?".into(), |x| format!("{}", (x * 1e6).round() / 1e6))
+        };
         let _ = writeln!(
             s,
-            "Configuration: `{}`. Machine: {}.",
-            serde_json::to_string(&e["config"]).unwrap_or_default(),
+            "Configuration: K {}, {} trees, {} mini-batch epochs (step {} → {}) and {} \
+             full-batch epochs, patience {}, pseudocount {}, batch {}. Machine: {}.",
+            c["k"],
+            c["trees"],
+            c["epochs"],
+            num(&c["step_size"][0]),
+            num(&c["step_size"][1]),
+            c["full_batch_epochs"],
+            c["patience"],
+            num(&c["pseudocount"]),
+            c["batch_size"],
             machine_line(&e["run"])
         );
     }
