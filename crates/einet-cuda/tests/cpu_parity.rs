@@ -1,8 +1,10 @@
 //! The CUDA backend against the CPU backend on the canonical configurations A1 (RAT,
-//! Categorical(2), K 20) and C2 (Poon–Domingos 32×32×3, Normal, K 40) with real data — A1 on
-//! MNIST test images binarised (pixel > 127 → 1), C2 on CIFAR-10-subset test images scaled to
-//! [0, 1] — and on a small well-conditioned PD model with C2's K, channels and family (random
-//! data). 5% of the values are then knocked out (NaN) so that marginalisation, conditional
+//! Categorical(2), K 20), P1 (the same RAT with CP layers, as PyJuice builds it) and C2
+//! (Poon–Domingos 32×32×3, Normal, K 40) and on a hidden Chow–Liu tree over 784 variables (a
+//! random tree, CP layers with several children per product, K 8) with real data — A1, P1 and
+//! the tree on MNIST test images binarised (pixel > 127 → 1), C2 on CIFAR-10-subset test
+//! images scaled to [0, 1] — and on a small well-conditioned PD model with C2's K, channels
+//! and family (random data). 5% of the values are then knocked out (NaN) so that marginalisation, conditional
 //! sampling and MPE completion are exercised.
 //!
 //! Tolerances: log-likelihoods to 1e-5 relative; expected counts, leaf mass and leaf
@@ -84,6 +86,15 @@ fn canonical(id: &str) -> (f32, Einet) {
         };
         return (0.5, Einet::new(graph, config, 0).expect("valid config"));
     }
+    if id == "HCLT" {
+        let tree = einet_testsuite::models::random_tree(784, 3);
+        let graph = einet_core::hclt(&[tree]).expect("valid tree");
+        let config = EinetConfig {
+            layer: einet_core::LayerKind::Cp,
+            ..EinetConfig::new(8, LeafFamily::Bernoulli)
+        };
+        return (0.5, Einet::new(graph, config, 0).expect("valid config"));
+    }
     let c = Canonical::get(id).expect("canonical id");
     let graph = c.graph(0).expect("valid structure");
     let einet = Einet::new(graph, c.config.clone(), 0).expect("valid config");
@@ -103,7 +114,7 @@ fn data_file(rel: &str) -> Option<PathBuf> {
 fn real_or_random_rows(id: &str, einet: &Einet, rows: usize) -> (Vec<f32>, String) {
     let width = einet.layout.num_vars * einet.layout.num_channels;
     let real = match id {
-        "A1" => data_file("mnist/t10k-images-idx3-ubyte.gz").map(|images| {
+        "A1" | "P1" | "HCLT" => data_file("mnist/t10k-images-idx3-ubyte.gz").map(|images| {
             let labels = images.with_file_name("t10k-labels-idx1-ubyte.gz");
             let d = einet_data::mnist_part(&images, &labels, "mnist.test")
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -131,7 +142,7 @@ fn real_or_random_rows(id: &str, einet: &Einet, rows: usize) -> (Vec<f32>, Strin
         _ => None,
     };
     real.unwrap_or_else(|| {
-        let why = if matches!(id, "A1" | "C2") {
+        let why = if matches!(id, "A1" | "P1" | "HCLT" | "C2") {
             format!(
                 "NOTE: no data folder with MNIST/CIFAR test files (set {}): random rows",
                 einet_data::DATA_ENV
@@ -400,6 +411,30 @@ fn emulated_matches_cpu_with_wide_leaf_regions() {
 #[test]
 fn emulated_matches_cpu_on_a1() {
     on_emulator("emulated_matches_cpu_on_a1", "A1", 12);
+}
+
+#[test]
+fn emulated_matches_cpu_on_p1_with_cp_layers() {
+    on_emulator("emulated_matches_cpu_on_p1_with_cp_layers", "P1", 12);
+}
+
+#[test]
+fn emulated_matches_cpu_on_a_hidden_chow_liu_tree() {
+    on_emulator("emulated_matches_cpu_on_a_hidden_chow_liu_tree", "HCLT", 12);
+}
+
+#[test]
+fn gpu_matches_cpu_on_p1_and_a_hidden_chow_liu_tree() {
+    on_gpu(
+        "gpu_matches_cpu_on_p1_and_a_hidden_chow_liu_tree",
+        "P1",
+        1000,
+    );
+    on_gpu(
+        "gpu_matches_cpu_on_p1_and_a_hidden_chow_liu_tree",
+        "HCLT",
+        1000,
+    );
 }
 
 #[test]
