@@ -5,6 +5,11 @@
 //! graph JSON), `config` ([`EinetConfig`] JSON), `training` (free JSON), and `checksum`
 //! (CRC-32 of all tensor bytes in name order, then of the other metadata entries), so
 //! truncated or corrupted files are rejected.
+//!
+//! Versions: 1 holds Tucker layers on binary partitions; 2 adds CP layers and partitions with
+//! any number of children. A model is written with the lowest version that can hold it, so
+//! builds that read only version 1 still read every model they could represent, and refuse
+//! the others as newer instead of misreading them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,8 +24,8 @@ use crate::model::Einet;
 use crate::params::Params;
 use crate::region_graph::RegionGraph;
 
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT: &str = "einet-model";
 
 fn tensor_names(num_layers: usize) -> Vec<String> {
@@ -55,6 +60,21 @@ fn checksum<'a>(
 }
 
 impl Einet {
+    /// The lowest format version that holds this model: 2 with CP layers or a partition of
+    /// other than two children, else 1.
+    pub fn format_version(&self) -> u32 {
+        let n_ary = self
+            .graph
+            .partitions()
+            .iter()
+            .any(|p| p.children.len() != 2);
+        if self.config.layer == crate::config::LayerKind::Cp || n_ary {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Writes the model to `path` atomically: a temporary file in the same folder is written,
     /// flushed to disk and renamed over `path`, so a crash never leaves a partial model.
     pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
@@ -72,7 +92,7 @@ impl Einet {
             .collect();
         let mut metadata = HashMap::new();
         metadata.insert("format".into(), FORMAT.into());
-        metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
+        metadata.insert("format_version".into(), self.format_version().to_string());
         metadata.insert("structure".into(), self.graph.to_json_string());
         metadata.insert(
             "config".into(),
