@@ -1,4 +1,4 @@
-//! Structures learned from data: pairwise mutual information ([`mutual_information`]) and
+//! Structures learned from data: pairwise mutual information ([`mod@mutual_information`]) and
 //! the Chow–Liu tree, its maximum spanning tree ([`chow_liu`]), the skeleton of a hidden
 //! Chow–Liu tree (HCLT).
 //!
