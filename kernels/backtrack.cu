@@ -224,19 +224,14 @@ extern "C" __global__ void __launch_bounds__(32) backtrack(
             const u32* inputs = node_lists + nd[1];
             u32 n_in = nd[2], width = nd[3];
             const float* w = weights + nd[4] + (u64)kk * width;
-            auto locate = [&](u32 j, u32& c) -> u32 {
-                c = 0;
-                while (c + 1 < n_in && j >= kvec[inputs[c]]) j -= kvec[inputs[c++]];
-                return j;
-            };
             auto score = [&](u32 j) -> float {
                 u32 c;
-                u32 i = locate(j, c);
+                u32 i = cp_locate(inputs, n_in, j, kvec, &c);
                 return logf(w[j]) + value(inputs[c], i);
             };
             u32 j = pick(width, score, argmax, rng, e, red);
             u32 c;
-            u32 i = locate(j, c);
+            u32 i = cp_locate(inputs, n_in, j, kvec, &c);
             push(inputs[c], i, 0);
         }
     }

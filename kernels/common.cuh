@@ -151,6 +151,16 @@ __device__ __forceinline__ float philox_normal(Philox& r) {
     return sqrtf(-2.0f * logf(u1)) * cosf(EINET_TAU * u2);
 }
 
+// Entry j of the concatenation of the vectors of nodes inputs[0 .. n_in) (a CP sum's inputs)
+// is entry i (returned) of input *c.
+__device__ __forceinline__ u32 cp_locate(const u32* __restrict__ inputs, u32 n_in, u32 j,
+                                         const u32* __restrict__ kvec, u32* c) {
+    u32 at = 0;
+    while (at + 1 < n_in && j >= kvec[inputs[at]]) j -= kvec[inputs[at++]];
+    *c = at;
+    return j;
+}
+
 // ---------------------------------------------------------------------------------------
 // Leaf families
 // ---------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ __device__ __forceinline__ float cp_input(const u32* __restrict__ inputs, u32 n_
                                           u32 b, u32 rows, const u32* __restrict__ kvec,
                                           const u32* __restrict__ koff,
                                           const float* __restrict__ act) {
-    u32 c = 0;
-    while (c + 1 < n_in && j >= kvec[inputs[c]]) j -= kvec[inputs[c++]];
+    u32 c;
+    u32 i = cp_locate(inputs, n_in, j, kvec, &c);
     u32 node = inputs[c];
-    return act[(u64)rows * koff[node] + (u64)b * kvec[node] + j];
+    return act[(u64)rows * koff[node] + (u64)b * kvec[node] + i];
 }
 
 // Product n: out[b, i] = sum over children of child[b, i] (log values; any semiring).
@@ -145,8 +145,8 @@ extern "C" __global__ void __launch_bounds__(256) cp_sum_grads(
         if (d != 0.0f && yo != EINET_NEG_INF) g += d * w[(u64)o * W] * expf(z - yo);
     }
     if (g == 0.0f) return;
-    u32 c = 0, i = j;
-    while (c + 1 < n_in && i >= kvec[inputs[c]]) i -= kvec[inputs[c++]];
+    u32 c;
+    u32 i = cp_locate(inputs, n_in, j, kvec, &c);
     u32 child = inputs[c];
     atomicAdd(grad + (u64)rows * koff[child] + (u64)b * kvec[child] + i, g);
 }
