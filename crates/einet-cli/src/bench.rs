@@ -15,14 +15,14 @@ use einet::args::{RunArgs, positive_usize};
 /// `einet bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Configurations, comma-separated: A1, A2, B1, B2, B3, C1, C2, C3, or all [default: all
-    /// but C3, whose 387 M parameters need a large machine]
+    /// Configurations, comma-separated: A1 … C3 (the reference's), P1 … P4 (PyJuice's), or
+    /// all [default: all but C3, whose 387 M parameters need a large machine]
     #[arg(long = "config", value_delimiter = ',', value_name = "IDS")]
     pub configs: Vec<String>,
     #[command(flatten)]
     pub run: RunArgs,
     /// Rows per batch [default: each configuration's reference batch: 1000 for A1, A2, B3,
-    /// C3; 100 for B1, B2, C1, C2]
+    /// C3, P1, P2; 512 for P3, P4; 100 for B1, B2, C1, C2]
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub batch_size: Option<usize>,
     /// Timed repetitions (after one warm-up); the median is reported

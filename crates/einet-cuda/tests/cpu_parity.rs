@@ -109,24 +109,29 @@ fn data_file(rel: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// The first `rows` rows of real data for `id` (A1: MNIST test images, pixels > 127 → 1;
-/// C2: CIFAR-10-subset test images / 255), else random rows; with a description.
+/// The first `rows` rows of real data for `id` (A1, P1, HCLT: MNIST test images, pixels > 127
+/// → 1; P3, P4: their pixel values; C2: CIFAR-10-subset test images / 255), else random rows;
+/// with a description.
 fn real_or_random_rows(id: &str, einet: &Einet, rows: usize) -> (Vec<f32>, String) {
     let width = einet.layout.num_vars * einet.layout.num_channels;
     let real = match id {
-        "A1" | "P1" | "HCLT" => data_file("mnist/t10k-images-idx3-ubyte.gz").map(|images| {
-            let labels = images.with_file_name("t10k-labels-idx1-ubyte.gz");
-            let d = einet_data::mnist_part(&images, &labels, "mnist.test")
-                .unwrap_or_else(|e| panic!("{e}"));
-            let x = d.values[..rows * width]
-                .iter()
-                .map(|&v| f32::from(v > 127.0))
-                .collect();
-            (
-                x,
-                format!("MNIST test images, binarised ({})", images.display()),
-            )
-        }),
+        "A1" | "P1" | "HCLT" | "P3" | "P4" => {
+            data_file("mnist/t10k-images-idx3-ubyte.gz").map(|images| {
+                let labels = images.with_file_name("t10k-labels-idx1-ubyte.gz");
+                let d = einet_data::mnist_part(&images, &labels, "mnist.test")
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let raw = matches!(id, "P3" | "P4");
+                let x = d.values[..rows * width]
+                    .iter()
+                    .map(|&v| if raw { v } else { f32::from(v > 127.0) })
+                    .collect();
+                let what = if raw { "pixel values" } else { "binarised" };
+                (
+                    x,
+                    format!("MNIST test images, {what} ({})", images.display()),
+                )
+            })
+        }
         "C2" => data_file("cifar10-subset/test_batch_first1000.bin.gz").map(|file| {
             let d =
                 einet_data::cifar10_file(&file, "cifar10.test").unwrap_or_else(|e| panic!("{e}"));
@@ -142,7 +147,7 @@ fn real_or_random_rows(id: &str, einet: &Einet, rows: usize) -> (Vec<f32>, Strin
         _ => None,
     };
     real.unwrap_or_else(|| {
-        let why = if matches!(id, "A1" | "P1" | "HCLT" | "C2") {
+        let why = if matches!(id, "A1" | "P1" | "HCLT" | "P3" | "P4" | "C2") {
             format!(
                 "NOTE: no data folder with MNIST/CIFAR test files (set {}): random rows",
                 einet_data::DATA_ENV
@@ -416,6 +421,20 @@ fn emulated_matches_cpu_on_a1() {
 #[test]
 fn emulated_matches_cpu_on_p1_with_cp_layers() {
     on_emulator("emulated_matches_cpu_on_p1_with_cp_layers", "P1", 12);
+}
+
+#[test]
+fn emulated_matches_cpu_on_pyjuices_pd_and_hclt_of_mnist() {
+    let test = "emulated_matches_cpu_on_pyjuices_pd_and_hclt_of_mnist";
+    on_emulator(test, "P3", 6);
+    on_emulator(test, "P4", 6);
+}
+
+#[test]
+fn gpu_matches_cpu_on_pyjuices_pd_and_hclt_of_mnist() {
+    let test = "gpu_matches_cpu_on_pyjuices_pd_and_hclt_of_mnist";
+    on_gpu(test, "P3", 512);
+    on_gpu(test, "P4", 512);
 }
 
 #[test]

@@ -1,17 +1,24 @@
 //! The canonical benchmark configurations (A1 … C3, tabulated in `docs/performance.md`): the same
 //! structures, K, leaf families, EM steps and batch sizes as the reference measurements, so
-//! that einet and the reference can be run side by side; and P1, P2: PyJuice's RAT_SPN models
-//! with CP layers (a `K × K` sum over every leaf region, as PyJuice builds them), whose edge
-//! counts match PyJuice's. The single source of these
+//! that einet and the reference can be run side by side; and P1 … P4: PyJuice's own models of
+//! its measurements (`perf-anchors.md`) with CP layers — RAT_SPN with K 20 and 32 (P1, P2; a
+//! `K × K` sum over every leaf region, as PyJuice builds them; edge counts equal PyJuice's),
+//! Poon–Domingos 28×28 (P3) and the hidden Chow–Liu tree of MNIST (P4; the tree ships with the
+//! crate, learned once from the MNIST training images). The single source of these
 //! configurations for the CLI (`einet bench`) and the criterion benchmarks.
 
 use crate::config::{EinetConfig, LayerKind};
 use crate::em::{MStep, StepwiseRule};
 use crate::error::StructureError;
 use crate::leaf::LeafFamily;
+use crate::learn::ChowLiuTree;
 use crate::model::Einet;
-use crate::region_graph::{PoonDomingos, RegionGraph, random_binary_trees};
+use crate::region_graph::{PoonDomingos, RegionGraph, hclt, random_binary_trees};
 use crate::rng::Rng;
+
+mod tree_file;
+
+pub use tree_file::{MNIST_TREE_PATH, mnist_chow_liu_tree, write_tree};
 
 /// One canonical configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,18 +52,28 @@ enum Shape {
         side: usize,
         delta: f64,
         axes: Option<Vec<usize>>,
+        leaf_sums: bool,
     },
+    /// The hidden Chow–Liu tree of the shipped MNIST tree.
+    MnistHclt,
 }
 
 /// The ids of all canonical configurations, in order.
-pub const CANONICAL_IDS: [&str; 10] = ["A1", "A2", "B1", "B2", "B3", "C1", "C2", "C3", "P1", "P2"];
+pub const CANONICAL_IDS: [&str; 12] = [
+    "A1", "A2", "B1", "B2", "B3", "C1", "C2", "C3", "P1", "P2", "P3", "P4",
+];
 
 impl Canonical {
     /// The configuration with this id (case-insensitive), if any.
     pub fn get(id: &str) -> Option<Canonical> {
         let normal = LeafFamily::PIXEL_NORMAL;
         const RAT: &str = "random binary trees, 784 vars, depth 5, 20 repetitions";
-        let pd = |side, delta, axes| Shape::Pd { side, delta, axes };
+        let pd = |side, delta, axes| Shape::Pd {
+            side,
+            delta,
+            axes,
+            leaf_sums: false,
+        };
         #[rustfmt::skip]
         let (id, description, structure, shape, family, k, channels, step, batch, params) =
             match id.to_ascii_uppercase().as_str() {
@@ -89,6 +106,7 @@ impl Canonical {
                     "Poon-Domingos 32x32, delta 4, 3 channels", pd(32, 4.0, None), normal,
                     40, 3, 0.5, 1000, 386_681_054),
                 "P1" | "P2" => return Some(Canonical::pyjuice_rat(id)),
+                "P3" | "P4" => return Some(Canonical::pyjuice_images(id)),
                 _ => return None,
             };
         Some(Canonical {
@@ -141,6 +159,48 @@ impl Canonical {
         }
     }
 
+    /// P3: PyJuice's PD 28×28 (split interval 4, every partition, a sum over every leaf
+    /// region) and P4: PyJuice's HCLT of MNIST; both CP, K 32, Categorical(256), batch 512.
+    fn pyjuice_images(id: &str) -> Canonical {
+        let p3 = id.eq_ignore_ascii_case("P3");
+        let (id, description, structure, shape, edges) = if p3 {
+            (
+                "P3",
+                "PD 28x28, delta 4, CP, Categorical(256), K 32 (PyJuice)",
+                "Poon-Domingos 28x28, delta 4, a sum over every leaf region, CP layers",
+                Shape::Pd {
+                    side: 28,
+                    delta: 4.0,
+                    axes: None,
+                    leaf_sums: true,
+                },
+                3.27,
+            )
+        } else {
+            (
+                "P4",
+                "HCLT of MNIST, 784 vars, CP, Categorical(256), K 32 (PyJuice)",
+                "hidden Chow-Liu tree of the MNIST training images (shipped), CP layers",
+                Shape::MnistHclt,
+                0.62,
+            )
+        };
+        Canonical {
+            id,
+            description,
+            structure,
+            config: EinetConfig {
+                layer: LayerKind::Cp,
+                ..EinetConfig::new(32, LeafFamily::Categorical { categories: 256 })
+            },
+            step_size: 0.05,
+            reference_batch: 512,
+            reference_params: None,
+            reference_edges_millions: Some(edges),
+            shape,
+        }
+    }
+
     /// All canonical configurations, in the order of [`CANONICAL_IDS`].
     pub fn all() -> Vec<Canonical> {
         CANONICAL_IDS
@@ -165,14 +225,32 @@ impl Canonical {
         match &self.shape {
             Shape::Rat => random_binary_trees(784, 5, 20, seed),
             Shape::RatLeafSums => Ok(random_binary_trees(784, 5, 20, seed)?.with_leaf_sums()),
-            Shape::Pd { side, delta, axes } => PoonDomingos {
-                shape: vec![*side, *side],
-                deltas: vec![vec![*delta; 2]],
-                axes: axes.clone(),
-                max_split_depth: None,
+            Shape::Pd {
+                side,
+                delta,
+                axes,
+                leaf_sums,
+            } => {
+                let graph = PoonDomingos {
+                    shape: vec![*side, *side],
+                    deltas: vec![vec![*delta; 2]],
+                    axes: axes.clone(),
+                    max_split_depth: None,
+                }
+                .build()?;
+                Ok(if *leaf_sums {
+                    graph.with_leaf_sums()
+                } else {
+                    graph
+                })
             }
-            .build(),
+            Shape::MnistHclt => hclt(&[mnist_chow_liu_tree()]),
         }
+    }
+
+    /// The learned tree of the structure, for learned structures.
+    pub fn tree(&self) -> Option<ChowLiuTree> {
+        (self.shape == Shape::MnistHclt).then(mnist_chow_liu_tree)
     }
 }
 
@@ -228,6 +306,35 @@ mod tests {
             let millions = (layout.num_edges() as f64 / 1e4).round() / 100.0;
             assert_eq!(Some(millions), c.reference_edges_millions, "{id}");
         }
+    }
+
+    #[test]
+    fn pyjuice_image_models_count_edges_by_pyjuices_rules() {
+        use crate::layout::Layout;
+        let edges = |id| {
+            let c = Canonical::get(id).unwrap();
+            Layout::new(&c.graph(0).unwrap(), &c.config)
+                .unwrap()
+                .num_edges()
+        };
+        // PD 28×28, interval 4: 784 regions, 49 leaf regions of 16 pixels, 3,136 partitions;
+        // sums 32·32 per partition of the 734 inner regions (3,198,976), products 2·32 per
+        // partition (200,704), the root's 32 per partition (384), per leaf region a product
+        // of 16·32 and a 32×32 sum (49 · 1,536).
+        assert_eq!(edges("P3"), 3_198_976 + 200_704 + 384 + 49 * 1_536);
+        // HCLT: a 32×32 sum and a product of (children + 1)·32 at every tree node with children
+        // (the root's sum has one output).
+        let tree = Canonical::get("P4").unwrap().tree().unwrap();
+        let children = tree.children();
+        let inner: Vec<usize> = (0..784).filter(|&v| !children[v].is_empty()).collect();
+        let expected: usize = inner
+            .iter()
+            .map(|&v| {
+                let sum = if v == tree.root { 32 } else { 32 * 32 };
+                sum + (children[v].len() + 1) * 32
+            })
+            .sum();
+        assert_eq!(edges("P4"), expected);
     }
 
     #[test]
