@@ -155,11 +155,17 @@ fn notes(e: &Value) -> String {
              a 10,000-image subsample, pixel values in 8 bins, pseudocount 0.1; rooted at the \
              tree's center), one latent variable with K = {} states per pixel, CP layers (a \
              `K × K` sum per pixel with children), Categorical(256) leaves — PyJuice's MNIST \
-             HCLT. Stepwise EM on batches of {} with the step annealed from 0.1 to 0.9 over \
-             {epochs} epochs and a pseudocount of 0.1; the validation part is a random sixth \
-             of the training images. Inpainting as `einet inpaint` does it: one conditional \
-             sample and the exact max-product MPE.\n\n",
-            e["k"], e["batch_size"],
+             HCLT. Stepwise EM on batches of {} with the step annealed from {} to {}, then \
+             up to {} full-batch EM epochs, each phase ended after 3 epochs without a better \
+             validation LL ({epochs} epochs run); pseudocount {}; the validation part is a \
+             random sixth of the training images. Inpainting as `einet inpaint` does it: one \
+             conditional sample and the exact max-product MPE.\n\n",
+            e["k"],
+            e["batch_size"],
+            e["em"]["step_size"],
+            e["step_size_end"],
+            e["full_batch_epochs"],
+            e["em"]["pseudocount"],
         )
     } else {
         let leaves = if e["leaf"]
