@@ -382,6 +382,23 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
             0.0
         }
     );
+    let mut machines: Vec<(String, Vec<&str>)> = Vec::new();
+    for e in &rows {
+        let line = machine_line(&e["run"]);
+        let name = e["dataset"].as_str().unwrap_or("?");
+        match machines.iter_mut().find(|(m, _)| *m == line) {
+            Some((_, names)) => names.push(name),
+            None => machines.push((line, vec![name])),
+        }
+    }
+    let machines = match machines.as_slice() {
+        [(line, _)] => line.clone(),
+        _ => machines
+            .iter()
+            .map(|(line, names)| format!("{line} ({})", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
     if let Some(e) = rows.first() {
         let c = &e["config"];
         let num = |v: &Value| {
@@ -391,7 +408,9 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
         let _ = writeln!(
             s,
             "Configuration: K {}, {} trees, {} mini-batch epochs (step {} → {}) and {} \
-             full-batch epochs, patience {}, pseudocount {}, batch {}. Machine: {}.",
+             full-batch epochs, patience {}, pseudocount {}, batch {}. Full-batch epochs are \
+             numbered after all {} mini-batch epochs, also when patience ended that phase \
+             earlier, so a best epoch of {} is the last one allowed. Machines: {machines}.",
             c["k"],
             c["trees"],
             c["epochs"],
@@ -401,7 +420,8 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
             c["patience"],
             num(&c["pseudocount"]),
             c["batch_size"],
-            machine_line(&e["run"])
+            c["epochs"],
+            c["epochs"].as_u64().unwrap_or(0) + c["full_batch_epochs"].as_u64().unwrap_or(0),
         );
     }
     s

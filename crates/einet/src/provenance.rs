@@ -56,8 +56,13 @@ impl Provenance {
 
 /// [`Provenance::machine`] of a provenance read back from a results file.
 pub fn machine_line(p: &Value) -> String {
+    let threads = if p["threads"] == 1 {
+        "thread"
+    } else {
+        "threads"
+    };
     let mut line = format!(
-        "{} logical CPUs ({}), {} threads",
+        "{} logical CPUs ({}), {} {threads}",
         p["nproc"],
         p["cpu"].as_str().unwrap_or("unknown CPU"),
         p["threads"]
