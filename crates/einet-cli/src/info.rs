@@ -109,10 +109,8 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     if t.is_null() {
         println!("training    (no record)");
     } else {
-        match data_info(&einet, &args.model) {
-            Ok(Some(info)) => println!("data        {}", info.summary()),
-            Ok(None) => {}
-            Err(e) => println!("data        {e:#}"),
+        if let Some(info) = data_info(&einet, &args.model)? {
+            println!("data        {}", info.summary());
         }
         match structure_record(&einet) {
             Some(record) => println!("structure   {}", record.summary()),

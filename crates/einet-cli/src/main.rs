@@ -47,7 +47,7 @@ enum Command {
     Mpe(MpeArgs),
     /// Show a model's structure, size, leaves and training configuration
     Info(InfoArgs),
-    /// Time the canonical configurations (A1..C3 of docs/performance.md) on random data
+    /// Time the canonical configurations (A1..C3, P1..P4 of docs/performance.md) on random data
     Bench(bench::BenchArgs),
 }
 

@@ -105,3 +105,60 @@ fn sampling_images_from_an_inconsistent_training_record_is_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn models_with_impossible_contents_are_refused_by_eval_info_and_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+    let out = einet(
+        d,
+        &[
+            "train",
+            "-d",
+            "digits",
+            "--data-dir",
+            data,
+            "-k",
+            "2",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+            "--no-samples",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let good = Einet::load(&d.join("run/model.einet")).unwrap();
+    let mut negative = good.clone();
+    negative.params.layers[0][1] = -0.5;
+    let mut record = good.clone();
+    record.training["k_sum"] = json!(7);
+    for (bad, wanted) in [
+        (negative, "layer.0.weights[1] is -0.5, a negative weight"),
+        (record, "k_sum is 7, but the model's is 2"),
+    ] {
+        bad.save(&d.join("bad.einet")).unwrap();
+        for args in [
+            vec!["info", "-m", "bad.einet"],
+            vec![
+                "eval",
+                "-m",
+                "bad.einet",
+                "-d",
+                "digits",
+                "--data-dir",
+                data,
+            ],
+            vec!["sample", "-m", "bad.einet", "-o", "x.png"],
+        ] {
+            let out = einet(d, &args);
+            assert_fails(&out, 1, &["bad.einet", wanted]);
+        }
+        assert!(!d.join("x.png").exists());
+    }
+}

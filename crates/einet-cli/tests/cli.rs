@@ -552,14 +552,21 @@ fn bench_builds_the_canonical_configurations() {
     );
     let results: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(results.len(), 10);
+    assert_eq!(results.len(), 12);
     for r in &results {
         match r["reference_edges_millions"].as_f64() {
-            // PyJuice's models: its edge counts (in millions, two decimals).
+            // PyJuice's models: its edge counts (in millions, two decimals) for RAT; within
+            // 7% for PD (every partition kept) and HCLT (einet's learned tree), see
+            // docs/performance.md.
             Some(m) => {
                 let edges = r["edges"].as_f64().unwrap() / 1e6;
+                let tolerance = if matches!(r["config"].as_str(), Some("P3" | "P4")) {
+                    0.07 * m
+                } else {
+                    0.005
+                };
                 assert!(
-                    (edges - m).abs() < 0.005,
+                    (edges - m).abs() < tolerance,
                     "{}: {edges} M edges",
                     r["config"]
                 );

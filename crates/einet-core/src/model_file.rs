@@ -4,7 +4,8 @@
 //! Metadata (string map): `format` = `einet-model`, `format_version`, `structure` (region
 //! graph JSON), `config` ([`EinetConfig`] JSON), `training` (free JSON), and `checksum`
 //! (CRC-32 of all tensor bytes in name order, then of the other metadata entries), so
-//! truncated or corrupted files are rejected.
+//! truncated or corrupted files are rejected; parameters a model cannot have are refused on
+//! load ([`Params::check`], which names the tensor and index).
 //!
 //! Versions: 1 holds Tucker layers on binary partitions; 2 adds CP layers and partitions with
 //! any number of children. A model is written with the lowest version that can hold it, so
@@ -155,6 +156,9 @@ impl Einet {
         let version: u32 = get("format_version")?
             .parse()
             .map_err(|_| corrupt("format_version is not a number".into()))?;
+        if version == 0 {
+            return Err(corrupt("format_version is 0; versions start at 1".into()));
+        }
         if version > FORMAT_VERSION {
             return Err(ModelFileError::NewerVersion {
                 path: path.to_path_buf(),
@@ -199,18 +203,7 @@ impl Einet {
             layers: floats,
             leaf,
         };
-        if !params.fits(&layout) {
-            return Err(corrupt("tensor sizes do not match the structure".into()));
-        }
-        if let Some(bad) = params
-            .layers
-            .iter()
-            .flatten()
-            .chain(&params.leaf)
-            .find(|x| !x.is_finite())
-        {
-            return Err(corrupt(format!("parameter value {bad} is not finite")));
-        }
+        params.check(&layout).map_err(corrupt)?;
         Ok(Einet {
             graph,
             config,

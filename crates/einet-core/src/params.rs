@@ -75,6 +75,63 @@ impl Params {
                 .all(|(w, l)| w.len() == l.num_weights())
     }
 
+    /// Checks that these are parameters a model can have (shapes as [`fits`] checks them
+    /// first): every value finite; every normalised weight vector non-negative and summing to
+    /// 1 (to `f32` rounding); every leaf's expectation parameters valid for its family
+    /// ([`LeafFamily::check_params`]). The error names the tensor (as the model file does:
+    /// `layer.{i}.weights`, `leaf.params`), the index and what is wrong.
+    ///
+    /// [`fits`]: Params::fits
+    /// [`LeafFamily::check_params`]: crate::leaf::LeafFamily::check_params
+    pub fn check(&self, layout: &Layout) -> Result<(), String> {
+        const TOLERANCE: f64 = 1e-3;
+        if !self.fits(layout) {
+            return Err("the tensor sizes do not match the structure".into());
+        }
+        for (i, (layer, weights)) in layout.layers.iter().zip(&self.layers).enumerate() {
+            let tensor = format!("layer.{i}.weights");
+            if let Some((j, w)) = weights.iter().enumerate().find(|(_, w)| !w.is_finite()) {
+                return Err(format!("{tensor}[{j}] is {w}, not a finite number"));
+            }
+            if let Some((j, w)) = weights.iter().enumerate().find(|(_, w)| **w < 0.0) {
+                return Err(format!("{tensor}[{j}] is {w}, a negative weight"));
+            }
+            for range in distributions(layout, layer) {
+                let total: f64 = weights[range.clone()].iter().map(|&w| f64::from(w)).sum();
+                if (total - 1.0).abs() > TOLERANCE {
+                    return Err(format!(
+                        "{tensor}[{}..{}] sum to {total}, not 1 (the weights of one sum node)",
+                        range.start, range.end
+                    ));
+                }
+            }
+        }
+        let leaf = &layout.leaf;
+        let d = layout.num_channels;
+        if let Some((j, x)) = self.leaf.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(format!("leaf.params[{j}] is {x}, not a finite number"));
+        }
+        for e in 0..leaf.vars.len() {
+            let family = leaf.family(e);
+            let s = family.num_stats();
+            let start = leaf.param_offsets[e] as usize;
+            let values = &self.leaf[start..start + leaf.k * d * s];
+            for (n, phi) in values.chunks_exact(s).enumerate() {
+                family.check_params(phi).map_err(|why| {
+                    format!(
+                        "leaf.params[{}..{}] (variable {}, state {}, channel {}): {why}",
+                        start + n * s,
+                        start + (n + 1) * s,
+                        leaf.vars[e],
+                        n / d,
+                        n % d
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Number of parameter values.
     pub fn len(&self) -> usize {
         self.layers.iter().map(Vec::len).sum::<usize>() + self.leaf.len()

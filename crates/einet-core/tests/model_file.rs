@@ -118,10 +118,12 @@ fn cp_models_round_trip_as_version_2_and_tucker_models_stay_version_1() {
 fn save_load_round_trip_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     for (name, mut einet) in [("rat.einet", rat_model(1)), ("pd.einet", pd_model(2))] {
-        // Values a lossy writer would change: a subnormal, a huge value, an exact bit pattern.
+        // Valid Normal parameters (mean, mean² + variance) a lossy writer would change: a
+        // subnormal mean, exact bit patterns.
         einet.params.leaf[0] = f32::MIN_POSITIVE / 8.0;
-        einet.params.leaf[1] = 3.402_823e38;
+        einet.params.leaf[1] = f32::from_bits(0x3d4c_cccd);
         einet.params.leaf[2] = f32::from_bits(0x3f80_0001);
+        einet.params.leaf[3] = einet.params.leaf[2] * einet.params.leaf[2] + 0.05;
         let path = dir.path().join(name);
         einet.save(&path).unwrap();
         let loaded = Einet::load(&path).unwrap();
@@ -562,4 +564,126 @@ fn missing_files_and_folders_are_io_errors() {
         other => panic!("{other:?}"),
     }
     expect_rejected(dir.path(), Kind::Io, "a folder");
+}
+
+/// A model whose file has a valid checksum but `change`d parameters must be refused, with a
+/// message that names the file, the tensor and the index.
+fn expect_impossible(einet: &Einet, change: impl Fn(&mut Einet), expected: &str) {
+    let mut bad = einet.clone();
+    change(&mut bad);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("impossible.einet");
+    bad.save(&path).unwrap();
+    let err = expect_rejected(&path, Kind::Corrupt, expected);
+    let msg = err.to_string();
+    assert!(msg.contains(expected), "{msg:?} does not say {expected:?}");
+}
+
+#[test]
+fn files_with_impossible_parameters_are_refused_naming_tensor_and_index() {
+    let normal = pd_model(3);
+    expect_impossible(
+        &normal,
+        |e| e.params.layers[0][4] = -0.25,
+        "layer.0.weights[4] is -0.25, a negative weight",
+    );
+    expect_impossible(
+        &normal,
+        |e| e.params.layers[0].iter_mut().for_each(|w| *w *= 2.0),
+        "layer.0.weights[0..",
+    );
+    expect_impossible(
+        &normal,
+        |e| e.params.layers[1][0] = f32::NAN,
+        "layer.1.weights[0] is NaN, not a finite number",
+    );
+    // Entry 0 is variable 0 (min_var 1e-4): mean 0 and E[x²] 2 is variance 2 > 1.
+    expect_impossible(
+        &normal,
+        |e| {
+            e.params.leaf[0] = 0.0;
+            e.params.leaf[1] = 2.0;
+        },
+        "leaf.params[0..2] (variable 0, state 0, channel 0): the Normal variance 2",
+    );
+    expect_impossible(
+        &normal,
+        |e| {
+            e.params.leaf[2] = 0.0;
+            e.params.leaf[3] = -1.0;
+        },
+        "leaf.params[2..4] (variable 0, state 0, channel 1): the Normal variance -1",
+    );
+
+    let graph = random_binary_trees(6, 2, 1, 0).unwrap();
+    let config = EinetConfig {
+        leaves: LeafSpec {
+            default: LeafFamily::Bernoulli,
+            groups: vec![
+                LeafGroup {
+                    vars: vec![1],
+                    family: LeafFamily::Categorical { categories: 3 },
+                },
+                LeafGroup {
+                    vars: vec![2],
+                    family: LeafFamily::Binomial { trials: 4 },
+                },
+            ],
+        },
+        ..EinetConfig::new(2, LeafFamily::Bernoulli)
+    };
+    let discrete = Einet::new(graph, config, 0).unwrap();
+    let entry = |var: u32| {
+        let leaf = &discrete.layout.leaf;
+        let e = leaf.vars.iter().position(|&v| v == var).unwrap();
+        leaf.param_offsets[e] as usize
+    };
+    let (bernoulli, categorical, binomial) = (entry(0), entry(1), entry(2));
+    expect_impossible(
+        &discrete,
+        |e| e.params.leaf[bernoulli] = 1.5,
+        &format!(
+            "leaf.params[{bernoulli}..{}] (variable 0, state 0, channel 0): the Bernoulli \
+             probability 1.5 is outside [0, 1]",
+            bernoulli + 1
+        ),
+    );
+    expect_impossible(
+        &discrete,
+        |e| e.params.leaf[categorical + 3 + 1] = -0.5,
+        &format!(
+            "leaf.params[{}..{}] (variable 1, state 1, channel 0): the Categorical(3) \
+             probability of value 1 is -0.5 < 0",
+            categorical + 3,
+            categorical + 6
+        ),
+    );
+    expect_impossible(
+        &discrete,
+        |e| e.params.leaf[categorical] += 0.5,
+        "the Categorical(3) probabilities sum to",
+    );
+    expect_impossible(
+        &discrete,
+        |e| e.params.leaf[binomial + 1] = 4.5,
+        "(variable 2, state 1, channel 0): the Binomial(4) mean 4.5 is outside [0, 4]",
+    );
+    // The unchanged models load.
+    for einet in [&normal, &discrete] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("valid.einet");
+        einet.save(&path).unwrap();
+        assert_eq!(&Einet::load(&path).unwrap(), einet);
+    }
+}
+
+#[test]
+fn format_version_0_is_refused() {
+    let einet = rat_model(5);
+    let saved = Saved::new(&einet);
+    let mut meta = metadata_of(&saved);
+    meta.insert("format_version".into(), "0".into());
+    let path = write_safetensors(&saved, "v0.einet", Some(meta));
+    let err = expect_rejected(&path, Kind::Corrupt, "version 0");
+    assert!(err.to_string().contains("format_version is 0"), "{err}");
 }

@@ -68,7 +68,58 @@ fn is_zero(n: &usize) -> bool {
 
 /// Loads a model file with a message that names it.
 pub fn load_model(path: &Path) -> Result<Einet> {
-    Einet::load(path).with_context(|| format!("cannot load the model {}", path.display()))
+    let einet =
+        Einet::load(path).with_context(|| format!("cannot load the model {}", path.display()))?;
+    data_info(&einet, path)?;
+    check_record(&einet).map_err(|what| {
+        Error::invalid(format!(
+            "{}: the training record contradicts the model: {what}",
+            path.display()
+        ))
+    })?;
+    Ok(einet)
+}
+
+/// Checks the fields of a training record that restate the model (vector lengths, leaf
+/// family, learned trees) against it; records without them (other tools, older files) pass.
+fn check_record(einet: &Einet) -> Result<(), String> {
+    let record = &einet.training;
+    let config = &einet.config;
+    for (field, value) in [("k_sum", config.k_sum), ("k_leaf", config.k_leaf)] {
+        if let Some(found) = record.get(field) {
+            if found.as_u64() != Some(value as u64) {
+                return Err(format!("{field} is {found}, but the model's is {value}"));
+            }
+        }
+    }
+    if let Some(found) = record.get("leaf") {
+        let leaf: LeafFamily = serde_json::from_value(found.clone())
+            .map_err(|e| format!("leaf is {found}, not a leaf family ({e})"))?;
+        if leaf != config.leaves.default {
+            return Err(format!(
+                "leaf is {}, but the model's is {}",
+                leaf.name(),
+                config.leaves.default.name()
+            ));
+        }
+    }
+    if let Some(found) = record.get("structure") {
+        let structure: StructureRecord = serde_json::from_value(found.clone())
+            .map_err(|e| format!("structure is not a structure record ({e})"))?;
+        if let StructureRecord::Hclt { trees, .. } = structure {
+            let vars = einet.layout.num_vars;
+            for (t, tree) in trees.iter().enumerate() {
+                tree.check().map_err(|e| format!("tree {t}: {e}"))?;
+                if tree.num_vars() != vars {
+                    return Err(format!(
+                        "tree {t} spans {} variables, but the model has {vars}",
+                        tree.num_vars()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The data information of a model read from `path`: `None` when its training record has
@@ -237,6 +288,52 @@ mod tests {
             "pixel_max": 16.0,
             "scale": 1.0,
         })
+    }
+
+    #[test]
+    fn records_that_contradict_the_model_are_refused_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.einet");
+        let base = model_with(info(6, 1, None));
+        let tree = json!({"root": 0, "parent": [null, 0, 0, 1, 1, 2]});
+        let hclt = |parent: serde_json::Value| {
+            json!({"kind": "hclt", "trees": [{"root": 0, "parent": parent}],
+                   "bins": 8, "rows": 10, "pseudocount": 0.1, "seed": 0})
+        };
+        let mut good = base.clone();
+        good.training["k_sum"] = json!(2);
+        good.training["k_leaf"] = json!(2);
+        good.training["leaf"] = serde_json::to_value(LeafFamily::Bernoulli).unwrap();
+        good.training["structure"] = hclt(tree["parent"].clone());
+        good.save(&path).unwrap();
+        load_model(&path).unwrap();
+        for (field, value, what) in [
+            ("k_sum", json!(3), "k_sum is 3, but the model's is 2"),
+            (
+                "k_leaf",
+                json!("two"),
+                "k_leaf is \"two\", but the model's is 2",
+            ),
+            (
+                "leaf",
+                serde_json::to_value(LeafFamily::Binomial { trials: 3 }).unwrap(),
+                "leaf is binomial(3), but the model's is bernoulli",
+            ),
+            (
+                "structure",
+                hclt(json!([null, 0, 0])),
+                "tree 0 spans 3 variables, but the model has 6",
+            ),
+            ("structure", hclt(json!([null, 2, 1, 0, 0, 0])), "tree 0:"),
+            ("data", info(7, 1, None), "num_vars is 7"),
+        ] {
+            let mut bad = good.clone();
+            bad.training[field] = value;
+            bad.save(&path).unwrap();
+            let err = format!("{:#}", load_model(&path).unwrap_err());
+            assert!(err.contains(what), "{what}: {err}");
+            assert!(err.contains("m.einet"), "{err}");
+        }
     }
 
     #[test]

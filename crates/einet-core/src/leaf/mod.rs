@@ -270,6 +270,56 @@ impl LeafFamily {
         }
     }
 
+    /// Checks that `phi` are valid expectation parameters of this family (what [`project`]
+    /// produces, to `f32` rounding): a probability in `[0, 1]`, a Binomial mean in
+    /// `[0, trials]`, Categorical probabilities that are non-negative and sum to 1, a Normal
+    /// variance within the bounds; the error says which value is wrong and why.
+    ///
+    /// [`project`]: LeafFamily::project
+    pub fn check_params(&self, phi: &[f32]) -> Result<(), String> {
+        const TOLERANCE: f32 = 1e-4;
+        match *self {
+            LeafFamily::Bernoulli if !(0.0..=1.0).contains(&phi[0]) => Err(format!(
+                "the Bernoulli probability {} is outside [0, 1]",
+                phi[0]
+            )),
+            LeafFamily::Binomial { trials } if !(0.0..=trials as f32).contains(&phi[0]) => {
+                Err(format!(
+                    "the Binomial({trials}) mean {} is outside [0, {trials}]",
+                    phi[0]
+                ))
+            }
+            LeafFamily::Categorical { categories } => {
+                if let Some((c, p)) = phi.iter().enumerate().find(|(_, p)| **p < 0.0) {
+                    return Err(format!(
+                        "the Categorical({categories}) probability of value {c} is {p} < 0"
+                    ));
+                }
+                let total: f32 = phi.iter().sum();
+                if (total - 1.0).abs() > TOLERANCE {
+                    return Err(format!(
+                        "the Categorical({categories}) probabilities sum to {total}, not 1"
+                    ));
+                }
+                Ok(())
+            }
+            LeafFamily::Normal { min_var, max_var } => {
+                let var = phi[1] - phi[0] * phi[0];
+                // `phi[1]` holds `μ² + σ²` in f32: its rounding error grows with μ².
+                let slack = TOLERANCE * min_var + f32::EPSILON * 4.0 * (1.0 + phi[0] * phi[0]);
+                if var < min_var - slack || var > max_var * (1.0 + TOLERANCE) + slack {
+                    Err(format!(
+                        "the Normal variance {var} (mean {}) is outside [{min_var}, {max_var}]",
+                        phi[0]
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Random initial parameters, as the reference draws them (then projected).
     pub fn initialize(&self, rng: &mut Rng, phi: &mut [f32]) {
         match *self {
