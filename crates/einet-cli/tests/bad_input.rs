@@ -162,3 +162,20 @@ fn models_with_impossible_contents_are_refused_by_eval_info_and_sample() {
         assert!(!d.join("x.png").exists());
     }
 }
+
+#[test]
+fn thread_counts_beyond_what_the_machine_can_use_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let too_many = (cpus * einet::device::MAX_THREADS_PER_CPU + 1).to_string();
+    for threads in [too_many.as_str(), "1000000000"] {
+        let out = einet(d, &["train", "-d", "digits", "--threads", threads]);
+        assert_fails(
+            &out,
+            1,
+            &[threads, "threads is more than this machine can use"],
+        );
+        assert!(!d.join("runs").exists(), "no run folder is made");
+    }
+}

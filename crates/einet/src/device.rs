@@ -204,8 +204,21 @@ impl Device {
     }
 }
 
-/// Sizes rayon's global pool to `n` threads (once per process).
+/// The most worker threads per logical CPU a pool may have: more only adds contention (and
+/// a pool of hundreds of thousands of threads stalls the machine while it starts).
+pub const MAX_THREADS_PER_CPU: usize = 8;
+
+/// Sizes rayon's global pool to `n` threads (once per process); refuses more than
+/// [`MAX_THREADS_PER_CPU`] per logical CPU.
 fn init_thread_pool(n: usize) -> Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let max = cpus * MAX_THREADS_PER_CPU;
+    if n > max {
+        return Err(Error::invalid(format!(
+            "{n} threads is more than this machine can use: at most {max} ({MAX_THREADS_PER_CPU} \
+             per logical CPU, {cpus} here); choose --threads {cpus} or fewer for the best speed"
+        )));
+    }
     static POOL: OnceLock<usize> = OnceLock::new();
     let mut started = Ok(());
     let size = *POOL.get_or_init(|| {
