@@ -179,3 +179,32 @@ fn thread_counts_beyond_what_the_machine_can_use_are_refused() {
         assert!(!d.join("runs").exists(), "no run folder is made");
     }
 }
+
+#[test]
+fn models_too_large_for_the_memory_are_refused_before_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+    // 1.06·10¹⁰ parameters: 170 GB to train, more than any machine this runs on (and still
+    // within the layout's 32-bit indices, which refuse K ≥ 420 here).
+    let out = einet(
+        d,
+        &[
+            "train",
+            "-d",
+            "digits",
+            "--data-dir",
+            data,
+            "-k",
+            "380",
+            "--epochs",
+            "1",
+        ],
+    );
+    assert_fails(
+        &out,
+        1,
+        &["parameters; training it needs", "GB of memory is available"],
+    );
+    assert!(!d.join("runs").exists());
+}
