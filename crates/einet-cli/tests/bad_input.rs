@@ -28,6 +28,36 @@ fn assert_fails(out: &Output, code: i32, wanted: &[&str]) {
     }
 }
 
+/// The shipped data folder.
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+
+/// Trains a small digits model (K 2, one epoch) into `d/run` and loads it.
+fn train_digits(d: &Path) -> Einet {
+    let out = einet(
+        d,
+        &[
+            "train",
+            "-d",
+            "digits",
+            "--data-dir",
+            DATA,
+            "-k",
+            "2",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+            "--no-samples",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Einet::load(&d.join("run/model.einet")).unwrap()
+}
+
 #[test]
 fn out_of_range_scale_and_leaf_sizes_are_refused_by_the_parser() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,30 +84,7 @@ fn out_of_range_scale_and_leaf_sizes_are_refused_by_the_parser() {
 fn sampling_images_from_an_inconsistent_training_record_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
-    let out = einet(
-        d,
-        &[
-            "train",
-            "-d",
-            "digits",
-            "--data-dir",
-            data,
-            "-k",
-            "2",
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-            "--no-samples",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let good = Einet::load(&d.join("run/model.einet")).unwrap();
+    let good = train_digits(d);
     for (field, value, wanted) in [
         (
             "num_vars",
@@ -110,30 +117,7 @@ fn sampling_images_from_an_inconsistent_training_record_is_an_error() {
 fn models_with_impossible_contents_are_refused_by_eval_info_and_sample() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
-    let out = einet(
-        d,
-        &[
-            "train",
-            "-d",
-            "digits",
-            "--data-dir",
-            data,
-            "-k",
-            "2",
-            "--epochs",
-            "1",
-            "--out",
-            "run",
-            "--no-samples",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let good = Einet::load(&d.join("run/model.einet")).unwrap();
+    let good = train_digits(d);
     let mut negative = good.clone();
     negative.params.layers[0][1] = -0.5;
     let mut record = good.clone();
@@ -152,7 +136,7 @@ fn models_with_impossible_contents_are_refused_by_eval_info_and_sample() {
                 "-d",
                 "digits",
                 "--data-dir",
-                data,
+                DATA,
             ],
             vec!["sample", "-m", "bad.einet", "-o", "x.png"],
         ] {
@@ -184,7 +168,6 @@ fn thread_counts_beyond_what_the_machine_can_use_are_refused() {
 fn models_too_large_for_the_memory_are_refused_before_allocation() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
     // 1.06·10¹⁰ parameters: 170 GB to train, more than any machine this runs on (and still
     // within the layout's 32-bit indices, which refuse K ≥ 420 here).
     let out = einet(
@@ -194,7 +177,7 @@ fn models_too_large_for_the_memory_are_refused_before_allocation() {
             "-d",
             "digits",
             "--data-dir",
-            data,
+            DATA,
             "-k",
             "380",
             "--epochs",

@@ -32,13 +32,19 @@ impl Einet {
     /// ```
     pub fn new(graph: RegionGraph, config: EinetConfig, seed: u64) -> Result<Self, ConfigError> {
         let layout = Layout::new(&graph, &config)?;
+        Ok(Self::with_layout(graph, config, layout, seed))
+    }
+
+    /// [`Einet::new`] with the layout of `graph` and `config` already built (for callers that
+    /// inspect it first, e.g. to check the memory the parameters need).
+    pub fn with_layout(graph: RegionGraph, config: EinetConfig, layout: Layout, seed: u64) -> Self {
         let params = Params::random(&layout, seed);
-        Ok(Einet {
+        Einet {
             graph,
             config,
             layout,
             params,
             training: serde_json::Value::Null,
-        })
+        }
     }
 }

@@ -133,7 +133,7 @@ impl ModelSpec {
         };
         let layout = einet_core::Layout::new(&graph, &config).context("cannot build the model")?;
         check_memory(layout.num_params(), available_memory())?;
-        let einet = Einet::new(graph, config, seed).context("cannot build the model")?;
+        let einet = Einet::with_layout(graph, config, layout, seed);
         Ok(BuiltModel {
             einet,
             structure,
