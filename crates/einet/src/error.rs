@@ -55,6 +55,17 @@ pub enum Error {
     /// A request that cannot be carried out, in words.
     #[error("{0}")]
     Invalid(String),
+    /// Training stopped on request ([`TrainObserver::stop_requested`]) after `batches`
+    /// batches of epoch `epoch`.
+    ///
+    /// [`TrainObserver::stop_requested`]: crate::TrainObserver::stop_requested
+    #[error("training was interrupted after batch {batches} of epoch {epoch}")]
+    Interrupted {
+        /// The epoch that was running, from 1.
+        epoch: usize,
+        /// Batches of it that were done.
+        batches: usize,
+    },
     /// `message` failed because of `source`.
     #[error("{message}")]
     Context {

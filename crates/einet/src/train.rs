@@ -132,6 +132,11 @@ pub trait TrainObserver {
     fn batch_done(&mut self, progress: &BatchProgress) {
         let _ = progress;
     }
+    /// Asked after every batch: `true` stops training after that batch, and
+    /// [`Trainer::fit`] returns [`Error::Interrupted`] (for Ctrl-C).
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
     /// The EM pass of `epoch` ended; evaluation starts.
     fn evaluating(&mut self, epoch: usize) {
         let _ = epoch;
@@ -270,6 +275,12 @@ impl Trainer {
                             pseudocount: em.pseudocount,
                         })?;
                     }
+                }
+                if observer.stop_requested() {
+                    return Err(Error::Interrupted {
+                        epoch,
+                        batches: done,
+                    });
                 }
             }
             if full_batch {
