@@ -4,7 +4,7 @@
 //! channel, which is marginalised exactly. Every method returns a [`BackendError`] on bad
 //! input or device failure and never panics.
 
-use crate::em::{EmStatistics, MStep};
+use crate::em::{EmState, EmStatistics, MStep};
 pub use crate::error::BackendError;
 use crate::layout::Layout;
 use crate::leaf::Values;
@@ -60,8 +60,9 @@ pub trait Backend {
     fn reset_peak_memory(&self) {}
 }
 
-/// A model living on a backend.
-pub trait BackendModel {
+/// A model living on a backend. It is [`Send`], so that a front end can run it on another
+/// thread than the one that loaded it (the Python module releases the GIL around each call).
+pub trait BackendModel: Send {
     /// The layout the model was loaded with.
     fn layout(&self) -> &Layout;
     /// Log-likelihood of each row under `root`.
@@ -73,6 +74,11 @@ pub trait BackendModel {
     fn em_accumulate(&mut self, x: &[f32], root: Root<'_>) -> Result<f64, BackendError>;
     /// The accumulated statistics.
     fn em_statistics(&self) -> Result<EmStatistics, BackendError>;
+    /// The statistics accumulated since the last M-step and the running mass of stepwise EM.
+    fn em_state(&self) -> Result<EmState, BackendError>;
+    /// Restores a state read by [`em_state`](BackendModel::em_state) (after
+    /// [`set_params`](BackendModel::set_params), which forgets the running mass).
+    fn set_em_state(&mut self, state: &EmState) -> Result<(), BackendError>;
     /// M-step with the accumulated statistics, then clears the accumulators. The running
     /// mass of [`StepwiseRule::Statistics`](crate::em::StepwiseRule::Statistics) lives in
     /// the model and restarts from zero when the parameters are replaced.

@@ -204,6 +204,41 @@ impl EmStatistics {
     }
 }
 
+/// Everything EM carries between updates besides the parameters: the statistics accumulated
+/// since the last M-step and the running mass of [`StepwiseRule::Statistics`]. A checkpoint
+/// stores it so that a resumed run continues exactly where it stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmState {
+    /// Statistics accumulated since the last M-step.
+    pub statistics: EmStatistics,
+    /// The running mass of stepwise EM.
+    pub running: RunningMass,
+}
+
+impl EmState {
+    /// Checks that every buffer has the length `layout` needs.
+    pub fn check(&self, layout: &Layout) -> Result<(), BackendError> {
+        let zeros = EmState {
+            statistics: EmStatistics::zeros(layout),
+            running: RunningMass::zeros(layout),
+        };
+        let (s, z) = (&self.statistics, &zeros.statistics);
+        let lengths = |v: &[Vec<f32>]| v.iter().map(Vec::len).collect::<Vec<_>>();
+        let fits = lengths(&s.counts) == lengths(&z.counts)
+            && s.leaf_mass.len() == z.leaf_mass.len()
+            && s.leaf_stats.len() == z.leaf_stats.len()
+            && self.running.weights.len() == zeros.running.weights.len()
+            && self.running.leaves.len() == zeros.running.leaves.len();
+        if fits {
+            Ok(())
+        } else {
+            Err(BackendError::Input(
+                "the EM state does not match the model's layout".into(),
+            ))
+        }
+    }
+}
+
 /// The M-step: moves `params` toward the maximum of the expected complete-data likelihood
 /// given `stats`, by `step` (all the way for full-batch EM). Leaf factors with (almost) no
 /// responsibility mass keep their parameters, and so do weight vectors unless a pseudocount

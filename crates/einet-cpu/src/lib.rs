@@ -22,7 +22,7 @@ mod forward;
 mod leaf_table;
 
 use einet_core::backend::{check_input, check_root, check_sample_request};
-use einet_core::em::{EmStatistics, MStep, RunningMass, m_step};
+use einet_core::em::{EmState, EmStatistics, MStep, RunningMass, m_step};
 use einet_core::layout::Layout;
 use einet_core::{Backend, BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
@@ -186,6 +186,20 @@ impl BackendModel for CpuModel {
 
     fn em_statistics(&self) -> Result<EmStatistics, BackendError> {
         Ok(self.stats.clone())
+    }
+
+    fn em_state(&self) -> Result<EmState, BackendError> {
+        Ok(EmState {
+            statistics: self.stats.clone(),
+            running: self.running.clone(),
+        })
+    }
+
+    fn set_em_state(&mut self, state: &EmState) -> Result<(), BackendError> {
+        state.check(&self.layout)?;
+        self.stats = state.statistics.clone();
+        self.running = state.running.clone();
+        Ok(())
     }
 
     fn em_update(&mut self, step: MStep) -> Result<(), BackendError> {

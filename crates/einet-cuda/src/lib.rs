@@ -180,7 +180,7 @@ pub(crate) use backend::Device;
 
 #[cfg(not(feature = "cuda"))]
 mod stub {
-    use einet_core::em::{EmStatistics, MStep};
+    use einet_core::em::{EmState, EmStatistics, MStep};
     use einet_core::layout::Layout;
     use einet_core::{Backend, BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
@@ -246,6 +246,12 @@ mod stub {
             match *self {}
         }
         fn em_statistics(&self) -> Result<EmStatistics, BackendError> {
+            match *self {}
+        }
+        fn em_state(&self) -> Result<EmState, BackendError> {
+            match *self {}
+        }
+        fn set_em_state(&mut self, _: &EmState) -> Result<(), BackendError> {
             match *self {}
         }
         fn em_update(&mut self, _: MStep) -> Result<(), BackendError> {

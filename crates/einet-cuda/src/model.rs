@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use einet_core::backend::{check_input, check_root, check_sample_request, row_count};
-use einet_core::em::{EmStatistics, MStep};
+use einet_core::em::{EmState, EmStatistics, MStep, RunningMass};
 use einet_core::layout::Layout;
 use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
@@ -448,6 +448,31 @@ impl BackendModel for CudaModel {
             log_likelihood: self.log_likelihood,
             samples: self.samples,
         })
+    }
+
+    fn em_state(&self) -> Result<EmState, BackendError> {
+        let exec = self.exec();
+        Ok(EmState {
+            statistics: self.em_statistics()?,
+            running: RunningMass {
+                weights: exec.read(&self.weight_running, 0..self.weight_running.len())?,
+                leaves: exec.read(&self.leaf_running, 0..self.leaf_running.len())?,
+            },
+        })
+    }
+
+    fn set_em_state(&mut self, state: &EmState) -> Result<(), BackendError> {
+        state.check(&self.layout)?;
+        let stats = &state.statistics;
+        let exec = &self.dev.exec;
+        exec.write(&mut self.counts, 0, &stats.counts.concat())?;
+        exec.write(&mut self.leaf_mass, 0, &stats.leaf_mass)?;
+        exec.write(&mut self.leaf_stats, 0, &stats.leaf_stats)?;
+        exec.write(&mut self.weight_running, 0, &state.running.weights)?;
+        exec.write(&mut self.leaf_running, 0, &state.running.leaves)?;
+        self.log_likelihood = stats.log_likelihood;
+        self.samples = stats.samples;
+        exec.sync()
     }
 
     fn em_update(&mut self, step: MStep) -> Result<(), BackendError> {

@@ -1,7 +1,7 @@
 //! The checks. Each takes a backend, builds small models, and panics on a violation.
 //! Tolerances are stated per check; the backends compute in f32.
 
-use einet_core::em::{EmStatistics, RunningMass, m_step};
+use einet_core::em::{EmState, EmStatistics, RunningMass, m_step};
 use einet_core::layout::Layer;
 use einet_core::rng::Rng;
 use einet_core::{
@@ -475,6 +475,52 @@ pub fn statistics_rule_is_em_on_running_statistics<B: Backend>(backend: &B) {
                 &stats,
                 &format!("{spec:?} after set_params"),
             );
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A model restored from another's parameters and [`EmState`] (pending statistics and the
+/// running mass of the statistics rule) continues stepwise EM exactly as the original; a
+/// state of the wrong shape is refused.
+pub fn em_state_restores_stepwise_em_exactly<B: Backend>(backend: &B) {
+    runner(4)
+        .run(&SmallModel::strategy(), |spec| {
+            let einet = spec.build();
+            let data = teacher_data(backend, &spec, 200, 0.2);
+            let batch = data.len() / 5 / width(&einet) * width(&einet);
+            let step = MStep {
+                step_size: 0.4,
+                rule: StepwiseRule::Statistics,
+                pseudocount: 0.1,
+            };
+            let mut original = load(backend, &einet);
+            for x in data.chunks(batch).take(2) {
+                original.em_accumulate(x, Root::Mixture).unwrap();
+                original.em_update(step).unwrap();
+            }
+            original
+                .em_accumulate(&data[2 * batch..3 * batch], Root::Mixture)
+                .unwrap();
+            let state = original.em_state().unwrap();
+            let mut restored = load(backend, &einet);
+            restored.set_params(&original.params().unwrap()).unwrap();
+            restored.set_em_state(&state).unwrap();
+            assert_eq!(restored.em_state().unwrap(), state, "{spec:?}");
+            for model in [&mut original, &mut restored] {
+                model
+                    .em_accumulate(&data[3 * batch..4 * batch], Root::Mixture)
+                    .unwrap();
+                model.em_update(step).unwrap();
+            }
+            assert_eq!(
+                original.params().unwrap(),
+                restored.params().unwrap(),
+                "{spec:?}"
+            );
+            let mut wrong = state.clone();
+            wrong.running.weights.push(0.0);
+            assert!(restored.set_em_state(&wrong).is_err(), "{spec:?}");
             Ok(())
         })
         .unwrap();

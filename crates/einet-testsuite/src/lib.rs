@@ -35,6 +35,7 @@ macro_rules! backend_testsuite {
             full_batch_em_never_decreases_the_likelihood,
             stepwise_em_learns,
             statistics_rule_is_em_on_running_statistics,
+            em_state_restores_stepwise_em_exactly,
             samples_match_exact_probabilities,
             class_samples_match_class_probabilities,
             conditional_samples_keep_evidence_and_match_conditionals,
