@@ -60,6 +60,35 @@ fn checksum<'a>(
     format!("{:08x}", hasher.finalize())
 }
 
+/// Extra tensors are stored under this prefix.
+const EXTRA_PREFIX: &str = "extra.";
+/// The metadata entry with the checksum of the extra tensors.
+const EXTRA_CHECKSUM: &str = "extra_checksum";
+
+/// CRC-32 of the extra tensors' names and bytes, in name order.
+fn extra_checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut hasher = crc32fast::Hasher::new();
+    for (name, data) in tensors {
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(&(data.len() as u64).to_le_bytes());
+        hasher.update(data);
+    }
+    format!("{:08x}", hasher.finalize())
+}
+
+fn cast_bytes(data: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(data)
+}
+
+/// Little-endian `f32`s of `bytes` (a trailing partial value is dropped).
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
 impl Einet {
     /// The lowest format version that holds this model: 2 with CP layers or a partition of
     /// other than two children, else 1.
@@ -79,6 +108,18 @@ impl Einet {
     /// Writes the model to `path` atomically: a temporary file in the same folder is written,
     /// flushed to disk and renamed over `path`, so a crash never leaves a partial model.
     pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
+        self.save_with(path, &[])
+    }
+
+    /// [`save`](Einet::save) with `extra` named 1-D tensors beside the parameters (a
+    /// training checkpoint's optimiser state): stored as `extra.{name}` under their own
+    /// checksum, so the file still reads as a model and [`load_with`](Einet::load_with)
+    /// gives them back.
+    pub fn save_with(
+        &self,
+        path: &Path,
+        extra: &[(String, Vec<f32>)],
+    ) -> Result<(), ModelFileError> {
         let io = |source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -105,9 +146,21 @@ impl Einet {
             &metadata,
         );
         metadata.insert("checksum".into(), sum);
+        let mut extra: Vec<(String, &[f32])> = extra
+            .iter()
+            .map(|(name, d)| (format!("{EXTRA_PREFIX}{name}"), d.as_slice()))
+            .collect();
+        extra.sort_by(|a, b| a.0.cmp(&b.0));
+        if !extra.is_empty() {
+            metadata.insert(
+                EXTRA_CHECKSUM.into(),
+                extra_checksum(extra.iter().map(|(n, d)| (n.as_str(), cast_bytes(d)))),
+            );
+        }
         let views: Vec<(String, TensorView<'_>)> = names
             .into_iter()
-            .zip(&data)
+            .zip(data)
+            .chain(extra)
             .map(|(name, d)| {
                 let view = TensorView::new(Dtype::F32, vec![d.len()], bytemuck::cast_slice(d))
                     .expect("shape matches data");
@@ -130,6 +183,50 @@ impl Einet {
             source,
         })?;
         Self::from_bytes(&bytes, path)
+    }
+
+    /// Reads a model written by [`save_with`](Einet::save_with) and its extra tensors, in
+    /// name order (none for a file written by [`save`](Einet::save)).
+    #[allow(clippy::type_complexity)]
+    pub fn load_with(path: &Path) -> Result<(Self, Vec<(String, Vec<f32>)>), ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let einet = Self::from_bytes(&bytes, path)?;
+        let corrupt = |reason: String| ModelFileError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(format!("{e:?}")))?;
+        let mut extra: Vec<(&str, &[u8])> = Vec::new();
+        for (name, view) in tensors.iter() {
+            if name.starts_with(EXTRA_PREFIX) {
+                if view.dtype() != Dtype::F32 {
+                    return Err(corrupt(format!("tensor '{name}' is not f32")));
+                }
+                extra.push((name, view.data()));
+            }
+        }
+        extra.sort_by(|a, b| a.0.cmp(b.0));
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| corrupt(format!("it is truncated or not a safetensors file ({e:?})")))?;
+        let stored = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(EXTRA_CHECKSUM).cloned());
+        if (!extra.is_empty() || stored.is_some())
+            && stored != Some(extra_checksum(extra.iter().copied()))
+        {
+            return Err(corrupt(
+                "checksum mismatch: the extra tensors are corrupted".into(),
+            ));
+        }
+        let extra = extra
+            .into_iter()
+            .map(|(name, d)| (name[EXTRA_PREFIX.len()..].to_string(), f32s(d)))
+            .collect();
+        Ok((einet, extra))
     }
 
     fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelFileError> {
@@ -190,14 +287,7 @@ impl Einet {
                 "checksum mismatch: the tensor data or metadata is corrupted".into(),
             ));
         }
-        let mut floats: Vec<Vec<f32>> = data
-            .iter()
-            .map(|d| {
-                d.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect()
-            })
-            .collect();
+        let mut floats: Vec<Vec<f32>> = data.iter().map(|d| f32s(d)).collect();
         let leaf = floats.pop().unwrap_or_default();
         let params = Params {
             layers: floats,

@@ -687,3 +687,48 @@ fn format_version_0_is_refused() {
     let err = expect_rejected(&path, Kind::Corrupt, "version 0");
     assert!(err.to_string().contains("format_version is 0"), "{err}");
 }
+
+#[test]
+fn extra_tensors_round_trip_and_are_checksummed() {
+    let dir = tempfile::tempdir().unwrap();
+    let einet = rat_model(7);
+    let extra = vec![
+        (
+            "state.b".to_string(),
+            vec![1.5, f32::MIN_POSITIVE / 4.0, -0.0],
+        ),
+        ("state.a".to_string(), vec![]),
+        ("z".to_string(), vec![3.0; 100]),
+    ];
+    let path = dir.path().join("checkpoint.einet");
+    einet.save_with(&path, &extra).unwrap();
+    let (loaded, back) = Einet::load_with(&path).unwrap();
+    assert_eq!(loaded, einet);
+    let mut sorted = extra.clone();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(back.len(), 3);
+    for ((name, data), (want_name, want)) in back.iter().zip(&sorted) {
+        assert_eq!(name, want_name);
+        assert_eq!(bits(data), bits(want), "{name}");
+    }
+    // The file still reads as a model; a plain model has no extra tensors.
+    assert_eq!(Einet::load(&path).unwrap(), einet);
+    let plain = dir.path().join("plain.einet");
+    einet.save(&plain).unwrap();
+    assert!(Einet::load_with(&plain).unwrap().1.is_empty());
+    // A flipped byte in an extra tensor fails its checksum.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let offset = {
+        let tensors = SafeTensors::deserialize(&bytes).unwrap();
+        let data = tensors.tensor("extra.z").unwrap().data();
+        data.as_ptr() as usize - bytes.as_ptr() as usize + 5
+    };
+    bytes[offset] ^= 0x10;
+    let bad = dir.path().join("bad.einet");
+    std::fs::write(&bad, &bytes).unwrap();
+    let err = Einet::load_with(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("extra tensors") && err.contains("bad.einet"),
+        "{err}"
+    );
+}
