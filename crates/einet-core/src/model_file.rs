@@ -60,6 +60,9 @@ fn checksum<'a>(
     format!("{:08x}", hasher.finalize())
 }
 
+/// Named 1-D tensors stored beside a model's parameters ([`Einet::save_with`]).
+pub type ExtraTensors = Vec<(String, Vec<f32>)>;
+
 /// Extra tensors are stored under this prefix.
 const EXTRA_PREFIX: &str = "extra.";
 /// The metadata entry with the checksum of the extra tensors.
@@ -187,8 +190,7 @@ impl Einet {
 
     /// Reads a model written by [`save_with`](Einet::save_with) and its extra tensors, in
     /// name order (none for a file written by [`save`](Einet::save)).
-    #[allow(clippy::type_complexity)]
-    pub fn load_with(path: &Path) -> Result<(Self, Vec<(String, Vec<f32>)>), ModelFileError> {
+    pub fn load_with(path: &Path) -> Result<(Self, ExtraTensors), ModelFileError> {
         let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,

@@ -1,7 +1,7 @@
 //! The checks. Each takes a backend, builds small models, and panics on a violation.
 //! Tolerances are stated per check; the backends compute in f32.
 
-use einet_core::em::{EmState, EmStatistics, RunningMass, m_step};
+use einet_core::em::{EmStatistics, RunningMass, m_step};
 use einet_core::layout::Layer;
 use einet_core::rng::Rng;
 use einet_core::{
