@@ -31,6 +31,7 @@
 
 #[cfg(feature = "clap")]
 pub mod args;
+pub mod checkpoint;
 pub mod device;
 pub mod error;
 pub mod hclt;
@@ -45,6 +46,7 @@ pub mod record;
 pub mod structure;
 pub mod train;
 
+pub use checkpoint::Checkpoint;
 pub use device::Device;
 pub use error::{Error, ErrorContext, Result};
 pub use hclt::HcltSpec;
@@ -55,7 +57,9 @@ pub use model_spec::{BuiltModel, DEFAULT_K, DEFAULT_K_IMAGES, ModelSpec, Trainin
 pub use queries::Model;
 pub use record::{EmRecord, TrainingRecord, data_info, load_model};
 pub use structure::{StructureRecord, StructureSpec};
-pub use train::{BatchProgress, EpochMetrics, TrainConfig, TrainObserver, Trained, Trainer};
+pub use train::{
+    BatchProgress, CheckpointAt, EpochMetrics, TrainConfig, TrainObserver, Trained, Trainer,
+};
 
 pub use einet_core::{
     Backend, BackendError, BackendModel, Einet, EinetConfig, EmConfig, EmMode, LeafFamily,

@@ -7,9 +7,10 @@
 use std::time::Instant;
 
 use einet_core::leaf_init::leaves_from_rows;
-use einet_core::{EmConfig, EmMode, LeafInit, MStep, Params, Root};
+use einet_core::{BackendModel, EmConfig, EmMode, LeafInit, MStep, Params, Root};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{Checkpoint, EpochProgress, RunState};
 use crate::device::Device;
 use crate::error::{Error, ErrorContext, Result};
 use crate::model_spec::{BuiltModel, TrainingData};
@@ -137,6 +138,17 @@ pub trait TrainObserver {
     fn stop_requested(&mut self) -> bool {
         false
     }
+    /// Whether to take a checkpoint `at` this point; the default never does.
+    fn checkpoint_due(&mut self, at: CheckpointAt) -> bool {
+        let _ = at;
+        false
+    }
+    /// A checkpoint, taken when [`checkpoint_due`](TrainObserver::checkpoint_due) asked for
+    /// one; an error stops training and is returned.
+    fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        let _ = checkpoint;
+        Ok(())
+    }
     /// The EM pass of `epoch` ended; evaluation starts.
     fn evaluating(&mut self, epoch: usize) {
         let _ = epoch;
@@ -184,6 +196,23 @@ pub struct Trainer {
     pub config: TrainConfig,
 }
 
+/// Where a checkpoint is offered ([`TrainObserver::checkpoint_due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointAt {
+    /// After a batch, in the middle of an epoch.
+    Batch,
+    /// After an epoch ended (evaluated, and the early-stopping decision made).
+    EpochEnd,
+    /// Training is about to stop on request ([`TrainObserver::stop_requested`]).
+    Interrupted,
+}
+
+/// What a run starts from.
+enum Start {
+    Fresh(Box<BuiltModel>),
+    Resume(Box<Checkpoint>),
+}
+
 impl Trainer {
     /// A trainer for `config` on `device`.
     pub fn new(device: Device, config: TrainConfig) -> Self {
@@ -191,72 +220,172 @@ impl Trainer {
     }
 
     /// Trains `built` on `data`, keeping the parameters of the epoch with the best validation
-    /// log-likelihood; `observer` sees every batch and epoch. Fails when training diverges
-    /// (a non-finite log-likelihood) or the observer fails.
+    /// log-likelihood; `observer` sees every batch and epoch and is offered checkpoints.
+    /// Fails when training diverges (a non-finite log-likelihood), when the observer fails,
+    /// or with [`Error::Interrupted`] when it asks to stop.
     pub fn fit(
         &self,
         built: BuiltModel,
         data: &TrainingData,
         observer: &mut dyn TrainObserver,
     ) -> Result<Trained> {
-        let config = &self.config;
-        let data = &data.data;
-        let started = Instant::now();
-        let BuiltModel {
-            mut einet,
-            structure,
-            k_sum,
-            k_leaf,
-        } = built;
-        if let LeafInit::Data { rows, pseudocount } = config.leaf_init {
-            leaves_from_rows(
-                &einet.layout,
-                &mut einet.params,
-                &data.train.values,
-                rows,
-                pseudocount,
-                config.seed,
-            );
+        self.run(Start::Fresh(Box::new(built)), data, observer)
+    }
+
+    /// Continues the run of `checkpoint` on `data` to its end: the result equals that of
+    /// the uninterrupted run (same parameters, same metrics but for the timings). The
+    /// trainer's schedule and the data must be the checkpoint's.
+    pub fn resume(
+        &self,
+        checkpoint: Checkpoint,
+        data: &TrainingData,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<Trained> {
+        if checkpoint.config != self.config {
+            return Err(Error::invalid(
+                "the checkpoint was written with other training settings than this trainer's",
+            ));
         }
+        let (dataset, rows) = (data.data.spec.to_string(), data.data.train.rows());
+        if checkpoint.dataset != dataset || checkpoint.train_rows != rows {
+            return Err(Error::invalid(format!(
+                "the checkpoint was written for the data set '{}' with {} training rows, not \
+                 '{dataset}' with {rows}",
+                checkpoint.dataset, checkpoint.train_rows
+            )));
+        }
+        self.run(Start::Resume(Box::new(checkpoint)), data, observer)
+    }
+
+    fn run(
+        &self,
+        start: Start,
+        training_data: &TrainingData,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<Trained> {
+        let config = &self.config;
+        let data = &training_data.data;
+        let started = Instant::now();
+        let (mut einet, structure, k_sum, k_leaf, mut state, mut best_params, em_state) =
+            match start {
+                Start::Fresh(built) => {
+                    let built = *built;
+                    let mut einet = built.einet;
+                    if let LeafInit::Data { rows, pseudocount } = config.leaf_init {
+                        leaves_from_rows(
+                            &einet.layout,
+                            &mut einet.params,
+                            &data.train.values,
+                            rows,
+                            pseudocount,
+                            config.seed,
+                        );
+                    }
+                    let state = RunState {
+                        epoch: 0,
+                        running: None,
+                        batches_seen: 0,
+                        phase_start: 0,
+                        finished: false,
+                        history: Vec::with_capacity(config.total_epochs()),
+                        best: None,
+                        seconds: 0.0,
+                    };
+                    let (k_sum, k_leaf) = (built.k_sum, built.k_leaf);
+                    (einet, built.structure, k_sum, k_leaf, state, None, None)
+                }
+                Start::Resume(c) => {
+                    let c = *c;
+                    (
+                        c.einet,
+                        c.structure,
+                        c.k_sum,
+                        c.k_leaf,
+                        c.state,
+                        c.best_params,
+                        Some(c.em),
+                    )
+                }
+            };
+        let seconds_before = state.seconds;
         let mut model = self.device.load(&einet)?;
+        if let Some(em_state) = &em_state {
+            model.set_em_state(em_state)?;
+        }
         let em = config.em;
         let eval_batch = config.batch_size.max(MIN_EVAL_BATCH);
         let total_epochs = config.total_epochs();
-        let mut history: Vec<EpochMetrics> = Vec::with_capacity(total_epochs);
-        let mut best: Option<(usize, Params)> = None;
-        let mut batches_seen = 0usize;
         let batches_per_epoch = data.train.rows().div_ceil(config.batch_size.max(1));
-        let mut epoch = 0;
-        // The first epoch (index into `history`) of the running phase.
-        let mut phase_start = 0;
-        while epoch < total_epochs {
-            epoch += 1;
-            let full_batch = em.mode == EmMode::FullBatch || epoch > config.epochs;
-            if epoch == config.epochs + 1 {
-                phase_start = history.len();
+        let updates = match em.mode {
+            EmMode::Stepwise { frequency, .. } => config.epochs * batches_per_epoch / frequency,
+            EmMode::FullBatch => 0,
+        };
+        let mut checkpoint = |at: CheckpointAt,
+                              observer: &mut dyn TrainObserver,
+                              model: &mut dyn BackendModel,
+                              state: &RunState,
+                              best_params: &Option<Params>|
+         -> Result<()> {
+            if !observer.checkpoint_due(at) {
+                return Ok(());
             }
+            let mut state = state.clone();
+            state.seconds = seconds_before + started.elapsed().as_secs_f64();
+            einet.params = model.params()?;
+            observer.checkpoint(&Checkpoint {
+                einet: einet.clone(),
+                structure: structure.clone(),
+                k_sum,
+                k_leaf,
+                config: *config,
+                dataset: data.spec.to_string(),
+                train_rows: data.train.rows(),
+                state,
+                best_params: best_params.clone(),
+                em: model.em_state()?,
+            })
+        };
+        while !state.finished {
+            let progress = match state.running {
+                Some(progress) => progress,
+                None if state.epoch < total_epochs => {
+                    state.epoch += 1;
+                    if state.epoch == config.epochs + 1 {
+                        state.phase_start = state.history.len();
+                    }
+                    EpochProgress {
+                        batches: 0,
+                        samples: 0,
+                        ll_sum: 0.0,
+                        seconds: 0.0,
+                    }
+                }
+                None => break,
+            };
+            let epoch = state.epoch;
+            let full_batch = em.mode == EmMode::FullBatch || epoch > config.epochs;
             let batches =
                 data.train
                     .epoch_batches(config.batch_size, Some(config.seed), epoch as u64);
             observer.epoch_started(epoch, total_epochs, batches.len());
             let epoch_start = Instant::now();
-            let (mut samples, mut ll_sum, mut done) = (0usize, 0.0f64, 0usize);
-            let running_ll = |ll_sum: f64, samples: usize| ll_sum / samples.max(1) as f64;
-            let per_second =
-                |samples: usize| samples as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
-            for batch in batches {
+            let seconds = |p: &EpochProgress| p.seconds + epoch_start.elapsed().as_secs_f64();
+            let running_ll = |p: &EpochProgress| p.ll_sum / p.samples.max(1) as f64;
+            let per_second = |p: &EpochProgress| p.samples as f64 / seconds(p).max(1e-9);
+            let mut progress = progress;
+            for batch in batches.skip(progress.batches) {
                 let ll = model
                     .em_accumulate(batch.values(), Root::Mixture)
                     .with_context(|| format!("EM statistics failed in epoch {epoch}"))?;
-                samples += batch.rows();
-                ll_sum += ll;
-                done += 1;
+                progress.samples += batch.rows();
+                progress.ll_sum += ll;
+                progress.batches += 1;
                 observer.batch_done(&BatchProgress {
-                    batches: done,
-                    running_ll: running_ll(ll_sum, samples),
-                    samples_per_s: per_second(samples),
+                    batches: progress.batches,
+                    running_ll: running_ll(&progress),
+                    samples_per_s: per_second(&progress),
                 });
-                batches_seen += 1;
+                state.batches_seen += 1;
                 if let (
                     EmMode::Stepwise {
                         frequency,
@@ -266,9 +395,8 @@ impl Trainer {
                     false,
                 ) = (em.mode, full_batch)
                 {
-                    if batches_seen % frequency == 0 {
-                        let updates = config.epochs * batches_per_epoch / frequency;
-                        let u = batches_seen / frequency - 1;
+                    if state.batches_seen % frequency == 0 {
+                        let u = state.batches_seen / frequency - 1;
                         model.em_update(MStep {
                             step_size: config.step_size(step_size, u, updates),
                             rule,
@@ -276,20 +404,31 @@ impl Trainer {
                         })?;
                     }
                 }
-                if observer.stop_requested() {
+                let stop = observer.stop_requested();
+                let at = if stop {
+                    CheckpointAt::Interrupted
+                } else {
+                    CheckpointAt::Batch
+                };
+                state.running = Some(EpochProgress {
+                    seconds: seconds(&progress),
+                    ..progress
+                });
+                checkpoint(at, observer, model.as_mut(), &state, &best_params)?;
+                if stop {
                     return Err(Error::Interrupted {
                         epoch,
-                        batches: done,
+                        batches: progress.batches,
                     });
                 }
             }
             if full_batch {
                 model.em_update(MStep::full_batch(em.pseudocount))?;
             }
-            let (seconds, samples_per_s, running) = (
-                epoch_start.elapsed().as_secs_f64(),
-                per_second(samples),
-                running_ll(ll_sum, samples),
+            let (epoch_seconds, samples_per_s, running) = (
+                seconds(&progress),
+                per_second(&progress),
+                running_ll(&progress),
             );
             observer.evaluating(epoch);
             let eval_start = Instant::now();
@@ -306,11 +445,12 @@ impl Trainer {
                      {valid_ll}); try a smaller --step-size or a positive --pseudocount"
                 )));
             }
-            let improved = best
-                .as_ref()
-                .is_none_or(|&(i, _)| valid_ll > history[i].valid_ll);
+            let improved = state
+                .best
+                .is_none_or(|i| valid_ll > state.history[i].valid_ll);
             if improved {
-                best = Some((history.len(), model.params()?));
+                state.best = Some(state.history.len());
+                best_params = Some(model.params()?);
             }
             let metrics = EpochMetrics {
                 epoch,
@@ -318,25 +458,42 @@ impl Trainer {
                 train_ll_running: running,
                 valid_ll,
                 test_ll,
-                seconds,
+                seconds: epoch_seconds,
                 eval_seconds: eval_start.elapsed().as_secs_f64(),
                 samples_per_s,
                 improved,
             };
             observer.epoch_done(&metrics)?;
-            history.push(metrics);
-            if let (Some(patience), Some((b, _))) = (config.patience, &best) {
-                if history.len() - (*b + 1).max(phase_start) >= patience {
+            state.history.push(metrics);
+            state.running = None;
+            if let (Some(patience), Some(b)) = (config.patience, state.best) {
+                if state.history.len() - (b + 1).max(state.phase_start) >= patience {
                     if epoch > config.epochs || config.full_batch_epochs == 0 {
-                        break;
+                        state.finished = true;
+                    } else {
+                        // Skip the rest of the mini-batch phase.
+                        state.epoch = config.epochs;
                     }
-                    // Skip the rest of the mini-batch phase.
-                    epoch = config.epochs;
-                    phase_start = history.len();
                 }
             }
+            if state.epoch >= total_epochs {
+                state.finished = true;
+            }
+            let stop = observer.stop_requested() && !state.finished;
+            let at = if stop {
+                CheckpointAt::Interrupted
+            } else {
+                CheckpointAt::EpochEnd
+            };
+            checkpoint(at, observer, model.as_mut(), &state, &best_params)?;
+            if stop {
+                return Err(Error::Interrupted {
+                    epoch,
+                    batches: progress.batches,
+                });
+            }
         }
-        let Some((best, params)) = best else {
+        let (Some(best), Some(params)) = (state.best, best_params) else {
             return Err(Error::invalid("no epoch was run"));
         };
         einet.params = params;
@@ -345,9 +502,9 @@ impl Trainer {
             structure,
             k_sum,
             k_leaf,
-            history,
+            history: state.history,
             best,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: seconds_before + started.elapsed().as_secs_f64(),
         })
     }
 }
