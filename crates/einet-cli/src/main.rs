@@ -206,10 +206,18 @@ pub struct InfoArgs {
     pub json: bool,
 }
 
+/// The arguments after `einet train`, as given (lossily converted to UTF-8).
+fn train_argv() -> Vec<String> {
+    std::env::args_os()
+        .skip(2)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(a) => train::run(&a),
+        Command::Train(a) => train::run(&a, train_argv()),
         Command::Eval(a) => eval::run(&a),
         Command::Sample(a) => sample::run(&a),
         Command::Inpaint(a) => inpaint::run(&a),
@@ -219,6 +227,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if matches!(e.downcast_ref(), Some(einet::Error::Interrupted { .. })) => {
+            eprintln!("error: {}", einet::error::chain_message(e.chain()));
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {}", einet::error::chain_message(e.chain()));
             ExitCode::FAILURE

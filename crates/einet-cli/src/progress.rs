@@ -37,7 +37,7 @@ impl TrainProgress {
                 "train LL {:.4}, {:.0} samples/s",
                 progress.running_ll, progress.samples_per_s
             ));
-            bar.inc(1);
+            bar.set_position(progress.batches as u64);
         }
     }
 

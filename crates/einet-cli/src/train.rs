@@ -2,15 +2,19 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use clap::{Args, FromArgMatches};
 use einet::{
-    DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics, LeafChoice, ModelSpec, TrainConfig,
-    TrainObserver, Trainer, TrainingRecord,
+    BuiltModel, Checkpoint, CheckpointAt, DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics,
+    LeafChoice, ModelSpec, TrainConfig, TrainObserver, Trainer, TrainingRecord,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::progress::TrainProgress;
 use crate::structure_arg::StructureArgs;
@@ -20,8 +24,8 @@ use einet::args::{EmArg, LeafInitArg, RunArgs, StepwiseRuleArg, positive_usize};
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// Data set: digits, nltcs, debd:NAME, mnist, cifar or csv:PATH
-    #[arg(long, short = 'd')]
-    pub dataset: DatasetSpec,
+    #[arg(long, short = 'd', required_unless_present = "resume")]
+    pub dataset: Option<DatasetSpec>,
     /// Data folder [default: $EINET_DATA, else the repository's data/]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -91,6 +95,21 @@ pub struct TrainArgs {
     /// Do not write samples.png for image data
     #[arg(long)]
     pub no_samples: bool,
+    /// Minutes between checkpoints within an epoch (a checkpoint, <out>/checkpoint.einet,
+    /// is also written after every epoch and on Ctrl-C, and removed when training ends)
+    #[arg(long, default_value_t = 10.0, value_parser = parse_minutes, allow_hyphen_values = true)]
+    pub checkpoint_minutes: f64,
+    /// Continue the stopped run whose output folder is DIR from its checkpoint, with the
+    /// settings it was started with; ends with the model the uninterrupted run would give
+    #[arg(long, exclusive = true, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("the minutes must be a number > 0, got '{s}'")),
+    }
 }
 
 fn parse_step_size(s: &str) -> Result<f32, String> {
@@ -179,14 +198,35 @@ impl MetricsLine {
     }
 }
 
-/// Draws the bars, prints every epoch and appends it to metrics.jsonl.
+/// Draws the bars, prints every epoch, appends it to metrics.jsonl, writes checkpoints and
+/// stops on Ctrl-C.
 struct EpochPrinter<'a> {
     progress: TrainProgress,
     metrics: BufWriter<File>,
-    metrics_path: &'a std::path::Path,
+    metrics_path: &'a Path,
     info: &'a DataInfo,
     epochs: usize,
+    checkpoints: Checkpoints,
 }
+
+/// Where and how often checkpoints are written, and what they store to restart the run.
+struct Checkpoints {
+    path: PathBuf,
+    every: Duration,
+    last: Instant,
+    front_end: Value,
+    stop: Arc<AtomicBool>,
+}
+
+/// What a checkpoint stores to restart `einet train`: its command line and folder.
+#[derive(Serialize, Deserialize)]
+struct FrontEnd {
+    args: Vec<String>,
+    cwd: PathBuf,
+}
+
+/// The checkpoint's name in the output folder.
+const CHECKPOINT: &str = "checkpoint.einet";
 
 impl TrainObserver for EpochPrinter<'_> {
     fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
@@ -195,6 +235,20 @@ impl TrainObserver for EpochPrinter<'_> {
 
     fn batch_done(&mut self, progress: &einet::BatchProgress) {
         self.progress.batch_done(progress);
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        self.checkpoints.stop.load(Ordering::SeqCst)
+    }
+
+    fn checkpoint_due(&mut self, at: CheckpointAt) -> bool {
+        at != CheckpointAt::Batch || self.checkpoints.last.elapsed() >= self.checkpoints.every
+    }
+
+    fn checkpoint(&mut self, checkpoint: &Checkpoint) -> einet::Result<()> {
+        checkpoint.save(&self.checkpoints.path, &self.checkpoints.front_end)?;
+        self.checkpoints.last = Instant::now();
+        Ok(())
     }
 
     fn evaluating(&mut self, epoch: usize) {
@@ -225,35 +279,118 @@ impl TrainObserver for EpochPrinter<'_> {
     }
 }
 
-/// Runs `einet train`.
-pub fn run(args: &TrainArgs) -> Result<()> {
+/// Runs `einet train` with `argv`, its own arguments (after `train`), which checkpoints
+/// store so that `--resume` can restart the run.
+pub fn run(args: &TrainArgs, argv: Vec<String>) -> Result<()> {
+    match &args.resume {
+        Some(dir) => resume(dir),
+        None => train(args, argv, None),
+    }
+}
+
+/// Continues the run in `dir` from its checkpoint, with the command line it was started with.
+fn resume(dir: &Path) -> Result<()> {
+    let path = dir.join(CHECKPOINT);
+    let (checkpoint, front_end) = Checkpoint::load(&path)?;
+    let stored: FrontEnd = serde_json::from_value(front_end).with_context(|| {
+        format!(
+            "{} was not written by einet train: it holds no command line",
+            path.display()
+        )
+    })?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve the folder {}", dir.display()))?;
+    std::env::set_current_dir(&stored.cwd).with_context(|| {
+        format!(
+            "the run was started in {}, which is gone; relative paths of its command line \
+             cannot be resolved",
+            stored.cwd.display()
+        )
+    })?;
+    let command = TrainArgs::augment_args(clap::Command::new("train"));
+    let matches = command
+        .try_get_matches_from(std::iter::once("train".to_string()).chain(stored.args.clone()))
+        .with_context(|| {
+            format!(
+                "the command line stored in {} no longer parses",
+                path.display()
+            )
+        })?;
+    let mut args = TrainArgs::from_arg_matches(&matches)?;
+    args.out = Some(dir);
+    println!(
+        "resuming from {}: einet train {}",
+        path.display(),
+        stored.args.join(" ")
+    );
+    train(&args, stored.args, Some(checkpoint))
+}
+
+/// What `einet train` starts from.
+enum Start {
+    Fresh(Box<BuiltModel>),
+    Resume(Box<Checkpoint>),
+}
+
+/// Trains from scratch, or from `checkpoint`.
+fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) -> Result<()> {
+    let dataset = args
+        .dataset
+        .as_ref()
+        .context("--dataset is required unless --resume is given")?;
     let device = args.run.device()?;
     let started = Instant::now();
     let spec = args.model_spec()?;
-    let data = spec.load_data(&args.dataset, args.data_dir.as_deref())?;
+    let data = spec.load_data(dataset, args.data_dir.as_deref())?;
     let info = data.data.info.clone();
     let config = args.config();
-    let built = spec.build(&data, config.seed)?;
-    let counts = built.einet.graph.counts();
-    let num_params = built.einet.layout.num_params();
+    let start = match checkpoint {
+        Some(checkpoint) => Start::Resume(Box::new(checkpoint)),
+        None => Start::Fresh(Box::new(spec.build(&data, config.seed)?)),
+    };
+    let (einet, structure, k_sum, k_leaf) = match &start {
+        Start::Fresh(b) => (&b.einet, &b.structure, b.k_sum, b.k_leaf),
+        Start::Resume(c) => (&c.einet, &c.structure, c.k_sum, c.k_leaf),
+    };
+    let history = match &start {
+        Start::Fresh(_) => &[][..],
+        Start::Resume(c) => &c.state.history[..],
+    };
+    let counts = einet.graph.counts();
+    let num_params = einet.layout.num_params();
 
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(args.dataset.short_name()));
+        .unwrap_or_else(|| PathBuf::from("runs").join(dataset.short_name()));
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let model_path = out.join("model.einet");
     let metrics_path = out.join("metrics.jsonl");
-    let metrics = BufWriter::new(
+    let checkpoint_path = out.join(CHECKPOINT);
+    if matches!(start, Start::Fresh(_)) && checkpoint_path.exists() {
+        eprintln!(
+            "warning: replacing the checkpoint of an earlier unfinished run, {} (continue such \
+             a run with einet train --resume {})",
+            checkpoint_path.display(),
+            out.display()
+        );
+    }
+    let mut metrics = BufWriter::new(
         File::create(&metrics_path)
             .with_context(|| format!("cannot create {}", metrics_path.display()))?,
     );
+    for m in history {
+        let line = serde_json::to_string(&MetricsLine::new(m, &info))?;
+        writeln!(metrics, "{line}")
+            .with_context(|| format!("cannot write {}", metrics_path.display()))?;
+    }
 
     let loaded = &data.data;
     println!(
         "{}: {} train / {} valid / {} test rows, {} variables{}",
-        args.dataset,
+        dataset,
         loaded.train.rows(),
         loaded.valid.rows(),
         loaded.test.rows(),
@@ -266,12 +403,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     println!(
         "model: {} ({} sum regions, {} leaf regions, {} products), K = {} (leaves {}), \
          {} leaves, {num_params} parameters",
-        built.structure.summary(),
+        structure.summary(),
         counts.sum_regions,
         counts.leaf_regions,
         counts.products,
-        built.k_sum,
-        built.k_leaf,
+        k_sum,
+        k_leaf,
         data.family.name(),
     );
     println!(
@@ -294,15 +431,41 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         device.threads()
     );
 
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_ctrl_c(&stop);
+    let cwd = std::env::current_dir().context("cannot read the working folder")?;
     let mut printer = EpochPrinter {
         progress: TrainProgress::new(true),
         metrics,
         metrics_path: &metrics_path,
         info: &info,
         epochs: config.total_epochs(),
+        checkpoints: Checkpoints {
+            path: checkpoint_path.clone(),
+            every: Duration::from_secs_f64(args.checkpoint_minutes * 60.0),
+            last: Instant::now(),
+            front_end: serde_json::to_value(FrontEnd { args: argv, cwd })?,
+            stop,
+        },
     };
-    let trained = Trainer::new(device, config).fit(built, &data, &mut printer)?;
+    let trainer = Trainer::new(device, config);
+    let result = match start {
+        Start::Fresh(built) => trainer.fit(*built, &data, &mut printer),
+        Start::Resume(checkpoint) => trainer.resume(*checkpoint, &data, &mut printer),
+    };
     drop(printer);
+    let trained = match result {
+        Err(e @ einet::Error::Interrupted { .. }) => {
+            eprintln!(
+                "stopped: the checkpoint {} holds the run; continue it with einet train \
+                 --resume {}",
+                checkpoint_path.display(),
+                out.display()
+            );
+            return Err(e.into());
+        }
+        other => other?,
+    };
     let best = trained.best();
     let (best_epoch, valid_ll, test_ll) = (best.epoch, best.valid_ll, best.test_ll);
     let test_bpd = info.bits_per_dim(test_ll);
@@ -312,6 +475,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     einet
         .save(&model_path)
         .with_context(|| format!("cannot save the model to {}", model_path.display()))?;
+    std::fs::remove_file(&checkpoint_path)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        })
+        .with_context(|| format!("cannot remove {}", checkpoint_path.display()))?;
     println!(
         "best epoch {best_epoch}: valid LL {valid_ll:.4}, test LL {test_ll:.4} nats/instance{}",
         match test_bpd {
@@ -332,6 +501,21 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Sets `stop` on the first Ctrl-C (training stops after the current batch, leaving a
+/// checkpoint); a second Ctrl-C ends the process at once.
+fn stop_on_ctrl_c(stop: &Arc<AtomicBool>) {
+    let flag = Arc::clone(stop);
+    let handler = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after this batch (press again to quit at once)");
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl-C will not leave a checkpoint: {e}");
+    }
 }
 
 /// The `tool` of a training record written by command `command`.
