@@ -780,10 +780,11 @@ fn bad_inputs_fail_with_a_message_and_leave_no_model() {
     let model_out = train_small(d, "digits", &[]);
     let model = model_arg(&model_out);
 
-    // A failure after training, over that model: the file-size limit (RLIMIT_FSIZE, which binds
-    // root too; with SIGXFSZ ignored, a write beyond it fails with EFBIG) is at most half the
-    // model's size, so the run trains and then cannot write the new model. The earlier model must stay
-    // byte-identical and nothing may be left in the folder (no temporary, no partial file).
+    // A failed write during training, over that model: the file-size limit (RLIMIT_FSIZE, which
+    // binds root too; with SIGXFSZ ignored, a write beyond it fails with EFBIG) is at most half
+    // the model's size, so the run trains an epoch and then cannot write its checkpoint (which
+    // holds more than the model). The earlier model must stay byte-identical and nothing may be
+    // left in the folder (no temporary, no partial file).
     let model_path = model_out.join("model.einet");
     let earlier = std::fs::read(&model_path).unwrap();
     let listing = |dir: &Path| {
@@ -814,11 +815,14 @@ fn bad_inputs_fail_with_a_message_and_leave_no_model() {
         .expect("sh runs");
     let err = assert_clean_failure(&args, &run);
     assert!(
-        text(&run.stdout).contains("epoch   2/2"),
-        "the run failed before training ended: {}",
+        text(&run.stdout).contains("epoch   1/2"),
+        "the run failed before its first epoch ended: {}",
         text(&run.stdout)
     );
-    let want = format!("error: cannot save the model to {}", model_path.display());
+    let want = format!(
+        "error: cannot write the checkpoint {}",
+        model_out.join("checkpoint.einet").display()
+    );
     assert!(
         err.starts_with(&want) && err.contains("File too large"),
         "{err:?}"

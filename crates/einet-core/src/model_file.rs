@@ -12,7 +12,7 @@
 //! builds that read only version 1 still read every model they could represent, and refuse
 //! the others as newer instead of misreading them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -45,7 +45,11 @@ const CHECKED_KEYS: [&str; 5] = [
     "training",
 ];
 
-fn checksum<'a>(
+/// The `checksum` metadata entry of a model file: the CRC-32 of `tensors` (the tensor bytes
+/// in name order: `layer.0.weights`, `layer.1.weights`, …, `leaf.params`), then of each
+/// other metadata entry (key, value length, value), as 8 lowercase hex digits. Public so
+/// that tools and tests can build edited model files that pass the checksum.
+pub fn checksum<'a>(
     tensors: impl Iterator<Item = &'a [u8]>,
     metadata: &HashMap<String, String>,
 ) -> String {
@@ -58,6 +62,39 @@ fn checksum<'a>(
         hasher.update(value.as_bytes());
     }
     format!("{:08x}", hasher.finalize())
+}
+
+/// Refuses a header that declares tensor data past the end of the file, naming the tensor.
+///
+/// safetensors 0.8 adds the declared end of the data to the header size unchecked, so a
+/// header whose tensors end near 2^64 bytes overflows there (a panic in builds with overflow
+/// checks); the declared ends are checked here first, in name order. Headers this cannot
+/// read are left to safetensors to reject with its own message.
+fn check_data_offsets(bytes: &[u8]) -> Result<(), String> {
+    let Some((len, rest)) = bytes.split_first_chunk::<8>() else {
+        return Ok(());
+    };
+    let header = usize::try_from(u64::from_le_bytes(*len))
+        .ok()
+        .and_then(|n| rest.get(..n));
+    let Some(entries) =
+        header.and_then(|h| serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(h).ok())
+    else {
+        return Ok(());
+    };
+    let data = (rest.len() - header.map_or(0, <[u8]>::len)) as u64;
+    let end = |entry: &serde_json::Value| entry.get("data_offsets")?.get(1)?.as_u64();
+    match entries
+        .iter()
+        .filter_map(|(name, entry)| Some((name, end(entry)?)))
+        .find(|&(_, end)| end > data)
+    {
+        Some((name, end)) => Err(format!(
+            "tensor '{name}' ends at byte {end} of the tensor data, but the file holds only \
+             {data} bytes of it (truncated, or a corrupt header)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Named 1-D tensors stored beside a model's parameters ([`Einet::save_with`]).
@@ -236,6 +273,7 @@ impl Einet {
             path: path.to_path_buf(),
             reason,
         };
+        check_data_offsets(bytes).map_err(corrupt)?;
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| corrupt(format!("it is truncated or not a safetensors file ({e:?})")))?;
         let meta = header

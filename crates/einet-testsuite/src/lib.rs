@@ -12,8 +12,11 @@
 //! einet_testsuite::backend_testsuite!(Some(einet_cpu::CpuBackend));
 //! # fn main() {}
 //! ```
+//!
+//! [`fuzz`] holds the structured byte mutations that the file readers' fuzz tests share.
 
 pub mod checks;
+pub mod fuzz;
 pub mod models;
 pub mod reference;
 
