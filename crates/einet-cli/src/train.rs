@@ -357,6 +357,8 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
         Start::Fresh(_) => &[][..],
         Start::Resume(c) => &c.state.history[..],
     };
+    let trainer = Trainer::new(device, config);
+    trainer.check_memory(&einet.layout, &data)?;
     let counts = einet.graph.counts();
     let num_params = einet.layout.num_params();
 
@@ -448,7 +450,6 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
             stop,
         },
     };
-    let trainer = Trainer::new(device, config);
     let result = match start {
         Start::Fresh(built) => trainer.fit(*built, &data, &mut printer),
         Start::Resume(checkpoint) => trainer.resume(*checkpoint, &data, &mut printer),

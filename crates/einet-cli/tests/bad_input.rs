@@ -187,7 +187,67 @@ fn models_too_large_for_the_memory_are_refused_before_allocation() {
     assert_fails(
         &out,
         1,
-        &["parameters; training it needs", "GB of memory is available"],
+        &[
+            "parameters; training it (4 copies",
+            "GB of memory is available",
+        ],
     );
     assert!(!d.join("runs").exists());
+}
+
+#[test]
+fn max_memory_refuses_models_batches_and_data_files_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "-d", "digits", "--data-dir", DATA, "--epochs", "1"];
+        args.extend_from_slice(extra);
+        einet(d, &args)
+    };
+    // The digits file decompresses to ~0.5 MB; a 10 kB budget stops its reader.
+    assert_fails(
+        &train(&["--max-memory", "10K", "-k", "3"]),
+        1,
+        &[
+            "digits.csv.gz: it decompresses to more than 10.0 kB",
+            "the memory limit is 10.0 kB",
+        ],
+    );
+    // K = 3 needs 6,000 parameters (96 kB to train) but a batch of 100 rows 651 kB.
+    assert_fails(
+        &train(&["--max-memory", "300K", "-k", "3"]),
+        1,
+        &[
+            "a batch of 100 rows (node values and gradients) needs 651.2 kB",
+            "the memory limit is 300.0 kB; choose a smaller --batch-size",
+        ],
+    );
+    assert_fails(
+        &train(&["--max-memory", "300K", "-k", "40"]),
+        1,
+        &[
+            "parameters; training it (4 copies",
+            "the memory limit is 300.0 kB",
+        ],
+    );
+    assert_fails(
+        &train(&["--max-memory", "12 parsecs"]),
+        2,
+        &["'12 parsecs' is not a size"],
+    );
+    assert!(!d.join("runs").exists());
+    // A budget that fits trains, and --init-rows beyond the training rows draws them all.
+    let out = train(&[
+        "--max-memory",
+        "1GiB",
+        "--leaf-init",
+        "data",
+        "--init-rows",
+        "1000000000",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -26,7 +26,7 @@ pub enum LeafInit {
     /// one component see the same rows, so a component starts as a coherent piece of data
     /// rather than a mix of unrelated marginals.
     Data {
-        /// Training rows per component.
+        /// Training rows per component (at most the training set's rows are drawn).
         rows: usize,
         /// Smoothing of discrete families (0 allows probabilities of 0).
         pseudocount: f32,
@@ -51,6 +51,8 @@ pub fn leaves_from_rows(
     if num_rows == 0 || rows_per_component == 0 {
         return;
     }
+    // More rows than the data holds would only repeat rows (and could not be allocated).
+    let rows_per_component = rows_per_component.min(num_rows);
     let num_rows = u32::try_from(num_rows).unwrap_or(u32::MAX);
     let leaf = &layout.leaf;
     let mut chosen = vec![0usize; rows_per_component];

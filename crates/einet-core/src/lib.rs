@@ -24,6 +24,7 @@ pub mod atomic_file;
 pub mod error;
 pub mod leaf;
 pub mod learn;
+pub mod memory;
 pub mod region_graph;
 pub mod rng;
 

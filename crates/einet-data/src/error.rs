@@ -30,6 +30,14 @@ pub enum DataError {
         /// The decompressor's message.
         reason: String,
     },
+    /// The file would take more memory than einet may use ([`einet_core::memory`]).
+    #[error("{}: {reason}", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What it needs and the budget.
+        reason: String,
+    },
     /// The file holds no data rows.
     #[error("{}: the file is empty (no data rows)", .path.display())]
     Empty {
@@ -169,6 +177,7 @@ impl DataError {
             DataError::NotFound { tried } => tried.first().map(PathBuf::as_path),
             DataError::Io { path, .. }
             | DataError::Gzip { path, .. }
+            | DataError::TooLarge { path, .. }
             | DataError::Empty { path }
             | DataError::Ragged { path, .. }
             | DataError::NotANumber { path, .. }

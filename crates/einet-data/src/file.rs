@@ -25,13 +25,25 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
-    let mut out = Vec::with_capacity(raw.len() * 4);
+    let budget = einet_core::memory::budget();
+    let limit = budget.map_or(u64::MAX, |b| b.bytes());
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit as usize));
     MultiGzDecoder::new(raw.as_slice())
+        .take(limit.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| DataError::Gzip {
             path: path.to_path_buf(),
             reason: gzip_reason(&e),
         })?;
+    if let Some(budget) = budget.filter(|b| out.len() as u64 > b.bytes()) {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it decompresses to more than {}, but {budget}",
+                einet_core::memory::gigabytes(budget.bytes())
+            ),
+        });
+    }
     Ok(out)
 }
 

@@ -86,12 +86,17 @@ pub struct RunArgs {
     /// Worker threads of the CPU backend [default: one per core]
     #[arg(long, value_parser = positive_usize)]
     pub threads: Option<usize>,
+    /// Most memory a model with its training state, a batch or a decompressed data file may
+    /// take (e.g. 8G, 512MiB) [default: the memory available]
+    #[arg(long, value_parser = einet_core::memory::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 impl RunArgs {
-    /// The device these options name, checked and with its thread pool sized; call before
-    /// any work.
+    /// The device these options name, checked and with its thread pool sized, and the memory
+    /// limit set; call before any work.
     pub fn device(&self) -> Result<Device> {
+        einet_core::memory::set_limit(self.max_memory);
         let threads = self.threads;
         let device = match self.backend {
             BackendKind::Cpu => Device::Cpu { threads },

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use einet_core::memory::{self, Budget};
 use einet_core::{Einet, EinetConfig, LayerKind, LeafFamily, LeafSpec};
 use einet_data::registry::{SPLIT_SEED, load, resolve_root};
 use einet_data::{DatasetSpec, Loaded};
@@ -132,7 +133,7 @@ impl ModelSpec {
             layer,
         };
         let layout = einet_core::Layout::new(&graph, &config).context("cannot build the model")?;
-        check_memory(layout.num_params(), available_memory())?;
+        check_memory(layout.num_params(), memory::budget())?;
         let einet = Einet::with_layout(graph, config, layout, seed);
         Ok(BuiltModel {
             einet,
@@ -147,29 +148,21 @@ impl ModelSpec {
 /// statistics and the best epoch's.
 const TRAINING_COPIES: u64 = 4;
 
-/// Refuses a model of `params` parameters whose training would need more than `available`
-/// bytes, before anything of that size is allocated.
-fn check_memory(params: usize, available: Option<u64>) -> Result<()> {
+/// Refuses a model of `params` parameters whose training would need more than `budget`,
+/// before anything of that size is allocated.
+fn check_memory(params: usize, budget: Option<Budget>) -> Result<()> {
     let needed = (params as u64).saturating_mul(4 * TRAINING_COPIES);
-    match available {
-        Some(available) if needed > available => Err(Error::invalid(format!(
-            "the model has {params} parameters; training it needs {:.1} GB ({TRAINING_COPIES} \
-             copies of 4 bytes each: model, backend, EM statistics, best epoch), but {:.1} GB \
-             of memory is available; choose a smaller -k, fewer --repetitions or a shallower \
-             structure",
-            needed as f64 / 1e9,
-            available as f64 / 1e9
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// Memory available to this process (Linux `MemAvailable`), if known.
-fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    memory::check(needed, budget, || {
+        format!(
+            "the model has {params} parameters; training it ({TRAINING_COPIES} copies of 4 \
+             bytes each: model, backend, EM statistics, best epoch)"
+        )
+    })
+    .map_err(|e| {
+        Error::invalid(format!(
+            "{e}; choose a smaller -k, fewer --repetitions or a shallower structure"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -178,14 +171,18 @@ mod memory_tests {
 
     #[test]
     fn models_too_large_for_the_memory_are_refused_with_both_sizes() {
-        assert!(check_memory(1_000, Some(16_000)).is_ok());
+        assert!(check_memory(1_000, Some(Budget::Available(16_000))).is_ok());
         assert!(check_memory(1_000, None).is_ok());
-        let err = check_memory(1_620_000_000, Some(8_000_000_000))
+        let err = check_memory(1_620_000_000, Some(Budget::Available(8_000_000_000)))
             .unwrap_err()
             .to_string();
         assert!(err.contains("1620000000 parameters"), "{err}");
         assert!(err.contains("25.9 GB"), "{err}");
         assert!(err.contains("8.0 GB of memory is available"), "{err}");
-        assert!(check_memory(usize::MAX, Some(u64::MAX - 1)).is_err());
+        let err = check_memory(1_000_000, Some(Budget::Limit(1_000_000)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the memory limit is 1.0 MB"), "{err}");
+        assert!(check_memory(usize::MAX, Some(Budget::Available(u64::MAX - 1))).is_err());
     }
 }

@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use einet_core::leaf_init::leaves_from_rows;
-use einet_core::{BackendModel, EmConfig, EmMode, LeafInit, MStep, Params, Root};
+use einet_core::memory::{self, Budget};
+use einet_core::{BackendModel, EmConfig, EmMode, Layout, LeafInit, MStep, Params, Root};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, EpochProgress, RunState};
@@ -196,6 +197,27 @@ pub struct Trainer {
     pub config: TrainConfig,
 }
 
+/// Refuses batches of `rows` training rows and `eval_rows` evaluation rows whose node values
+/// and gradients (4 bytes each) would not fit `budget`, before they are allocated.
+fn check_batch_memory(
+    layout: &Layout,
+    rows: usize,
+    eval_rows: usize,
+    budget: Option<Budget>,
+) -> Result<()> {
+    let per_row = (layout.activation_len as u64).saturating_mul(8);
+    memory::check((rows as u64).saturating_mul(per_row), budget, || {
+        format!("a batch of {rows} rows (node values and gradients)")
+    })
+    .map_err(|e| Error::invalid(format!("{e}; choose a smaller --batch-size")))?;
+    memory::check(
+        (eval_rows as u64).saturating_mul(per_row / 2),
+        budget,
+        || format!("evaluating {eval_rows} rows at once"),
+    )
+    .map_err(|e| Error::invalid(format!("{e}; choose a smaller --batch-size")))
+}
+
 /// Where a checkpoint is offered ([`TrainObserver::checkpoint_due`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckpointAt {
@@ -257,6 +279,20 @@ impl Trainer {
         self.run(Start::Resume(Box::new(checkpoint)), data, observer)
     }
 
+    /// Refuses batches of `layout`'s node values on `data` that would not fit the memory
+    /// budget ([`memory::budget`]); [`fit`](Trainer::fit) and [`resume`](Trainer::resume)
+    /// check it first, and front ends may before they create anything.
+    pub fn check_memory(&self, layout: &Layout, data: &TrainingData) -> Result<()> {
+        let (config, data) = (&self.config, &data.data);
+        let largest = data.train.rows().max(data.valid.rows()).max(data.test.rows());
+        check_batch_memory(
+            layout,
+            config.batch_size.min(data.train.rows()),
+            config.batch_size.max(MIN_EVAL_BATCH).min(largest),
+            memory::budget(),
+        )
+    }
+
     fn run(
         &self,
         start: Start,
@@ -308,6 +344,7 @@ impl Trainer {
                 }
             };
         let seconds_before = state.seconds;
+        self.check_memory(&einet.layout, training_data)?;
         let mut model = self.device.load(&einet)?;
         if let Some(em_state) = &em_state {
             model.set_em_state(em_state)?;
