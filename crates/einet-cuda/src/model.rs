@@ -60,6 +60,31 @@ pub struct CudaModel {
     chunk_rows: usize,
 }
 
+/// Refuses a model whose parameters and EM buffers (weights, their logs and counts; leaf
+/// parameters and statistics; running masses and the leaf table, 4 bytes each) would not fit
+/// the `free` bytes of device memory, before any is allocated.
+fn check_device_memory(
+    layout: &Layout,
+    plan: &Plan,
+    free: Option<u64>,
+) -> Result<(), BackendError> {
+    let floats = 3 * plan.num_weights as u64
+        + 2 * layout.leaf.num_params as u64
+        + plan.vec_start.len() as u64
+        + 2 * (layout.leaf.vars.len() * layout.leaf.k * layout.num_channels) as u64
+        + plan.table_len as u64;
+    let needed = floats.saturating_mul(4);
+    match free {
+        Some(free) if needed > free => Err(BackendError::Device(format!(
+            "the model's parameters and EM statistics need {} of GPU memory, but {} is free; \
+             choose a smaller -k, fewer --repetitions or a shallower structure",
+            einet_core::memory::gigabytes(needed),
+            einet_core::memory::gigabytes(free)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn at(start: usize, chunk: usize, total: usize) -> std::ops::Range<usize> {
     start..(start + chunk).min(total)
 }
@@ -71,6 +96,7 @@ impl CudaModel {
         let plan = Plan::new(&layout)?;
         check_param_shapes(&layout, &einet.params)?;
         let exec = &dev.exec;
+        check_device_memory(&layout, &plan, exec.memory().map(|(free, _)| free as u64))?;
         let idx = Indices::upload(exec, &plan)?;
         let weights: Vec<f32> = einet.params.layers.concat();
         let stats_len = layout.leaf.vars.len() * layout.leaf.k * layout.num_channels;
@@ -606,5 +632,35 @@ impl BackendModel for CudaModel {
             out.extend(self.read_output(n)?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+    use einet_core::{Einet, EinetConfig, LeafFamily, random_binary_trees};
+
+    #[test]
+    fn models_larger_than_the_free_gpu_memory_are_refused_with_both_sizes() {
+        let graph = random_binary_trees(8, 2, 3, 1).unwrap();
+        let einet = Einet::new(graph, EinetConfig::new(3, LeafFamily::Bernoulli), 0).unwrap();
+        let plan = Plan::new(&einet.layout).unwrap();
+        let layout = &einet.layout;
+        assert!(check_device_memory(layout, &plan, None).is_ok());
+        assert!(check_device_memory(layout, &plan, Some(1 << 30)).is_ok());
+        let floats = 3 * plan.num_weights
+            + 2 * layout.leaf.num_params
+            + plan.vec_start.len()
+            + 2 * layout.leaf.vars.len() * layout.leaf.k * layout.num_channels
+            + plan.table_len;
+        let needed = 4 * floats as u64;
+        assert!(check_device_memory(layout, &plan, Some(needed)).is_ok());
+        let err = check_device_memory(layout, &plan, Some(needed - 1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("of GPU memory") && err.contains("is free"),
+            "{err}"
+        );
     }
 }
