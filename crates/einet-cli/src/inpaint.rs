@@ -13,7 +13,7 @@ pub fn run(args: &InpaintArgs) -> Result<()> {
     if !(args.std_correction >= 0.0 && args.std_correction.is_finite()) {
         bail!("--std-correction must be a number >= 0");
     }
-    let (einet, loaded) = model_and_data(&args.data)?;
+    let (einet, loaded) = model_and_data(&args.data.source, &[args.data.split])?;
     let info = &loaded.info;
     let Some([h, w]) = info.image_shape else {
         bail!(

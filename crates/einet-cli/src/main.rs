@@ -51,9 +51,9 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// Options naming a model and the data to use with it.
+/// Options naming a model and the data set to use with it.
 #[derive(clap::Args, Debug, Clone)]
-pub struct ModelData {
+pub struct ModelSource {
     /// The model file
     #[arg(long, short = 'm')]
     pub model: PathBuf,
@@ -65,9 +65,42 @@ pub struct ModelData {
     /// repository's data/]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+/// Options naming a model and the part of a data set to use with it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelData {
+    /// The model and its data set.
+    #[command(flatten)]
+    pub source: ModelSource,
     /// Which part of the data
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
+}
+
+/// The parts `einet eval` can evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSplit {
+    /// Training rows.
+    Train,
+    /// Validation rows.
+    Valid,
+    /// Test rows.
+    Test,
+    /// Each part, and all rows together.
+    All,
+}
+
+impl EvalSplit {
+    /// The parts this names.
+    pub fn parts(self) -> Vec<Split> {
+        match self {
+            EvalSplit::Train => vec![Split::Train],
+            EvalSplit::Valid => vec![Split::Valid],
+            EvalSplit::Test => vec![Split::Test],
+            EvalSplit::All => vec![Split::Train, Split::Valid, Split::Test],
+        }
+    }
 }
 
 /// `einet eval`.
@@ -75,7 +108,13 @@ pub struct ModelData {
 pub struct EvalArgs {
     /// The model and the data to use with it.
     #[command(flatten)]
-    pub data: ModelData,
+    pub source: ModelSource,
+    /// Which part of the data: train, valid, test, or all (each part, then all rows)
+    #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
+    pub split: EvalSplit,
+    /// Also write the log-likelihood of every row to this CSV file (split,row,log_likelihood)
+    #[arg(long, value_name = "FILE")]
+    pub per_row: Option<PathBuf>,
     /// Rows per forward pass
     #[arg(long, default_value_t = 1000, value_parser = positive_usize, allow_hyphen_values = true)]
     pub batch_size: usize,

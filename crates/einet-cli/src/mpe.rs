@@ -11,7 +11,7 @@ use einet::mask::apply;
 /// Runs `einet mpe`.
 pub fn run(args: &MpeArgs) -> Result<()> {
     let device = args.run.device()?;
-    let (einet, loaded) = model_and_data(&args.data)?;
+    let (einet, loaded) = model_and_data(&args.data.source, &[args.data.split])?;
     let info = &loaded.info;
     let data = loaded.part(args.data.split);
     let n = args.n.min(data.rows());

@@ -192,7 +192,50 @@ fn a_saved_model_evaluates_to_the_reported_test_ll() {
         &["eval", "-m", &model, "--data-dir", data.to_str().unwrap()],
     );
     assert!(plain.contains(&format!("{ll:.6}")), "{plain}");
-    assert!(plain.contains("bits per dimension"), "{plain}");
+    assert!(plain.contains("bits/dim"), "{plain}");
+
+    // --split all: each part, then all rows; the per-row file holds every row's LL, whose
+    // means are the parts' log-likelihoods.
+    let all: Value = serde_json::from_str(&ok(
+        dir.path(),
+        &[
+            "eval",
+            "-m",
+            &model,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--split",
+            "all",
+            "--json",
+            "--per-row",
+            "rows.csv",
+        ],
+    ))
+    .unwrap();
+    let parts = all["parts"].as_array().unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p["split"].as_str().unwrap()).collect();
+    assert_eq!(names, ["train", "valid", "test"]);
+    assert_eq!(parts[2]["log_likelihood"], first["log_likelihood"]);
+    let rows: Vec<u64> = parts.iter().map(|p| p["rows"].as_u64().unwrap()).collect();
+    assert_eq!(all["rows"].as_u64().unwrap(), rows.iter().sum::<u64>());
+    assert_eq!(all["split"], "all");
+    let csv = std::fs::read_to_string(dir.path().join("rows.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("split,row,log_likelihood"));
+    let mut sums = std::collections::BTreeMap::<String, (f64, u64)>::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let e = sums.entry(f[0].to_string()).or_default();
+        assert_eq!(f[1].parse::<u64>().unwrap(), e.1, "{line}");
+        e.0 += f[2].parse::<f64>().unwrap();
+        e.1 += 1;
+    }
+    for part in parts {
+        let (sum, n) = sums[part["split"].as_str().unwrap()];
+        assert_eq!(n, part["rows"].as_u64().unwrap());
+        let mean = part["log_likelihood"].as_f64().unwrap();
+        assert!((sum / n as f64 - mean).abs() <= 1e-5 * mean.abs(), "{part}");
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use einet_core::{BackendModel, Einet, MpeKind, Root};
+use einet_core::{BackendModel, Einet, Layout, MpeKind, Root};
 use einet_data::Dataset;
 
 use crate::device::Device;
@@ -20,17 +20,28 @@ pub fn mean_log_likelihood(
     data: &Dataset,
     batch_size: usize,
 ) -> Result<f64> {
+    let ll = log_likelihoods(model, data, batch_size)?;
+    Ok(ll.iter().map(|&l| f64::from(l)).sum::<f64>() / data.rows() as f64)
+}
+
+/// The log-likelihood of every row of `data` (nats), evaluated `batch_size` rows at a time;
+/// an empty data set is an error.
+pub fn log_likelihoods(
+    model: &mut dyn BackendModel,
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<Vec<f32>> {
     if data.is_empty() {
         return Err(Error::invalid(format!("{} has no rows", data.name)));
     }
-    let mut total = 0.0f64;
+    let mut out = Vec::with_capacity(data.rows());
     for batch in data.values.chunks(batch_size.max(1) * data.row_len()) {
         let ll = model
             .log_likelihood(batch, Root::Mixture)
             .with_context(|| format!("cannot evaluate {}", data.name))?;
-        total += ll.iter().map(|&l| f64::from(l)).sum::<f64>();
+        out.extend(ll);
     }
-    Ok(total / data.rows() as f64)
+    Ok(out)
 }
 
 /// Checks that every value of `data` suits the leaf family of its variable, naming the first
@@ -99,6 +110,22 @@ impl Model {
     /// Values per row (variables × channels).
     pub fn row_len(&self) -> usize {
         self.einet.layout.row_len()
+    }
+
+    /// The model's layout: variables, channels, leaves and parameters.
+    pub fn layout(&self) -> &Layout {
+        &self.einet.layout
+    }
+
+    /// What training recorded in the model file (`Einet::training`).
+    pub fn training(&self) -> &serde_json::Value {
+        &self.einet.training
+    }
+
+    /// Checks that `data` fit the model ([`check_data`]): its shape, and every value against
+    /// its variable's leaf family, naming the first that does not fit.
+    pub fn check(&self, data: &Dataset) -> Result<()> {
+        check_data(&self.einet, data)
     }
 
     /// `log p(x)` of each row; missing values (NaN) are marginalised, so a row with missing
