@@ -33,8 +33,8 @@ pub const DEBD_NAMES: [&str; 20] = [
 /// How to read a delimited text file with [`csv`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CsvOptions {
-    /// Whether the first non-blank line is a header: `None` = detect (a header has a field
-    /// that is neither a number nor a missing-value marker).
+    /// Whether the first non-blank line is a header: `None` = detect (a header has no field
+    /// that is a number, and a field that is not a missing-value marker).
     pub header: Option<bool>,
     /// The field separator; `' '` splits on runs of whitespace.
     pub delimiter: char,
@@ -207,11 +207,12 @@ fn parse_label(field: &[u8]) -> Option<u32> {
     (v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX)).then_some(v as u32)
 }
 
+/// A first line is a header only when it cannot be data: no field is a number and some field
+/// is not a missing-value marker. A data line with a typo (`1O,0,1`) stays data, so the typo
+/// is reported instead of the row being dropped.
 fn looks_like_header(fields: &[&[u8]]) -> bool {
-    fields.iter().any(|f| {
-        let f = clean(f);
-        !is_missing(f) && parse_number(f).is_none()
-    })
+    let cleaned = || fields.iter().map(|f| clean(f));
+    cleaned().all(|f| parse_number(f).is_none()) && cleaned().any(|f| !is_missing(f))
 }
 
 /// Parses delimited numeric text (already decompressed); `path` is for messages.

@@ -608,3 +608,21 @@ fn cifar_records_layout_and_truncation() {
     );
     assert!(err.to_string().contains("short.bin"), "{err}");
 }
+
+#[test]
+fn a_first_line_with_a_number_is_data_so_a_typo_in_it_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.csv");
+    std::fs::write(&path, "1O,0,1\n1,1,0\n0,0,1\n").unwrap();
+    let err = csv(&path, CsvOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}: line 1, column 1: '1O' is not a number", path.display())
+    );
+    // Names (and names with empty fields) are a header; the rows after it are data.
+    for header in ["a,b,c", "x1,,y 2", "abc,?,z"] {
+        std::fs::write(&path, format!("{header}\n1,1,0\n0,0,1\n")).unwrap();
+        let data = csv(&path, CsvOptions::default()).unwrap();
+        assert_eq!(data.rows(), 2, "{header}");
+    }
+}
