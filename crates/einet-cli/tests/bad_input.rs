@@ -204,13 +204,13 @@ fn max_memory_refuses_models_batches_and_data_files_before_allocating() {
         args.extend_from_slice(extra);
         einet(d, &args)
     };
-    // The digits file decompresses to ~0.5 MB; a 10 kB budget stops its reader.
+    // The digits file (57.5 kB) decompresses to ~0.5 MB; a 100 kB budget stops its reader.
     assert_fails(
-        &train(&["--max-memory", "10K", "-k", "3"]),
+        &train(&["--max-memory", "100K", "-k", "3"]),
         1,
         &[
-            "digits.csv.gz: it decompresses to more than 10.0 kB",
-            "the memory limit is 10.0 kB",
+            "digits.csv.gz: it decompresses to more than 100.0 kB",
+            "the memory limit is 100.0 kB",
         ],
     );
     // K = 3 needs 6,000 parameters (96 kB to train) but a batch of 100 rows 651 kB.
@@ -229,6 +229,13 @@ fn max_memory_refuses_models_batches_and_data_files_before_allocating() {
             "parameters; training it (4 copies",
             "the memory limit is 300.0 kB",
         ],
+    );
+    // A plain file larger than the budget is refused before it is read.
+    std::fs::write(d.join("big.csv"), "0,1,0\n".repeat(2_000)).unwrap();
+    assert_fails(
+        &einet(d, &["train", "-d", "csv:big.csv", "--max-memory", "10K"]),
+        1,
+        &["big.csv: the file holds 12.0 kB, but the memory limit is 10.0 kB"],
     );
     assert_fails(
         &train(&["--max-memory", "12 parsecs"]),

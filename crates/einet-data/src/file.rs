@@ -13,6 +13,18 @@ pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Reads `path` completely; if its content starts with the gzip magic bytes `1f 8b` it is
 /// decompressed (all members), whatever the file's name.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    let budget = einet_core::memory::budget();
+    if let (Ok(meta), Some(budget)) = (std::fs::metadata(path), budget) {
+        if meta.len() > budget.bytes() {
+            return Err(DataError::TooLarge {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the file holds {}, but {budget}",
+                    einet_core::memory::gigabytes(meta.len())
+                ),
+            });
+        }
+    }
     let raw = std::fs::read(path).map_err(|err| match err.kind() {
         std::io::ErrorKind::NotFound => DataError::NotFound {
             tried: vec![path.to_path_buf()],
@@ -25,7 +37,6 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
-    let budget = einet_core::memory::budget();
     let limit = budget.map_or(u64::MAX, |b| b.bytes());
     let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit as usize));
     MultiGzDecoder::new(raw.as_slice())

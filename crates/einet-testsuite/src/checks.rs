@@ -480,7 +480,7 @@ pub fn statistics_rule_is_em_on_running_statistics<B: Backend>(backend: &B) {
         .unwrap();
 }
 
-/// A model restored from another's parameters and [`EmState`] (pending statistics and the
+/// A model restored from another's parameters and [`EmState`](einet_core::EmState) (pending statistics and the
 /// running mass of the statistics rule) continues stepwise EM exactly as the original; a
 /// state of the wrong shape is refused.
 pub fn em_state_restores_stepwise_em_exactly<B: Backend>(backend: &B) {
