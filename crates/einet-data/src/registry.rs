@@ -486,8 +486,10 @@ pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, 
     })
 }
 
-/// Binary, non-negative integer or real values?
-fn csv_kind(data: &Dataset) -> DataKind {
+/// The kind of a table's values (a CSV file, or rows a front end holds in memory): binary
+/// when every observed value is 0 or 1, counts when all are integers in `[0, 65536)`, else
+/// real.
+pub fn csv_kind(data: &Dataset) -> DataKind {
     let observed = || data.values.iter().filter(|v| !v.is_nan());
     if observed().all(|&v| v == 0.0 || v == 1.0) {
         DataKind::Binary

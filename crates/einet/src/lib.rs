@@ -36,6 +36,7 @@ pub mod device;
 pub mod error;
 pub mod hclt;
 pub mod images;
+pub mod in_memory;
 pub mod leaves;
 pub mod mask;
 pub mod mixture;

@@ -284,7 +284,11 @@ impl Trainer {
     /// check it first, and front ends may before they create anything.
     pub fn check_memory(&self, layout: &Layout, data: &TrainingData) -> Result<()> {
         let (config, data) = (&self.config, &data.data);
-        let largest = data.train.rows().max(data.valid.rows()).max(data.test.rows());
+        let largest = data
+            .train
+            .rows()
+            .max(data.valid.rows())
+            .max(data.test.rows());
         check_batch_memory(
             layout,
             config.batch_size.min(data.train.rows()),
