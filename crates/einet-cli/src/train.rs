@@ -87,6 +87,10 @@ pub struct TrainArgs {
     /// Seed of the structure, the initial parameters and the batch order
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Seed of the random 70/10/20 train/valid/test split of data sets without a given split
+    /// (digits, csv:PATH); the model records it, so eval, inpaint and mpe use the same rows
+    #[arg(long, default_value_t = einet::registry::SPLIT_SEED)]
+    pub split_seed: u64,
     #[command(flatten)]
     pub run: RunArgs,
     /// Output folder [default: runs/<dataset>]
@@ -342,7 +346,7 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
     let device = args.run.device()?;
     let started = Instant::now();
     let spec = args.model_spec()?;
-    let data = spec.load_data(dataset, args.data_dir.as_deref())?;
+    let data = spec.load_data_split(dataset, args.data_dir.as_deref(), args.split_seed)?;
     let info = data.data.info.clone();
     let config = args.config();
     let start = match checkpoint {

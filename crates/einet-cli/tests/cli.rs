@@ -907,3 +907,26 @@ fn bad_inputs_fail_with_a_message_and_leave_no_model() {
         );
     }
 }
+
+#[test]
+fn the_split_seed_is_recorded_and_eval_uses_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_small(dir.path(), "digits", &["--split-seed", "5"]);
+    let model = model_arg(&out);
+    let info: Value =
+        serde_json::from_str(&ok(dir.path(), &["info", "-m", &model, "--json"])).unwrap();
+    assert_eq!(info["training"]["data"]["split_seed"], 5);
+    let recorded = info["training"]["test_ll"].as_f64().unwrap();
+    let ll = eval_json(dir.path(), &model, "test")["log_likelihood"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (ll - recorded).abs() <= 1e-9 * ll.abs(),
+        "{ll} vs {recorded}"
+    );
+    // Another split seed gives other test rows (and so another test LL of the same model).
+    let data = data_dir();
+    let other = einet::registry::load(&"digits".parse().unwrap(), &data, 0).unwrap();
+    let ours = einet::registry::load(&"digits".parse().unwrap(), &data, 5).unwrap();
+    assert_ne!(other.test.values, ours.test.values);
+}

@@ -74,8 +74,20 @@ impl ModelSpec {
         dataset: &DatasetSpec,
         data_dir: Option<&Path>,
     ) -> Result<TrainingData> {
+        self.load_data_split(dataset, data_dir, SPLIT_SEED)
+    }
+
+    /// [`load_data`](ModelSpec::load_data) with the random train/valid/test split of data
+    /// sets without a given one (digits, CSV files) drawn by `split_seed`; the seed is
+    /// recorded in the data information, so later commands split the same way.
+    pub fn load_data_split(
+        &self,
+        dataset: &DatasetSpec,
+        data_dir: Option<&Path>,
+        split_seed: u64,
+    ) -> Result<TrainingData> {
         let root = resolve_root(data_dir, None);
-        self.prepare(load(dataset, &root, SPLIT_SEED)?)
+        self.prepare(load(dataset, &root, split_seed)?)
     }
 
     /// Puts loaded data on the scale of this spec's leaf family and checks every part.
