@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model with EM; writes model.einet, metrics.jsonl (and samples.png for images)
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Log-likelihood of a data split under a model (nats per instance; bits/dim for images)
     Eval(EvalArgs),
     /// Draw unconditional samples: a PNG grid for images, CSV otherwise
