@@ -141,6 +141,9 @@ pub fn run(args: &InfoArgs) -> Result<()> {
                 );
             }
         }
+        if let Some(c) = t.get("checkpoint") {
+            println!("checkpoint  {}", checkpoint_summary(c, &args.model));
+        }
         if let Some(v) = t.get("em") {
             println!("em          {v}");
         }
@@ -162,4 +165,25 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where the run of a training checkpoint's record `c` stands, and how to continue it.
+fn checkpoint_summary(c: &serde_json::Value, path: &std::path::Path) -> String {
+    let state = &c["state"];
+    let number = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let total = number(&c["config"]["epochs"]) + number(&c["config"]["full_batch_epochs"]);
+    let at = match state["running"]["batches"].as_u64() {
+        Some(b) => format!(
+            "in epoch {} of {total} after batch {b}",
+            number(&state["epoch"])
+        ),
+        None => format!("after epoch {} of {total}", number(&state["epoch"])),
+    };
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let folder = folder.map_or(".".into(), |p| p.display().to_string());
+    if state["finished"].as_bool() == Some(true) {
+        format!("{at}, the run finished; einet train --resume {folder} writes its model")
+    } else {
+        format!("{at}; continue with einet train --resume {folder}")
+    }
 }

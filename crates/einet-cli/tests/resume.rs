@@ -135,6 +135,14 @@ fn killed_or_interrupted_runs_resume_to_the_uninterrupted_model() {
         stderr.contains("einet train --resume interrupted") && stderr.contains("interrupted"),
         "{stderr}"
     );
+    // The checkpoint reads as a model that says where the run stopped.
+    let info = einet_in(d, &["info", "-m", "interrupted/checkpoint.einet"]);
+    let shown = text(&info.stdout);
+    assert!(
+        shown.contains("checkpoint  in epoch")
+            && shown.contains("einet train --resume interrupted"),
+        "{shown}"
+    );
     let got = resume(d, "interrupted");
     assert_eq!(got.params, want.params, "interrupted by Ctrl-C");
 }
