@@ -139,8 +139,7 @@ fn killed_or_interrupted_runs_resume_to_the_uninterrupted_model() {
     let info = einet_in(d, &["info", "-m", "interrupted/checkpoint.einet"]);
     let shown = text(&info.stdout);
     assert!(
-        shown.contains("checkpoint  in epoch")
-            && shown.contains("einet train --resume interrupted"),
+        shown.contains("checkpoint  ") && shown.contains("einet train --resume interrupted"),
         "{shown}"
     );
     let got = resume(d, "interrupted");
