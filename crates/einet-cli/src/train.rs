@@ -229,6 +229,9 @@ struct FrontEnd {
     cwd: PathBuf,
 }
 
+/// Fewer EM updates than this get a warning: too few to train most models.
+const FEW_UPDATES: usize = 50;
+
 /// The checkpoint's name in the output folder.
 const CHECKPOINT: &str = "checkpoint.einet";
 
@@ -363,6 +366,13 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
     };
     let trainer = Trainer::new(device, config);
     trainer.check_memory(&einet.layout, &data)?;
+    let updates = config.updates(data.data.train.rows());
+    if updates < FEW_UPDATES {
+        eprintln!(
+            "warning: this schedule makes only {updates} EM updates, too few to train most \
+             models; give more --epochs (or --full-batch-epochs), or a smaller --batch-size"
+        );
+    }
     let counts = einet.graph.counts();
     let num_params = einet.layout.num_params();
 

@@ -258,3 +258,35 @@ fn max_memory_refuses_models_batches_and_data_files_before_allocating() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn schedules_with_few_updates_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "-d",
+            "digits",
+            "--data-dir",
+            DATA,
+            "-k",
+            "2",
+            "--no-samples",
+        ];
+        args.extend_from_slice(extra);
+        let out = einet(d, &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Full-batch EM for 3 epochs: 3 updates; stepwise over 1,258 rows in batches of 100
+    // for 4 epochs: 52 updates.
+    let few = run(&["--em", "full", "--epochs", "3"]);
+    assert!(few.contains("only 3 EM updates"), "{few}");
+    let enough = run(&["--epochs", "4"]);
+    assert!(!enough.contains("EM updates"), "{enough}");
+}

@@ -31,11 +31,15 @@ fn fails(cwd: &Path, args: &[&str]) -> String {
 const CLAP_HINT: &str = "\n\nFor more information, try '--help'.\n";
 
 /// Asserts that `out` is a clean failure of `einet args…`: a non-zero exit, no panic, and a
-/// stderr that is one paragraph (no blank line) starting with `error:`, as the README
-/// promises; the one exception is [`CLAP_HINT`] after an option the parser refused. Returns
-/// stderr.
+/// stderr that is one paragraph (no blank line) starting with `error:` after any one-line
+/// warnings, as the README promises; the one exception is [`CLAP_HINT`] after an option the
+/// parser refused. Returns stderr after the warnings.
 fn assert_clean_failure(args: &[&str], out: &Output) -> String {
-    let err = text(&out.stderr);
+    // Warnings printed before the failure (one line each) come first.
+    let err: String = text(&out.stderr)
+        .split_inclusive('\n')
+        .skip_while(|l| l.starts_with("warning: "))
+        .collect();
     assert!(
         !out.status.success(),
         "einet {args:?} succeeded but should fail:\n{}",

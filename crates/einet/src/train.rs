@@ -59,6 +59,26 @@ impl TrainConfig {
         self.epochs + self.full_batch_epochs
     }
 
+    /// Stepwise updates of the mini-batch epochs on `rows` training rows (0 for full-batch
+    /// EM).
+    pub fn stepwise_updates(&self, rows: usize) -> usize {
+        match self.em.mode {
+            EmMode::Stepwise { frequency, .. } => {
+                self.epochs * rows.div_ceil(self.batch_size.max(1)) / frequency.max(1)
+            }
+            EmMode::FullBatch => 0,
+        }
+    }
+
+    /// Every EM update of the whole schedule on `rows` training rows (stepwise updates, and
+    /// one per full-batch epoch), when no epoch is skipped by `patience`.
+    pub fn updates(&self, rows: usize) -> usize {
+        match self.em.mode {
+            EmMode::Stepwise { .. } => self.stepwise_updates(rows) + self.full_batch_epochs,
+            EmMode::FullBatch => self.total_epochs(),
+        }
+    }
+
     /// The step size of stepwise update `u` of `updates` in the mini-batch phase.
     pub fn step_size(&self, start: f32, u: usize, updates: usize) -> f32 {
         match self.step_size_end {
@@ -356,11 +376,7 @@ impl Trainer {
         let em = config.em;
         let eval_batch = config.batch_size.max(MIN_EVAL_BATCH);
         let total_epochs = config.total_epochs();
-        let batches_per_epoch = data.train.rows().div_ceil(config.batch_size.max(1));
-        let updates = match em.mode {
-            EmMode::Stepwise { frequency, .. } => config.epochs * batches_per_epoch / frequency,
-            EmMode::FullBatch => 0,
-        };
+        let updates = config.stepwise_updates(data.train.rows());
         let mut checkpoint = |at: CheckpointAt,
                               observer: &mut dyn TrainObserver,
                               model: &mut dyn BackendModel,
