@@ -356,13 +356,15 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
         Some(checkpoint) => Start::Resume(Box::new(checkpoint)),
         None => Start::Fresh(Box::new(spec.build(&data, config.seed)?)),
     };
-    let (einet, structure, k_sum, k_leaf) = match &start {
-        Start::Fresh(b) => (&b.einet, &b.structure, b.k_sum, b.k_leaf),
-        Start::Resume(c) => (&c.einet, &c.structure, c.k_sum, c.k_leaf),
-    };
-    let history = match &start {
-        Start::Fresh(_) => &[][..],
-        Start::Resume(c) => &c.state.history[..],
+    let (einet, structure, k_sum, k_leaf, history) = match &start {
+        Start::Fresh(b) => (&b.einet, &b.structure, b.k_sum, b.k_leaf, &[][..]),
+        Start::Resume(c) => (
+            &c.einet,
+            &c.structure,
+            c.k_sum,
+            c.k_leaf,
+            &c.state.history[..],
+        ),
     };
     let trainer = Trainer::new(device, config);
     trainer.check_memory(&einet.layout, &data)?;

@@ -17,6 +17,15 @@ fn einet(cwd: &Path, args: &[&str]) -> Output {
         .expect("the einet binary runs")
 }
 
+/// Asserts that `out` is a success, showing its standard error otherwise.
+fn assert_succeeds(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Asserts that `out` is a failure with exit status `code` whose standard error holds every
 /// one of `wanted` and no panic.
 fn assert_fails(out: &Output, code: i32, wanted: &[&str]) {
@@ -50,11 +59,7 @@ fn train_digits(d: &Path) -> Einet {
             "--no-samples",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
     Einet::load(&d.join("run/model.einet")).unwrap()
 }
 
@@ -106,11 +111,7 @@ fn sampling_images_from_an_inconsistent_training_record_is_an_error() {
         d,
         &["sample", "-m", "run/model.einet", "-o", "x.png", "-n", "4"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
 }
 
 #[test]
@@ -252,11 +253,7 @@ fn max_memory_refuses_models_batches_and_data_files_before_allocating() {
         "--init-rows",
         "1000000000",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
 }
 
 #[test]
@@ -276,11 +273,7 @@ fn schedules_with_few_updates_are_warned_about() {
         ];
         args.extend_from_slice(extra);
         let out = einet(d, &args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_succeeds(&out);
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     // Full-batch EM for 3 epochs: 3 updates; stepwise over 1,258 rows in batches of 100
