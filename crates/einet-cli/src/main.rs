@@ -18,6 +18,7 @@ mod output;
 mod progress;
 mod sample;
 mod structure_arg;
+mod table_arg;
 mod train;
 
 use einet::HideSpec;

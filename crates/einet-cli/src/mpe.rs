@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 
 use crate::MpeArgs;
 use crate::eval::model_and_data;
-use crate::sample::{column_names, raw_text, write_csv};
+use crate::sample::{text_rows, write_csv};
 use einet::HideSpec;
 use einet::mask::apply;
 
@@ -29,15 +29,11 @@ pub fn run(args: &MpeArgs) -> Result<()> {
         .mpe(&evidence, args.mpe.kind())
         .context("MPE failed")?;
     let mut header = vec!["row".to_string()];
-    header.extend(column_names(info.num_vars, info.channels));
-    let rows: Vec<Vec<String>> = completed
-        .chunks_exact(data.row_len())
+    header.extend(info.column_names());
+    let rows: Vec<Vec<String>> = text_rows(&completed, info)
+        .into_iter()
         .enumerate()
-        .map(|(i, r)| {
-            std::iter::once(i.to_string())
-                .chain(r.iter().map(|&x| raw_text(x, info.scale)))
-                .collect()
-        })
+        .map(|(i, r)| std::iter::once(i.to_string()).chain(r).collect())
         .collect();
     write_csv(args.out.as_deref(), &header, &rows)?;
     if let Some(out) = &args.out {

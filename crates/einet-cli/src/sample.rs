@@ -7,22 +7,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::SampleArgs;
 use einet::images::write_image_grid;
-use einet::{data_info, load_model};
-
-/// Column names of a data row: `x0, x1, …` (`x0_c0, …` for several channels).
-pub fn column_names(num_vars: usize, channels: usize) -> Vec<String> {
-    (0..num_vars)
-        .flat_map(|v| {
-            (0..channels).map(move |c| {
-                if channels == 1 {
-                    format!("x{v}")
-                } else {
-                    format!("x{v}_c{c}")
-                }
-            })
-        })
-        .collect()
-}
+use einet::registry::value_names;
+use einet::{DataInfo, data_info, load_model};
 
 /// Writes CSV lines (a header, then rows) to `path` atomically, or to standard output.
 pub fn write_csv(path: Option<&Path>, header: &[String], rows: &[Vec<String>]) -> Result<()> {
@@ -39,13 +25,17 @@ pub fn write_csv(path: Option<&Path>, header: &[String], rows: &[Vec<String>]) -
     }
 }
 
-/// A model value on the raw data scale, as CSV text (empty when missing).
-pub fn raw_text(value: f32, scale: f32) -> String {
-    if value.is_nan() {
-        String::new()
-    } else {
-        format!("{}", value / scale)
-    }
+/// Rows of model values as the data writes them ([`DataInfo::value_text`]).
+pub fn text_rows(values: &[f32], info: &DataInfo) -> Vec<Vec<String>> {
+    values
+        .chunks_exact(info.row_len())
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, &x)| info.value_text(i, x))
+                .collect()
+        })
+        .collect()
 }
 
 /// Runs `einet sample`.
@@ -86,12 +76,17 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         write_image_grid(&values, args.n, info, args.scale, &args.out)?;
     } else {
         let (v, c) = (einet.layout.num_vars, einet.layout.num_channels);
-        let scale = info.as_ref().map_or(1.0, |i| i.scale);
-        let rows: Vec<Vec<String>> = values
-            .chunks_exact(v * c)
-            .map(|r| r.iter().map(|&x| raw_text(x, scale)).collect())
-            .collect();
-        write_csv(Some(&args.out), &column_names(v, c), &rows)?;
+        let (names, rows) = match &info {
+            Some(info) => (info.column_names(), text_rows(&values, info)),
+            None => (
+                value_names(v, c),
+                values
+                    .chunks_exact(v * c)
+                    .map(|r| r.iter().map(|x| x.to_string()).collect())
+                    .collect(),
+            ),
+        };
+        write_csv(Some(&args.out), &names, &rows)?;
     }
     println!("wrote {} samples to {}", args.n, args.out.display());
     Ok(())

@@ -11,13 +11,14 @@ use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
 use einet::{
     BuiltModel, Checkpoint, CheckpointAt, DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics,
-    LeafChoice, ModelSpec, TrainConfig, TrainObserver, Trainer, TrainingRecord,
+    ModelSpec, TrainConfig, TrainObserver, Trainer, TrainingRecord,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::progress::TrainProgress;
 use crate::structure_arg::StructureArgs;
+use crate::table_arg::{LeafArg, TableArgs, split_leaves};
 use einet::args::{EmArg, LeafInitArg, RunArgs, StepwiseRuleArg, positive_usize};
 
 /// `einet train`.
@@ -38,12 +39,17 @@ pub struct TrainArgs {
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub k_leaf: Option<usize>,
     /// Leaf family: bernoulli, categorical[:N], binomial[:N] or normal[:MIN_VAR,MAX_VAR]
-    /// (N at most 65536) [default: bernoulli for binary data, binomial for 8×8 digits and
-    /// MNIST, normal for CIFAR (pixels scaled to [0, 1]); for other integer data categorical
-    /// (N = largest value + 1) when the largest value is below 256, else binomial (N =
-    /// largest value); normal for real data]
-    #[arg(long)]
-    pub leaf: Option<LeafChoice>,
+    /// (N at most 65536), or NAME=FAMILY for one column of a table (repeatable)
+    /// [default: bernoulli for binary data, binomial for 8×8 digits and MNIST, normal for
+    /// CIFAR (pixels scaled to [0, 1]); for other integer data categorical (N = largest value
+    /// + 1) when the largest value is below 256, else binomial (N = largest value); normal
+    /// for real data. Tables (csv:PATH) get a family per column: categorical for strings,
+    /// bernoulli for 0/1, categorical for integers below 32, else normal with variance bounds
+    /// from the column's variance]
+    #[arg(long, value_name = "FAMILY")]
+    pub leaf: Vec<LeafArg>,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// EM mode
     #[arg(long, value_enum, default_value_t = EmArg::Stepwise)]
     pub em: EmArg,
@@ -135,11 +141,13 @@ fn parse_pseudocount(s: &str) -> Result<f32, String> {
 impl TrainArgs {
     /// The model these options describe.
     pub fn model_spec(&self) -> Result<ModelSpec> {
+        let (leaf, column_leaves) = split_leaves(&self.leaf)?;
         Ok(ModelSpec {
             structure: self.structure.spec()?,
             k: self.k,
             k_leaf: self.k_leaf,
-            leaf: self.leaf,
+            leaf,
+            column_leaves,
             layer: self.structure.layer,
         })
     }
@@ -349,7 +357,12 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
     let device = args.run.device()?;
     let started = Instant::now();
     let spec = args.model_spec()?;
-    let data = spec.load_data_split(dataset, args.data_dir.as_deref(), args.split_seed)?;
+    let data = spec.load_data_split(
+        dataset,
+        args.data_dir.as_deref(),
+        args.split_seed,
+        &args.table.options(dataset)?,
+    )?;
     let info = data.data.info.clone();
     let config = args.config();
     let start = match checkpoint {
@@ -427,7 +440,7 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
         counts.products,
         k_sum,
         k_leaf,
-        data.family.name(),
+        data.leaves.name(),
     );
     println!(
         "training: {} EM, {} epochs, batch {}, seed {}, backend {} ({} threads)",

@@ -33,6 +33,40 @@ impl LeafSpec {
         }
     }
 
+    /// The family's name, e.g. `bernoulli`, or `mixed (bernoulli, normal)` for several.
+    pub fn name(&self) -> String {
+        if self.groups.is_empty() {
+            return self.default.name();
+        }
+        let mut names = vec![self.default.name()];
+        names.extend(self.groups.iter().map(|g| g.family.name()));
+        format!("mixed ({})", names.join(", "))
+    }
+
+    /// One family per variable (`families[v]` for variable `v`): the most common one is the
+    /// default, the others form groups.
+    pub fn per_variable(families: &[LeafFamily]) -> Self {
+        let mut distinct: Vec<(LeafFamily, Vec<u32>)> = Vec::new();
+        for (v, f) in families.iter().enumerate() {
+            match distinct.iter_mut().find(|(g, _)| g == f) {
+                Some((_, vars)) => vars.push(v as u32),
+                None => distinct.push((*f, vec![v as u32])),
+            }
+        }
+        let Some(most) = (0..distinct.len()).max_by_key(|&i| (distinct[i].1.len(), usize::MAX - i))
+        else {
+            return LeafSpec::uniform(LeafFamily::Bernoulli);
+        };
+        let (default, _) = distinct.remove(most);
+        LeafSpec {
+            default,
+            groups: distinct
+                .into_iter()
+                .map(|(family, vars)| LeafGroup { vars, family })
+                .collect(),
+        }
+    }
+
     /// The distinct families (index 0 is the default) and each variable's family index.
     pub fn resolve(&self, num_vars: usize) -> Result<(Vec<LeafFamily>, Vec<u16>), ConfigError> {
         let mut families = vec![self.default];
@@ -158,5 +192,38 @@ impl EinetConfig {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_per_variable_resolves_back_to_the_same_families() {
+        let normal = LeafFamily::Normal {
+            min_var: 0.1,
+            max_var: 2.0,
+        };
+        let cat = LeafFamily::Categorical { categories: 3 };
+        let families = [
+            cat,
+            LeafFamily::Bernoulli,
+            normal,
+            LeafFamily::Bernoulli,
+            cat,
+            cat,
+        ];
+        let spec = LeafSpec::per_variable(&families);
+        assert_eq!(spec.default, cat);
+        assert_eq!(spec.groups.len(), 2);
+        let (distinct, of_var) = spec.resolve(families.len()).unwrap();
+        let back: Vec<LeafFamily> = of_var.iter().map(|&i| distinct[i as usize]).collect();
+        assert_eq!(back, families);
+        assert_eq!(
+            spec.name(),
+            "mixed (categorical(3), bernoulli, normal[0.1, 2])"
+        );
+        assert_eq!(LeafSpec::uniform(cat).name(), "categorical(3)");
     }
 }

@@ -30,6 +30,7 @@ mod idx;
 mod kmeans;
 mod location;
 pub mod registry;
+pub mod table;
 mod text;
 
 pub use batch::{Batch, Batches};

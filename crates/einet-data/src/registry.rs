@@ -18,7 +18,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CsvOptions, DATA_ENV, DEBD_NAMES, DataError, Dataset, Splits};
+use crate::table::{TableOptions, TableSchema};
+use crate::{DATA_ENV, DEBD_NAMES, DataError, Dataset, Splits};
 
 /// Why a data set cannot be named or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -89,9 +90,6 @@ pub const SPLIT_SEED: u64 = 0;
 const MNIST_VALID: f64 = 10_000.0 / 60_000.0;
 /// Validation and test fractions of data sets split at random (70/10/20).
 const RANDOM_SPLIT: (f64, f64) = (0.1, 0.2);
-/// The fewest rows a CSV file needs so that the 70/10/20 split leaves every part a row (from
-/// 5 rows on, a tenth rounds to at least 1).
-const CSV_MIN_ROWS: usize = 5;
 
 /// Which data set to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,6 +226,9 @@ pub struct DataInfo {
     /// Rows of train, valid and test.
     #[serde(default)]
     pub rows: [usize; 3],
+    /// How a table (`csv:PATH`) was read: its columns' names and categories, and options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableSchema>,
 }
 
 fn default_split_seed() -> u64 {
@@ -246,6 +247,25 @@ impl DataInfo {
             "{} ({train} train, {valid} valid, {test} test rows; split seed {})",
             self.dataset, self.split_seed
         )
+    }
+
+    /// Names of the values of a row, for CSV output: a table's column names, else
+    /// [`value_names`].
+    pub fn column_names(&self) -> Vec<String> {
+        match &self.table {
+            Some(t) => t.names(),
+            None => value_names(self.num_vars, self.channels),
+        }
+    }
+
+    /// Value `i` of a row (variable-major) in model units as the data writes it: scale and
+    /// offset undone, a table's category by name, empty when missing.
+    pub fn value_text(&self, i: usize, value: f32) -> String {
+        match &self.table {
+            Some(t) => t.text(i, value),
+            None if value.is_nan() => String::new(),
+            None => (value / self.scale).to_string(),
+        }
     }
 
     /// Whether the data are images.
@@ -268,6 +288,22 @@ impl DataInfo {
         let raw_ll = ll + d * f64::from(self.scale).ln();
         Some(-raw_ll / (d * std::f64::consts::LN_2))
     }
+}
+
+/// Names of the values of a row of `num_vars` variables: `x0, x1, …` (`x0_c0, …` for several
+/// channels).
+pub fn value_names(num_vars: usize, channels: usize) -> Vec<String> {
+    (0..num_vars)
+        .flat_map(|v| {
+            (0..channels).map(move |c| {
+                if channels == 1 {
+                    format!("x{v}")
+                } else {
+                    format!("x{v}_c{c}")
+                }
+            })
+        })
+        .collect()
 }
 
 /// Which part of the data.
@@ -370,6 +406,18 @@ pub fn resolve_root(cli: Option<&Path>, recorded: Option<&Path>) -> PathBuf {
 /// Loads `spec` from the data folder `root`, drawing random splits with `split_seed`
 /// ([`SPLIT_SEED`] for new models); values stay on their raw scale.
 pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, RegistryError> {
+    load_with(spec, root, split_seed, &TableOptions::default(), None)
+}
+
+/// [`load`], reading a table (`csv:PATH`) with `table`'s options, or as a model's `schema`
+/// says (its columns, categories and options; then `table` is not used).
+pub fn load_with(
+    spec: &DatasetSpec,
+    root: &Path,
+    split_seed: u64,
+    table: &TableOptions,
+    schema: Option<&TableSchema>,
+) -> Result<Loaded, RegistryError> {
     let read = |source: DataError| RegistryError::Load {
         spec: spec.to_string(),
         source: Box::new(source),
@@ -379,6 +427,7 @@ pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, 
         reason,
     };
     let (valid_fraction, test_fraction) = RANDOM_SPLIT;
+    let mut table_schema = None;
     let (splits, kind) = match spec {
         DatasetSpec::Digits => {
             let data = crate::sklearn_digits(root).map_err(read)?;
@@ -419,36 +468,13 @@ pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, 
             DataKind::Counts { max: 255 },
         ),
         DatasetSpec::Csv(path) => {
-            match std::fs::metadata(path) {
-                Ok(m) if m.is_dir() => {
-                    return Err(unusable(format!(
-                        "{} is a folder, not a CSV file",
-                        path.display()
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(unusable(format!(
-                        "the file {} does not exist",
-                        path.display()
-                    )));
-                }
-                Err(e) => return Err(unusable(format!("cannot read {}: {e}", path.display()))),
-            }
-            let data = crate::csv(path, CsvOptions::default()).map_err(read)?;
-            if data.rows() < CSV_MIN_ROWS {
-                return Err(unusable(format!(
-                    "{} has {} data rows; the 70/10/20 train/valid/test split needs at \
-                     least {CSV_MIN_ROWS}",
-                    path.display(),
-                    data.rows()
-                )));
-            }
-            let kind = csv_kind(&data);
-            (
-                Splits::random(&data, valid_fraction, test_fraction, split_seed).map_err(read)?,
-                kind,
-            )
+            let (splits, kind, schema) =
+                load_table(path, table, split_seed, schema).map_err(|e| match e {
+                    TableError::Read(source) => read(source),
+                    TableError::Unusable(reason) => unusable(reason),
+                })?;
+            table_schema = Some(schema);
+            (splits, kind)
         }
     };
     let Splits { train, valid, test } = splits;
@@ -475,6 +501,7 @@ pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, 
         scale: 1.0,
         split_seed,
         rows: [train.rows(), valid.rows(), test.rows()],
+        table: table_schema,
     };
     Ok(Loaded {
         spec: spec.clone(),
@@ -484,6 +511,123 @@ pub fn load(spec: &DatasetSpec, root: &Path, split_seed: u64) -> Result<Loaded, 
         kind,
         info,
     })
+}
+
+/// Why a table cannot be loaded: its files, or its rows for the split.
+enum TableError {
+    Read(DataError),
+    Unusable(String),
+}
+
+impl From<DataError> for TableError {
+    fn from(e: DataError) -> Self {
+        TableError::Read(e)
+    }
+}
+
+/// Reads the table at `path` (with its own valid and test files, if any) and splits it.
+fn load_table(
+    path: &Path,
+    options: &TableOptions,
+    split_seed: u64,
+    schema: Option<&TableSchema>,
+) -> Result<(Splits, DataKind, TableSchema), TableError> {
+    let mut options = schema.map_or(options, |s| &s.options).clone();
+    for file in [
+        Some(path),
+        options.valid_file.as_deref(),
+        options.test_file.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        match std::fs::metadata(file) {
+            Ok(m) if m.is_dir() => {
+                return Err(TableError::Unusable(format!(
+                    "{} is a folder, not a CSV file",
+                    file.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TableError::Unusable(format!(
+                    "the file {} does not exist",
+                    file.display()
+                )));
+            }
+            Err(e) => {
+                return Err(TableError::Unusable(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                )));
+            }
+        }
+    }
+    for file in [&mut options.valid_file, &mut options.test_file]
+        .into_iter()
+        .flatten()
+    {
+        *file = std::path::absolute(&*file).unwrap_or(file.clone());
+    }
+    let [valid_fraction, test_fraction] = options.split.unwrap_or([RANDOM_SPLIT.0, RANDOM_SPLIT.1]);
+    let mut files = vec![path];
+    files.extend(options.valid_file.as_deref());
+    files.extend(options.test_file.as_deref());
+    let (mut parts, schema) = crate::table::read_tables(&files, &options, schema)?;
+    let data = parts.remove(0);
+    let kind = csv_kind(&data);
+    let rows = data.rows();
+    let mut own = parts.into_iter();
+    let valid = options.valid_file.as_ref().and_then(|_| own.next());
+    let test = options.test_file.as_ref().and_then(|_| own.next());
+    let (drawn, splits) = match (valid, test) {
+        (Some(valid), Some(test)) => (
+            "",
+            Splits {
+                train: {
+                    let name = format!("{}.train", data.name);
+                    data.renamed(name)
+                },
+                valid: Some(valid),
+                test,
+            },
+        ),
+        (None, Some(test)) => (
+            "validation",
+            Splits {
+                train: data,
+                valid: None,
+                test,
+            }
+            .with_validation(valid_fraction, split_seed)?,
+        ),
+        (valid, None) => {
+            let fractions = if valid.is_some() {
+                (0.0, test_fraction)
+            } else {
+                (valid_fraction, test_fraction)
+            };
+            let mut splits = Splits::random(&data, fractions.0, fractions.1, split_seed)?;
+            let drawn = if valid.is_some() {
+                splits.valid = valid;
+                "test"
+            } else {
+                "validation and test"
+            };
+            (drawn, splits)
+        }
+    };
+    for part in splits.parts() {
+        if part.is_empty() {
+            return Err(TableError::Unusable(format!(
+                "{} has {rows} data rows, too few for the random {drawn} rows (fractions {valid_fraction} \
+                 valid, {test_fraction} test) to leave every part a row; give more rows, other \
+                 fractions (--split) or files of their own (--valid-file, --test-file)",
+                path.display(),
+            )));
+        }
+    }
+    Ok((splits, kind, schema))
 }
 
 /// The kind of a table's values (a CSV file, or rows a front end holds in memory): binary
@@ -503,7 +647,8 @@ pub fn csv_kind(data: &Dataset) -> DataKind {
 }
 
 /// Loads the data set a command names, or else the one recorded in the model, on the model's
-/// scale, split with the recorded seed, and checks that its shape matches the model.
+/// scale, split with the recorded seed, a table read with the recorded columns and options,
+/// and checks that its shape matches the model.
 pub fn load_for_model(
     spec: Option<&DatasetSpec>,
     data_dir: Option<&Path>,
@@ -521,7 +666,23 @@ pub fn load_for_model(
     };
     let root = resolve_root(data_dir, recorded.and_then(|i| i.data_dir.as_deref()));
     let split_seed = recorded.map_or(SPLIT_SEED, |i| i.split_seed);
-    let mut loaded = load(&spec, &root, split_seed)?;
+    // A table is read as the model's was; another file than the model's brings no valid or
+    // test files of the model's.
+    let schema = recorded.and_then(|i| i.table.as_ref()).map(|s| {
+        let mut s = s.clone();
+        if recorded.is_some_and(|i| i.dataset != spec.absolute().to_string()) {
+            s.options.valid_file = None;
+            s.options.test_file = None;
+        }
+        s
+    });
+    let mut loaded = load_with(
+        &spec,
+        &root,
+        split_seed,
+        &TableOptions::default(),
+        schema.as_ref(),
+    )?;
     if loaded.info.num_vars != num_vars || loaded.info.channels != channels {
         return Err(RegistryError::Shape {
             spec: spec.to_string(),
@@ -594,11 +755,13 @@ mod tests {
                 .unwrap()
                 .to_string();
             assert!(
-                err.contains(&format!("has {rows} data rows")) && err.contains("needs at least 5"),
+                err.contains(&format!(
+                    "has {rows} data rows, too few for the random validation and test rows"
+                )),
                 "{err}"
             );
         }
-        let spec = DatasetSpec::Csv(csv_file(dir.path(), CSV_MIN_ROWS));
+        let spec = DatasetSpec::Csv(csv_file(dir.path(), 5));
         let loaded = load(&spec, dir.path(), SPLIT_SEED).unwrap();
         assert_eq!(loaded.info.rows, [3, 1, 1]);
     }
@@ -628,7 +791,7 @@ mod tests {
         assert_eq!(recorded.split_seed, 7);
         let seeded = load_for_model(None, None, Some(&recorded), 2, 1).unwrap();
         assert_eq!(seeded.info.split_seed, 7);
-        let data = crate::csv(csv_file(dir.path(), 50), CsvOptions::default()).unwrap();
+        let data = crate::csv(csv_file(dir.path(), 50), crate::CsvOptions::default()).unwrap();
         let want = Splits::random(&data, 0.1, 0.2, 7).unwrap();
         assert_eq!(seeded.test.values, want.test.values);
         let fixed = load_for_model(Some(&spec), None, None, 2, 1).unwrap();
@@ -663,6 +826,7 @@ mod tests {
             scale: 1.0,
             split_seed: 0,
             rows: [0; 3],
+            table: None,
         };
         let ll = -4.0 * 8.0 * std::f64::consts::LN_2;
         assert!((info.bits_per_dim(ll).unwrap() - 8.0).abs() < 1e-9);

@@ -53,7 +53,7 @@ impl Default for CsvOptions {
 }
 
 /// Reads a numeric delimited text file (gzip detected by content): one sample per line,
-/// blank lines skipped, missing values written as an empty field, `NaN`, `nan` or `?`
+/// blank lines skipped, missing values written as an empty field, `NaN`, `NA` or `?` (any case)
 /// (stored as NaN). Fields may be surrounded by spaces or double quotes.
 pub fn csv(path: impl AsRef<Path>, options: CsvOptions) -> Result<Dataset, DataError> {
     let path = path.as_ref();
@@ -133,7 +133,7 @@ fn first_field_count(bytes: &[u8], delimiter: char) -> Option<usize> {
 }
 
 /// A short dataset name from a file name: `nltcs.train.data.gz` → `nltcs.train`.
-fn stem(path: &Path) -> String {
+pub(crate) fn stem(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -151,11 +151,11 @@ fn trim_line(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn is_blank(line: &[u8]) -> bool {
+pub(crate) fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
 
-fn split_fields(line: &[u8], delimiter: char) -> Vec<&[u8]> {
+pub(crate) fn split_fields(line: &[u8], delimiter: char) -> Vec<&[u8]> {
     if delimiter == ' ' {
         return line
             .split(u8::is_ascii_whitespace)
@@ -178,7 +178,7 @@ fn split_fields(line: &[u8], delimiter: char) -> Vec<&[u8]> {
 }
 
 /// The field without surrounding whitespace and double quotes.
-fn clean(field: &[u8]) -> &[u8] {
+pub(crate) fn clean(field: &[u8]) -> &[u8] {
     let f = field.trim_ascii();
     match f {
         [b'"', inner @ .., b'"'] => inner.trim_ascii(),
@@ -186,11 +186,13 @@ fn clean(field: &[u8]) -> &[u8] {
     }
 }
 
-fn is_missing(field: &[u8]) -> bool {
-    matches!(field, b"" | b"?") || field.eq_ignore_ascii_case(b"nan")
+pub(crate) fn is_missing(field: &[u8]) -> bool {
+    matches!(field, b"" | b"?")
+        || field.eq_ignore_ascii_case(b"nan")
+        || field.eq_ignore_ascii_case(b"na")
 }
 
-fn parse_number(field: &[u8]) -> Option<f32> {
+pub(crate) fn parse_number(field: &[u8]) -> Option<f32> {
     match field {
         b"0" => Some(0.0),
         b"1" => Some(1.0),
@@ -198,7 +200,7 @@ fn parse_number(field: &[u8]) -> Option<f32> {
     }
 }
 
-fn parse_label(field: &[u8]) -> Option<u32> {
+pub(crate) fn parse_label(field: &[u8]) -> Option<u32> {
     let s = std::str::from_utf8(field).ok()?;
     if let Ok(v) = s.parse::<u32>() {
         return Some(v);

@@ -57,7 +57,11 @@ impl HcltSpec {
         }
         let train = &data.data.train;
         let info = &data.data.info;
-        let families = vec![data.family; info.num_vars];
+        let (distinct, of_var) = data
+            .leaves
+            .resolve(info.num_vars)
+            .map_err(|e| crate::Error::invalid(e.to_string()))?;
+        let families: Vec<_> = of_var.iter().map(|&i| distinct[i as usize]).collect();
         let mut trees = Vec::with_capacity(count);
         let mut rows = 0;
         for t in 0..count {

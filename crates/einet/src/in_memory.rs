@@ -68,6 +68,7 @@ impl ModelSpec {
                 _ => None,
             },
             scale: 1.0,
+            table: None,
             split_seed: SPLIT_SEED,
             rows: [train.rows(), valid.rows(), test.rows()],
         };
@@ -111,19 +112,22 @@ mod tests {
         let data = spec
             .prepare_rows("arrays", train.clone(), None, None)
             .unwrap();
-        assert_eq!(data.family, LeafFamily::Bernoulli);
+        assert_eq!(data.leaves.default, LeafFamily::Bernoulli);
         assert_eq!(data.data.info.dataset, "arrays");
         let valid = rows("x_valid", 2, &[3.0, f32::NAN]);
         let data = spec
             .prepare_rows("arrays", train.clone(), Some(valid), None)
             .unwrap();
-        assert_eq!(data.family, LeafFamily::Categorical { categories: 4 });
+        assert_eq!(
+            data.leaves.default,
+            LeafFamily::Categorical { categories: 4 }
+        );
         assert_eq!(data.data.test.name, "x_valid");
         let test = rows("x_test", 2, &[0.5, 1.0]);
         let data = spec
             .prepare_rows("arrays", train, None, Some(test))
             .unwrap();
-        assert!(matches!(data.family, LeafFamily::Normal { .. }));
+        assert!(matches!(data.leaves.default, LeafFamily::Normal { .. }));
         assert_eq!(data.data.valid.name, "x_train");
     }
 

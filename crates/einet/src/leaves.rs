@@ -2,8 +2,8 @@
 
 use std::str::FromStr;
 
-use einet_core::LeafFamily;
 use einet_core::leaf::MAX_SUPPORT;
+use einet_core::{LeafFamily, LeafSpec};
 use einet_data::{DataKind, DatasetSpec, Loaded};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,20 @@ impl FromStr for LeafChoice {
 
     fn from_str(s: &str) -> Result<Self> {
         Self::parse_text(s).map_err(Error::Invalid)
+    }
+}
+
+impl std::fmt::Display for LeafChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeafChoice::Bernoulli => f.write_str("bernoulli"),
+            LeafChoice::Categorical(None) => f.write_str("categorical"),
+            LeafChoice::Categorical(Some(n)) => write!(f, "categorical:{n}"),
+            LeafChoice::Binomial(None) => f.write_str("binomial"),
+            LeafChoice::Binomial(Some(n)) => write!(f, "binomial:{n}"),
+            LeafChoice::Normal(None) => f.write_str("normal"),
+            LeafChoice::Normal(Some((lo, hi))) => write!(f, "normal:{lo},{hi}"),
+        }
     }
 }
 
@@ -80,6 +94,208 @@ impl LeafChoice {
     }
 }
 
+/// A leaf family for one column of a table, as a user names it: `NAME=FAMILY` (the column
+/// by its header name or 1-based number).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnLeaf {
+    /// The column.
+    pub column: String,
+    /// Its leaf family.
+    pub leaf: LeafChoice,
+}
+
+impl FromStr for ColumnLeaf {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let (column, leaf) = s
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("'{s}' is not NAME=FAMILY (e.g. age=normal)")))?;
+        if column.trim().is_empty() {
+            return Err(Error::invalid(format!("'{s}' names no column before '='")));
+        }
+        Ok(ColumnLeaf {
+            column: column.trim().to_string(),
+            leaf: leaf.trim().parse()?,
+        })
+    }
+}
+
+/// Integer columns of a table whose values span at most this many integers get categorical
+/// leaves when no family is given (over `min..=max`); others get normal leaves.
+pub const TABLE_CATEGORIES: u32 = 32;
+
+/// A column's observed values.
+struct Values {
+    /// All 0 or 1.
+    binary: bool,
+    /// All integers (of magnitude below 65536).
+    integers: bool,
+    min: f64,
+    max: f64,
+    /// Mean and variance of the training rows.
+    mean: f64,
+    variance: f64,
+}
+
+/// The family of column `var` of a table and its offset (model value = file value − offset):
+/// `choice` when given, else inferred — strings → categorical (one per category), 0/1 →
+/// bernoulli, integers spanning at most [`TABLE_CATEGORIES`] values → categorical over their
+/// range (offset: the smallest), else normal with variance bounds from the column's variance.
+/// Normal columns are centred on their mean (offset), so that their `E[x²]` statistics keep
+/// their precision in `f32`.
+fn table_family(
+    data: &Loaded,
+    var: usize,
+    choice: Option<LeafChoice>,
+) -> Result<(LeafFamily, f32)> {
+    let column = data.info.table.as_ref().map(|t| &t.columns[var]);
+    let name = column.map_or_else(|| var.to_string(), |c| c.name.clone());
+    let categories = column.map_or(0, |c| c.categories.len() as u32);
+    let values = column_values(data, var);
+    let span = values.max - values.min + 1.0;
+    let choice = match choice {
+        Some(choice) => choice,
+        None if categories > 0 => LeafChoice::Categorical(Some(categories.max(2))),
+        None if values.binary => LeafChoice::Bernoulli,
+        None if values.integers && span <= f64::from(TABLE_CATEGORIES) => {
+            LeafChoice::Categorical(None)
+        }
+        None => LeafChoice::Normal(None),
+    };
+    // Categories without a count span the column's integers; normal columns are centred.
+    let (offset, max) = match choice {
+        LeafChoice::Normal(_) => (values.mean, None),
+        LeafChoice::Categorical(None) if values.integers => (values.min, Some((span - 1.0) as u32)),
+        _ if values.integers && values.min >= 0.0 => (0.0, Some((values.max as u32).max(1))),
+        _ => (0.0, None),
+    };
+    let what = format!("column '{name}' of '{}'", data.spec);
+    let family = family_of(choice, max, &what, || {
+        // Variances from a thousandth of the column's up to the column's own.
+        let variance = (values.variance as f32).max(1e-6);
+        LeafFamily::Normal {
+            min_var: (variance * 1e-3).max(1e-6),
+            max_var: variance,
+        }
+    })?;
+    Ok((family, offset as f32))
+}
+
+/// The observed values of variable `var`: kind and range over every part (so that the
+/// validation and test rows fit the leaves too), mean and variance over the training rows.
+fn column_values(data: &Loaded, var: usize) -> Values {
+    let observed = |part: &'_ einet_data::Dataset| -> Vec<f64> {
+        part.values
+            .iter()
+            .skip(var)
+            .step_by(part.row_len())
+            .filter(|v| !v.is_nan())
+            .map(|&v| f64::from(v))
+            .collect()
+    };
+    let train = observed(&data.train);
+    let all: Vec<f64> = [&data.train, &data.valid, &data.test]
+        .into_iter()
+        .flat_map(observed)
+        .collect();
+    let n = train.len().max(1) as f64;
+    let mean = train.iter().sum::<f64>() / n;
+    let variance = train.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let finite = |x: f64| if x.is_finite() { x } else { 0.0 };
+    Values {
+        binary: all.iter().all(|&v| v == 0.0 || v == 1.0),
+        integers: !all.is_empty() && all.iter().all(|&v| v.fract() == 0.0 && v.abs() < 65_536.0),
+        min: finite(all.iter().copied().fold(f64::INFINITY, f64::min)),
+        max: finite(all.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        mean,
+        variance,
+    }
+}
+
+/// The family `choice` names, its size taken from the largest value `max` when left out;
+/// `what` names the data in errors, `normal` gives the default normal bounds.
+fn family_of(
+    choice: LeafChoice,
+    max: Option<u32>,
+    what: &str,
+    normal: impl FnOnce() -> LeafFamily,
+) -> Result<LeafFamily> {
+    let need_counts = |leaves: &str| -> Result<u32> {
+        max.ok_or_else(|| {
+            Error::invalid(format!(
+                "{leaves} leaves need non-negative integer data, but {what} has real values; \
+                 use normal leaves"
+            ))
+        })
+    };
+    Ok(match choice {
+        LeafChoice::Bernoulli => LeafFamily::Bernoulli,
+        LeafChoice::Categorical(n) => LeafFamily::Categorical {
+            categories: match n {
+                Some(n) => n,
+                None => need_counts("categorical")? + 1,
+            },
+        },
+        LeafChoice::Binomial(n) => LeafFamily::Binomial {
+            trials: match n {
+                Some(n) => n,
+                None => need_counts("binomial")?,
+            },
+        },
+        LeafChoice::Normal(Some((min_var, max_var))) => LeafFamily::Normal { min_var, max_var },
+        LeafChoice::Normal(None) => normal(),
+    })
+}
+
+/// The leaves for `data` and the scale to apply to the raw values (1/max for normal leaves
+/// on images, else 1): `arg` for every variable (the data's default when `None`), except
+/// the columns of `columns`. A table (`csv:PATH`) without `arg` gets a family per column
+/// ([`TABLE_CATEGORIES`]), and its columns are shifted by their offsets (recorded in the
+/// data information); per-column families need a table.
+pub fn resolve_leaves(
+    arg: Option<LeafChoice>,
+    columns: &[ColumnLeaf],
+    data: &mut Loaded,
+) -> Result<(LeafSpec, f32)> {
+    let Some(table) = data.info.table.clone() else {
+        if let Some(c) = columns.first() {
+            return Err(Error::invalid(format!(
+                "a leaf family per column ({}={}) needs a table (csv:PATH) whose columns have \
+                 names; '{}' is not one",
+                c.column, c.leaf, data.spec
+            )));
+        }
+        let (family, scale) = resolve(arg, data)?;
+        return Ok((LeafSpec::uniform(family), scale));
+    };
+    let mut chosen: Vec<Option<LeafChoice>> = vec![arg; table.columns.len()];
+    for c in columns {
+        let var = table.require(&c.column).map_err(Error::Invalid)?;
+        chosen[var] = Some(c.leaf);
+    }
+    let (families, offsets): (Vec<LeafFamily>, Vec<f32>) = chosen
+        .into_iter()
+        .enumerate()
+        .map(|(var, choice)| table_family(data, var, choice))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let mut shift = table.clone();
+    for (column, offset) in shift.columns.iter_mut().zip(&offsets) {
+        column.offset = *offset;
+    }
+    for part in [&mut data.train, &mut data.valid, &mut data.test] {
+        shift.shift(part);
+    }
+    if let Some(table) = &mut data.info.table {
+        for (column, offset) in table.columns.iter_mut().zip(&offsets) {
+            column.offset += *offset;
+        }
+    }
+    Ok((LeafSpec::per_variable(&families), 1.0))
+}
+
 /// The family for `data` (the data's default when `arg` is `None`) and the scale to apply to
 /// the raw values (1/max for Normal leaves on images, else 1).
 pub fn resolve(arg: Option<LeafChoice>, data: &Loaded) -> Result<(LeafFamily, f32)> {
@@ -97,48 +313,21 @@ pub fn resolve(arg: Option<LeafChoice>, data: &Loaded) -> Result<(LeafFamily, f3
         (DataKind::Counts { .. }, _) => LeafChoice::Binomial(None),
         (DataKind::Real, _) => LeafChoice::Normal(None),
     });
-    let need_counts = |what: &str| -> Result<u32> {
-        match max {
-            Some(m) => Ok(m),
-            None => Err(Error::invalid(format!(
-                "{what} leaves need non-negative integer data, but '{}' has real values; \
-                 use --leaf normal",
-                data.spec
-            ))),
-        }
+    let scale = match (arg, image, max) {
+        (LeafChoice::Normal(_), true, Some(m)) => 1.0 / m as f32,
+        _ => 1.0,
     };
-    Ok(match arg {
-        LeafChoice::Bernoulli => (LeafFamily::Bernoulli, 1.0),
-        LeafChoice::Categorical(n) => {
-            let categories = match n {
-                Some(n) => n,
-                None => need_counts("categorical")? + 1,
-            };
-            (LeafFamily::Categorical { categories }, 1.0)
+    let family = family_of(arg, max, &format!("'{}'", data.spec), || {
+        if image {
+            LeafFamily::PIXEL_NORMAL
+        } else {
+            LeafFamily::Normal {
+                min_var: 1e-6,
+                max_var: data.max_variance().max(1e-3),
+            }
         }
-        LeafChoice::Binomial(n) => {
-            let trials = match n {
-                Some(n) => n,
-                None => need_counts("binomial")?,
-            };
-            (LeafFamily::Binomial { trials }, 1.0)
-        }
-        LeafChoice::Normal(bounds) => {
-            let scale = match (image, max) {
-                (true, Some(m)) => 1.0 / m as f32,
-                _ => 1.0,
-            };
-            let family = match bounds {
-                Some((min_var, max_var)) => LeafFamily::Normal { min_var, max_var },
-                None if image => LeafFamily::PIXEL_NORMAL,
-                None => LeafFamily::Normal {
-                    min_var: 1e-6,
-                    max_var: data.max_variance().max(1e-3),
-                },
-            };
-            (family, scale)
-        }
-    })
+    })?;
+    Ok((family, scale))
 }
 
 #[cfg(test)]
@@ -201,6 +390,7 @@ mod tests {
                 scale: 1.0,
                 split_seed: 0,
                 rows: [1; 3],
+                table: None,
             },
         }
     }

@@ -51,7 +51,7 @@ pub use checkpoint::Checkpoint;
 pub use device::Device;
 pub use error::{Error, ErrorContext, Result};
 pub use hclt::HcltSpec;
-pub use leaves::LeafChoice;
+pub use leaves::{ColumnLeaf, LeafChoice};
 pub use mask::HideSpec;
 pub use mixture::EinetMixture;
 pub use model_spec::{BuiltModel, DEFAULT_K, DEFAULT_K_IMAGES, ModelSpec, TrainingData};
@@ -67,6 +67,7 @@ pub use einet_core::{
     LeafInit, MpeKind, Params, RegionGraph, Root, StepwiseRule,
 };
 pub use einet_data::registry;
+pub use einet_data::table;
 pub use einet_data::{DataInfo, Dataset, DatasetSpec, Loaded, Split, data_root};
 
 /// The backend-independent building blocks (region graphs, layout, leaves, EM).

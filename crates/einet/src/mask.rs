@@ -239,6 +239,7 @@ mod tests {
             scale: 1.0,
             split_seed: 0,
             rows: [0; 3],
+            table: None,
         };
         let err = HideSpec::Mask(path)
             .masks(&info, 1, 0)

@@ -4,13 +4,14 @@
 use std::path::Path;
 
 use einet_core::memory::{self, Budget};
-use einet_core::{Einet, EinetConfig, LayerKind, LeafFamily, LeafSpec};
-use einet_data::registry::{SPLIT_SEED, load, resolve_root};
+use einet_core::{Einet, EinetConfig, LayerKind, LeafSpec};
+use einet_data::registry::{SPLIT_SEED, load_with, resolve_root};
+use einet_data::table::TableOptions;
 use einet_data::{DatasetSpec, Loaded};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorContext, Result};
-use crate::leaves::{LeafChoice, resolve};
+use crate::leaves::{ColumnLeaf, LeafChoice, resolve_leaves};
 use crate::structure::{StructureRecord, StructureSpec};
 
 /// Vector length K of internal regions for image data when not given.
@@ -37,6 +38,10 @@ pub struct ModelSpec {
     /// largest value); normal for real data].
     #[serde(default)]
     pub leaf: Option<LeafChoice>,
+    /// Leaf families of single columns of a table, overriding `leaf` and the per-column
+    /// defaults ([`resolve_leaves`](crate::leaves::resolve_leaves)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_leaves: Vec<ColumnLeaf>,
     /// The layer kind [default: CP for learned structures (which need it), Tucker otherwise].
     /// With CP layers, random structures (RAT, PD) get a sum over every leaf region, as
     /// PyJuice builds them.
@@ -44,13 +49,13 @@ pub struct ModelSpec {
     pub layer: Option<LayerKind>,
 }
 
-/// A data set ready for training: on the scale of its leaf family, every part checked
-/// against it.
+/// A data set ready for training: on the scale of its leaf families, every part checked
+/// against them.
 pub struct TrainingData {
     /// The parts and their description.
     pub data: Loaded,
-    /// The leaf family the values fit.
-    pub family: LeafFamily,
+    /// The leaf family of every variable.
+    pub leaves: LeafSpec,
 }
 
 /// A freshly built model with its seeded initial parameters, and how it was built.
@@ -74,36 +79,55 @@ impl ModelSpec {
         dataset: &DatasetSpec,
         data_dir: Option<&Path>,
     ) -> Result<TrainingData> {
-        self.load_data_split(dataset, data_dir, SPLIT_SEED)
+        self.load_data_split(dataset, data_dir, SPLIT_SEED, &TableOptions::default())
     }
 
     /// [`load_data`](ModelSpec::load_data) with the random train/valid/test split of data
-    /// sets without a given one (digits, CSV files) drawn by `split_seed`; the seed is
-    /// recorded in the data information, so later commands split the same way.
+    /// sets without a given one (digits, CSV files) drawn by `split_seed`, and a table
+    /// (`csv:PATH`) read with `table`; the seed and the table's columns are recorded in the
+    /// data information, so later commands read and split the same way.
     pub fn load_data_split(
         &self,
         dataset: &DatasetSpec,
         data_dir: Option<&Path>,
         split_seed: u64,
+        table: &TableOptions,
     ) -> Result<TrainingData> {
         let root = resolve_root(data_dir, None);
-        self.prepare(load(dataset, &root, split_seed)?)
+        self.prepare(load_with(dataset, &root, split_seed, table, None)?)
     }
 
-    /// Puts loaded data on the scale of this spec's leaf family and checks every part.
+    /// Puts loaded data on the scale of this spec's leaf families and checks every part.
     pub fn prepare(&self, mut data: Loaded) -> Result<TrainingData> {
-        let (family, scale) = resolve(self.leaf, &data)?;
+        let (leaves, scale) = resolve_leaves(self.leaf, &self.column_leaves, &mut data)?;
         data.rescale(scale);
+        let (families, of_var) = leaves
+            .resolve(data.info.num_vars)
+            .context("cannot use these leaves")?;
+        let family_of = |v: usize| &families[of_var[v] as usize];
         for part in [&data.train, &data.valid, &data.test] {
-            part.check_family(&family).with_context(|| {
-                format!(
-                    "the data set '{}' does not fit {} leaves; choose another --leaf",
-                    data.spec,
-                    family.name()
-                )
+            part.check_families(family_of).map_err(|e| {
+                let var = match &e {
+                    einet_data::DataError::OutOfRange { var, .. } => *var,
+                    _ => 0,
+                };
+                let column = match &data.info.table {
+                    Some(t) if !leaves.groups.is_empty() => {
+                        format!("column '{}' of ", t.columns[var].name)
+                    }
+                    _ => String::new(),
+                };
+                Error::Context {
+                    message: format!(
+                        "{column}the data set '{}' does not fit {} leaves; choose another --leaf",
+                        data.spec,
+                        family_of(var).name()
+                    ),
+                    source: Box::new(e.into()),
+                }
             })?;
         }
-        Ok(TrainingData { data, family })
+        Ok(TrainingData { data, leaves })
     }
 
     /// Builds the model for `data`, its structure and parameters seeded by `seed`.
@@ -141,7 +165,7 @@ impl ModelSpec {
             k_sum,
             num_classes: 1,
             num_channels: info.channels,
-            leaves: LeafSpec::uniform(data.family),
+            leaves: data.leaves.clone(),
             layer,
         };
         let layout = einet_core::Layout::new(&graph, &config).context("cannot build the model")?;

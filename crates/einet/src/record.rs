@@ -25,7 +25,8 @@ pub struct TrainingRecord {
     pub k_leaf: usize,
     /// Vector length of internal regions.
     pub k_sum: usize,
-    /// Leaf family.
+    /// Leaf family (of a table with a family per column: the most common one; the model's
+    /// configuration has them all).
     pub leaf: LeafFamily,
     /// EM settings.
     pub em: EmRecord,
@@ -236,7 +237,7 @@ impl TrainingRecord {
             structure: trained.structure.clone(),
             k_leaf: trained.k_leaf,
             k_sum: trained.k_sum,
-            leaf: data.family,
+            leaf: data.leaves.default,
             em: EmRecord::from(&config.em),
             leaf_init: config.leaf_init,
             // Epochs run: fewer than configured when the patience stopped training early.

@@ -273,6 +273,7 @@ mod tests {
             scale: 1.0,
             split_seed: 0,
             rows: [0; 3],
+            table: None,
         }
     }
 

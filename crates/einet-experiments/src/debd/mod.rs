@@ -291,7 +291,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
                 continue;
             }
         };
-        let leaf = data.family.name();
+        let leaf = data.leaves.name();
         let loaded = &data.data;
         let vars = loaded.info.num_vars;
         let train_rows = loaded.train.rows();

@@ -174,7 +174,7 @@ fn cluster_part(
     };
     let part = TrainingData {
         data: part,
-        family: data.family,
+        leaves: data.leaves.clone(),
     };
     (part, source)
 }
@@ -253,7 +253,7 @@ pub fn run(args: &ImagesArgs, device: Device, provenance: Provenance) -> Result<
                     format!("{:?}", args.cifar_axes)
                 },
                 built.k_sum,
-                data.family.name(),
+                data.leaves.name(),
                 built.einet.layout.num_params(),
                 cfg.batch_size,
                 cfg.epochs
@@ -375,7 +375,7 @@ pub fn run(args: &ImagesArgs, device: Device, provenance: Provenance) -> Result<
         ),
         structure_record: structure,
         k: k_sum,
-        leaf: data.family.name(),
+        leaf: data.leaves.name(),
         em: EmRecord::from(&config.em),
         batch_size: config.batch_size,
         epochs: config.epochs,

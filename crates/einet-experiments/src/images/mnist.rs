@@ -166,7 +166,7 @@ pub fn run(
         rows.valid,
         rows.test,
         built.k_sum,
-        data.family.name(),
+        data.leaves.name(),
         config.epochs
     );
     let mut lines = EpochLines {
@@ -237,7 +237,7 @@ pub fn run(
         structure: description,
         structure_record: trained.structure,
         k: trained.k_sum,
-        leaf: data.family.name(),
+        leaf: data.leaves.name(),
         em: EmRecord::from(&config.em),
         batch_size: config.batch_size,
         step_size_end: config.step_size_end,

@@ -102,6 +102,7 @@ mod tests {
             scale: 1.0,
             split_seed: 0,
             rows: [3, 0, 0],
+            table: None,
         }
     }
 
