@@ -392,6 +392,7 @@ impl Model {
             k: k.map(|k| positive("k", k)).transpose()?,
             k_leaf: k_leaf.map(|k| positive("k_leaf", k)).transpose()?,
             leaf,
+            column_leaves: Vec::new(),
             layer,
         }))
     }
