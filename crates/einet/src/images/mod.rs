@@ -1,6 +1,9 @@
 //! Pictures of image data: model values as tiles, square grids of samples, and inpainting
-//! grids (original | masked | conditional sample | MPE), written as PNG files.
+//! grids (original | masked | conditional sample | MPE); and training curves. All are written
+//! as PNG files.
 
+pub mod curve;
+mod font;
 pub mod grid;
 
 use std::path::Path;
@@ -8,6 +11,7 @@ use std::path::Path;
 use einet_data::Dataset;
 use einet_data::registry::DataInfo;
 
+pub use self::curve::{CURVE_HEIGHT, CURVE_WIDTH, training_curve};
 pub use self::grid::{
     Image, MAX_SCALE, PAD, Tile, auto_scale, grid, parse_scale, read_png, write_png,
 };
