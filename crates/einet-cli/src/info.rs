@@ -111,6 +111,9 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     } else {
         if let Some(info) = data_info(&einet, &args.model)? {
             println!("data        {}", info.summary());
+            if let Some(table) = &info.table {
+                print_columns(&einet, table);
+            }
         }
         match structure_record(&einet) {
             Some(record) => println!("structure   {}", record.summary()),
@@ -165,6 +168,50 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Categories `einet info` lists per column.
+const CATEGORIES_SHOWN: usize = 8;
+
+/// One line per column of a table: name, leaf family, categories or offset.
+fn print_columns(einet: &Einet, table: &einet::table::TableSchema) {
+    let leaf = &einet.layout.leaf;
+    let width = table
+        .columns
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
+    for (v, column) in table.columns.iter().enumerate() {
+        let family = leaf
+            .var_family
+            .get(v)
+            .map_or_else(|| "?".to_string(), |&f| leaf.families[f as usize].name());
+        let detail = if !column.categories.is_empty() {
+            let shown: Vec<&str> = column
+                .categories
+                .iter()
+                .take(CATEGORIES_SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = column.categories.len().saturating_sub(CATEGORIES_SHOWN);
+            format!(
+                "categories {}{}",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" … ({more} more)")
+                } else {
+                    String::new()
+                }
+            )
+        } else if column.offset != 0.0 {
+            format!("offset {}", column.offset)
+        } else {
+            String::new()
+        };
+        let label = if v == 0 { "columns" } else { "" };
+        println!("{label:<11} {:<width$}  {family}  {detail}", column.name);
+    }
 }
 
 /// Where the run of a training checkpoint's record `c` stands, and how to continue it.

@@ -10,12 +10,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod distributed;
 mod eval;
 mod info;
 mod inpaint;
 mod mpe;
 mod output;
 mod progress;
+mod query;
 mod sample;
 mod structure_arg;
 mod table_arg;
@@ -36,7 +38,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a model with EM; writes model.einet, metrics.jsonl (and samples.png for images)
+    /// Train a model with EM; writes model.einet, metrics.jsonl, training_curve.png (and
+    /// samples.png for images)
     Train(Box<train::TrainArgs>),
     /// Log-likelihood of a data split under a model (nats per instance; bits/dim for images)
     Eval(EvalArgs),
@@ -46,6 +49,8 @@ enum Command {
     Inpaint(InpaintArgs),
     /// Complete hidden variables of data rows with their most probable values (CSV)
     Mpe(MpeArgs),
+    /// Conditional log p(target | given) and marginal log p(given) of the rows of a file
+    Query(query::QueryArgs),
     /// Show a model's structure, size, leaves and training configuration
     Info(InfoArgs),
     /// Time the canonical configurations (A1..C3, P1..P4 of docs/performance.md) on random data
@@ -262,6 +267,7 @@ fn main() -> ExitCode {
         Command::Sample(a) => sample::run(&a),
         Command::Inpaint(a) => inpaint::run(&a),
         Command::Mpe(a) => mpe::run(&a),
+        Command::Query(a) => query::run(&a),
         Command::Info(a) => info::run(&a),
         Command::Bench(a) => bench::run(&a),
     };

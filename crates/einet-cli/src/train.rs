@@ -11,15 +11,17 @@ use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
 use einet::{
     BuiltModel, Checkpoint, CheckpointAt, DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics,
-    ModelSpec, TrainConfig, TrainObserver, Trainer, TrainingRecord,
+    ModelSpec, TrainConfig, TrainObserver, Trained, Trainer, TrainingData, TrainingRecord,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::distributed::Ranks;
 use crate::progress::TrainProgress;
 use crate::structure_arg::StructureArgs;
 use crate::table_arg::{LeafArg, TableArgs, split_leaves};
 use einet::args::{EmArg, LeafInitArg, RunArgs, StepwiseRuleArg, positive_usize};
+use einet::leaves::collapsed_variances;
 
 /// `einet train`.
 #[derive(clap::Args, Debug)]
@@ -41,18 +43,19 @@ pub struct TrainArgs {
     /// Leaf family: bernoulli, categorical[:N], binomial[:N] or normal[:MIN_VAR,MAX_VAR]
     /// (N at most 65536), or NAME=FAMILY for one column of a table (repeatable)
     /// [default: bernoulli for binary data, binomial for 8×8 digits and MNIST, normal for
-    /// CIFAR (pixels scaled to [0, 1]); for other integer data categorical (N = largest value
-    /// + 1) when the largest value is below 256, else binomial (N = largest value); normal
-    /// for real data. Tables (csv:PATH) get a family per column: categorical for strings,
-    /// bernoulli for 0/1, categorical for integers below 32, else normal with variance bounds
-    /// from the column's variance]
+    /// CIFAR (pixels scaled to [0, 1]); for other integer data categorical (N = largest
+    /// value + 1) when the largest value is below 256, else binomial (N = largest value);
+    /// normal for real data. Tables (csv:PATH) get a family per column: categorical for
+    /// strings, bernoulli for 0/1, categorical for integers spanning at most 32 values, else
+    /// normal with variance bounds from the column's variance]
     #[arg(long, value_name = "FAMILY")]
     pub leaf: Vec<LeafArg>,
     #[command(flatten)]
     pub table: TableArgs,
-    /// EM mode
-    #[arg(long, value_enum, default_value_t = EmArg::Stepwise)]
-    pub em: EmArg,
+    /// EM mode [default: full for small tables (csv:PATH, at most 10000 training rows),
+    /// else stepwise]
+    #[arg(long, value_enum)]
+    pub em: Option<EmArg>,
     /// Stepwise EM: step size in (0, 1]
     #[arg(long, default_value_t = 0.05, value_parser = parse_step_size, allow_hyphen_values = true)]
     pub step_size: f32,
@@ -64,7 +67,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub full_batch_epochs: usize,
     /// End each phase (mini-batch, full-batch) after this many epochs without a better
-    /// validation log-likelihood
+    /// validation log-likelihood [default: 10 for small tables, else none]
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub patience: Option<usize>,
     /// Stepwise EM: batches between updates
@@ -78,15 +81,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_pseudocount, allow_hyphen_values = true)]
     pub pseudocount: f32,
     /// How leaf parameters start: random (as the reference) or data (each leaf component
-    /// fitted to --init-rows random training rows)
-    #[arg(long, value_enum, default_value_t = LeafInitArg::Random)]
-    pub leaf_init: LeafInitArg,
+    /// fitted to --init-rows random training rows) [default: data for small tables, else
+    /// random]
+    #[arg(long, value_enum)]
+    pub leaf_init: Option<LeafInitArg>,
     /// Training rows per leaf component for --leaf-init data
     #[arg(long, default_value_t = 10, value_parser = positive_usize, allow_hyphen_values = true)]
     pub init_rows: usize,
-    /// Passes over the training data
-    #[arg(long, default_value_t = 10, value_parser = positive_usize, allow_hyphen_values = true)]
-    pub epochs: usize,
+    /// Passes over the training data [default: 100 for small tables, else 10]
+    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub epochs: Option<usize>,
     /// Rows per mini-batch
     #[arg(long, default_value_t = 100, value_parser = positive_usize, allow_hyphen_values = true)]
     pub batch_size: usize,
@@ -109,6 +113,11 @@ pub struct TrainArgs {
     /// is also written after every epoch and on Ctrl-C, and removed when training ends)
     #[arg(long, default_value_t = 10.0, value_parser = parse_minutes, allow_hyphen_values = true)]
     pub checkpoint_minutes: f64,
+    /// Train as one rank of an MPI job, started as mpirun -np N einet train --distributed …
+    /// (a binary built with --features mpi): each rank takes its share of every batch, rank
+    /// 0 writes the output; give each rank its share of the cores with --threads
+    #[arg(long)]
+    pub distributed: bool,
     /// Continue the stopped run whose output folder is DIR from its checkpoint, with the
     /// settings it was started with; ends with the model the uninterrupted run would give
     #[arg(long, exclusive = true, value_name = "DIR")]
@@ -152,11 +161,22 @@ impl TrainArgs {
         })
     }
 
-    /// The EM schedule these options describe.
-    pub fn config(&self) -> TrainConfig {
+    /// The EM schedule these options describe; `small_table` chooses the defaults of small
+    /// tables ([`einet::TrainingData::is_small_table`]).
+    pub fn config(&self, small_table: bool) -> TrainConfig {
+        let (em, leaf_init, epochs, patience) = if small_table {
+            (
+                EmArg::Full,
+                LeafInitArg::Data,
+                SMALL_TABLE_EPOCHS,
+                Some(SMALL_TABLE_PATIENCE),
+            )
+        } else {
+            (EmArg::Stepwise, LeafInitArg::Random, EPOCHS, None)
+        };
         TrainConfig {
             em: EmConfig {
-                mode: match self.em {
+                mode: match self.em.unwrap_or(em) {
                     EmArg::Stepwise => EmMode::Stepwise {
                         frequency: self.frequency,
                         step_size: self.step_size,
@@ -166,12 +186,15 @@ impl TrainArgs {
                 },
                 pseudocount: self.pseudocount,
             },
-            leaf_init: self.leaf_init.with_rows(self.init_rows),
-            epochs: self.epochs,
+            leaf_init: self
+                .leaf_init
+                .unwrap_or(leaf_init)
+                .with_rows(self.init_rows),
+            epochs: self.epochs.unwrap_or(epochs),
             batch_size: self.batch_size,
             seed: self.seed,
             eval_train: true,
-            patience: self.patience,
+            patience: self.patience.or(patience),
             step_size_end: self.step_size_end,
             full_batch_epochs: self.full_batch_epochs,
         }
@@ -210,8 +233,24 @@ impl MetricsLine {
     }
 }
 
-/// Draws the bars, prints every epoch, appends it to metrics.jsonl, writes checkpoints and
-/// stops on Ctrl-C.
+/// `<out>/training_curve.png`: the log-likelihoods of the epochs so far, redrawn after each
+/// and once more when training ends.
+struct Curve {
+    path: PathBuf,
+    title: String,
+    history: Vec<EpochMetrics>,
+}
+
+impl Curve {
+    /// Draws `history` to `path` (atomically).
+    fn write(&self) -> einet::Result<()> {
+        let image = einet::images::training_curve(&self.history, &self.title);
+        einet::images::write_png(&self.path, &image)
+    }
+}
+
+/// Draws the bars, prints every epoch, appends it to metrics.jsonl, redraws
+/// training_curve.png, writes checkpoints and stops on Ctrl-C.
 struct EpochPrinter<'a> {
     progress: TrainProgress,
     metrics: BufWriter<File>,
@@ -219,6 +258,7 @@ struct EpochPrinter<'a> {
     info: &'a DataInfo,
     epochs: usize,
     checkpoints: Checkpoints,
+    curve: &'a mut Curve,
 }
 
 /// Where and how often checkpoints are written, and what they store to restart the run.
@@ -236,6 +276,14 @@ struct FrontEnd {
     args: Vec<String>,
     cwd: PathBuf,
 }
+
+/// Epochs when not given.
+const EPOCHS: usize = 10;
+/// Epochs of small tables when not given: full-batch EM makes one update per epoch.
+const SMALL_TABLE_EPOCHS: usize = 100;
+
+/// Patience of small tables when not given: they overfit soon.
+const SMALL_TABLE_PATIENCE: usize = 10;
 
 /// Fewer EM updates than this get a warning: too few to train most models.
 const FEW_UPDATES: usize = 50;
@@ -290,6 +338,11 @@ impl TrainObserver for EpochPrinter<'_> {
             m.samples_per_s,
             if m.improved { "  *" } else { "" }
         );
+        self.curve.history.push(m.clone());
+        // The picture only redraws the metrics above, so failing to write it warns.
+        if let Err(e) = self.curve.write() {
+            eprintln!("warning: {e}");
+        }
         Ok(())
     }
 }
@@ -348,13 +401,53 @@ enum Start {
     Resume(Box<Checkpoint>),
 }
 
-/// Trains from scratch, or from `checkpoint`.
+/// Warns about variables whose normal variances collapsed onto their lower bound.
+fn warn_collapsed_variances(einet: &einet::Einet, info: &DataInfo) {
+    let collapsed = collapsed_variances(einet);
+    if collapsed.is_empty() {
+        return;
+    }
+    let names = info.column_names();
+    let list: Vec<String> = collapsed
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({} of {} components at {})",
+                names.get(c.var).map_or("?", String::as_str),
+                c.at_floor,
+                c.components,
+                c.min_var
+            )
+        })
+        .collect();
+    eprintln!(
+        "warning: the normal variances of {} collapsed onto their lower bound, a sign of \
+         overfitting; raise the bound (--leaf NAME=normal:MIN_VAR,MAX_VAR), use fewer \
+         parameters (-k, --repetitions) or more rows",
+        list.join(", ")
+    );
+}
+
+/// Trains from scratch, or from `checkpoint`: in this process, or with --distributed as one
+/// rank of the MPI job.
 fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) -> Result<()> {
+    crate::distributed::run(args.distributed, |ranks| {
+        train_rank(args, argv, checkpoint, ranks)
+    })
+}
+
+/// [`train`] on `ranks`; ranks other than 0 train without output.
+fn train_rank(
+    args: &TrainArgs,
+    argv: Vec<String>,
+    checkpoint: Option<Checkpoint>,
+    ranks: &Ranks,
+) -> Result<()> {
     let dataset = args
         .dataset
         .as_ref()
         .context("--dataset is required unless --resume is given")?;
-    let device = args.run.device()?;
+    let device = args.run.device_on_gpu(ranks.gpu)?;
     let started = Instant::now();
     let spec = args.model_spec()?;
     let data = spec.load_data_split(
@@ -362,9 +455,25 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
         args.data_dir.as_deref(),
         args.split_seed,
         &args.table.options(dataset)?,
-    )?;
+    );
+    let data = einet::distributed::agree(ranks.comm.as_ref(), data)?;
     let info = data.data.info.clone();
-    let config = args.config();
+    let small_table = data.is_small_table();
+    let config = args.config(small_table);
+    if small_table
+        && ranks.lead()
+        && (args.em.is_none()
+            || args.leaf_init.is_none()
+            || args.epochs.is_none()
+            || args.patience.is_none())
+    {
+        println!(
+            "small table ({} training rows): defaults of full-batch EM, leaves started from \
+             data rows, {SMALL_TABLE_EPOCHS} epochs, patience {SMALL_TABLE_PATIENCE} (--em, \
+             --leaf-init, --epochs, --patience choose others)",
+            data.data.train.rows()
+        );
+    }
     let start = match checkpoint {
         Some(checkpoint) => Start::Resume(Box::new(checkpoint)),
         None => Start::Fresh(Box::new(spec.build(&data, config.seed)?)),
@@ -379,8 +488,12 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
             &c.state.history[..],
         ),
     };
-    let trainer = Trainer::new(device, config);
+    let trainer = Trainer::new(device, config).with_communicator(ranks.comm.clone());
     trainer.check_memory(&einet.layout, &data)?;
+    if !ranks.lead() {
+        fit(&trainer, start, &data, &mut ())?;
+        return Ok(());
+    }
     let updates = config.updates(data.data.train.rows());
     if updates < FEW_UPDATES {
         eprintln!(
@@ -465,6 +578,11 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_ctrl_c(&stop);
     let cwd = std::env::current_dir().context("cannot read the working folder")?;
+    let mut curve = Curve {
+        path: out.join("training_curve.png"),
+        title: format!("{dataset}: log-likelihood per epoch"),
+        history: history.to_vec(),
+    };
     let mut printer = EpochPrinter {
         progress: TrainProgress::new(true),
         metrics,
@@ -478,11 +596,9 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
             front_end: serde_json::to_value(FrontEnd { args: argv, cwd })?,
             stop,
         },
+        curve: &mut curve,
     };
-    let result = match start {
-        Start::Fresh(built) => trainer.fit(*built, &data, &mut printer),
-        Start::Resume(checkpoint) => trainer.resume(*checkpoint, &data, &mut printer),
-    };
+    let result = fit(&trainer, start, &data, &mut printer);
     drop(printer);
     let trained = match result {
         Err(e @ einet::Error::Interrupted { .. }) => {
@@ -518,8 +634,11 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
             None => String::new(),
         }
     );
+    warn_collapsed_variances(&einet, &info);
     println!("wrote {}", model_path.display());
     println!("wrote {}", metrics_path.display());
+    curve.write()?;
+    println!("wrote {}", curve.path.display());
     if info.is_image() && !args.no_samples {
         let path = out.join("samples.png");
         let mut model = device.load(&einet)?;
@@ -531,6 +650,19 @@ fn train(args: &TrainArgs, argv: Vec<String>, checkpoint: Option<Checkpoint>) ->
     }
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Trains from `start` with `trainer`.
+fn fit(
+    trainer: &Trainer,
+    start: Start,
+    data: &TrainingData,
+    observer: &mut dyn TrainObserver,
+) -> einet::Result<Trained> {
+    match start {
+        Start::Fresh(built) => trainer.fit(*built, data, observer),
+        Start::Resume(checkpoint) => trainer.resume(*checkpoint, data, observer),
+    }
 }
 
 /// Sets `stop` on the first Ctrl-C (training stops after the current batch, leaving a

@@ -167,6 +167,32 @@ fn training_on_digits_writes_model_metrics_and_samples() {
 }
 
 #[test]
+fn training_draws_the_curve_of_its_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = small_training_args(&out, "nltcs", &[]);
+    let stdout = ok(
+        dir.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let path = out.join("training_curve.png");
+    assert!(
+        stdout.contains(&format!("wrote {}", path.display())),
+        "{stdout}"
+    );
+    let (w, h, colour, pixels) = decode_png(&path);
+    assert_eq!((w, h, colour), (800, 500, png::ColorType::Rgb));
+    // The train, valid and test lines: at least three colours that are not greys.
+    let mut colours: Vec<&[u8]> = pixels
+        .chunks_exact(3)
+        .filter(|p| p[0] != p[1] || p[1] != p[2])
+        .collect();
+    colours.sort();
+    colours.dedup();
+    assert!(colours.len() >= 3, "{colours:?}");
+}
+
+#[test]
 fn a_saved_model_evaluates_to_the_reported_test_ll() {
     let dir = tempfile::tempdir().unwrap();
     let out = train_small(dir.path(), "digits", &[]);

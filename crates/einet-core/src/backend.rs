@@ -79,6 +79,17 @@ pub trait BackendModel: Send {
     /// Restores a state read by [`em_state`](BackendModel::em_state) (after
     /// [`set_params`](BackendModel::set_params), which forgets the running mass).
     fn set_em_state(&mut self, state: &EmState) -> Result<(), BackendError>;
+    /// Sums the statistics accumulated since the last M-step over the processes of a
+    /// data-parallel run, in place; `sum` sums a host buffer over the processes. The default
+    /// reads the statistics as one buffer ([`EmStatistics::flatten`]), sums it and writes it
+    /// back; a backend may sum on its device instead (the CUDA backend with NCCL). The
+    /// running mass, the same on every process, is left alone.
+    fn all_reduce_em_statistics(
+        &mut self,
+        sum: &mut dyn FnMut(&mut [f32]) -> Result<(), BackendError>,
+    ) -> Result<(), BackendError> {
+        all_reduce_on_host(self, sum)
+    }
     /// M-step with the accumulated statistics, then clears the accumulators. The running
     /// mass of [`StepwiseRule::Statistics`](crate::em::StepwiseRule::Statistics) lives in
     /// the model and restarts from zero when the parameters are replaced.
@@ -125,6 +136,19 @@ pub trait BackendModel: Send {
         ll.iter_mut().zip(le).for_each(|(a, b)| *a -= b);
         Ok(ll)
     }
+}
+
+/// The default [`BackendModel::all_reduce_em_statistics`]: the statistics read into one host
+/// buffer, summed by `sum` and written back.
+pub fn all_reduce_on_host<M: BackendModel + ?Sized>(
+    model: &mut M,
+    sum: &mut dyn FnMut(&mut [f32]) -> Result<(), BackendError>,
+) -> Result<(), BackendError> {
+    let mut state = model.em_state()?;
+    let mut flat = state.statistics.flatten();
+    sum(&mut flat)?;
+    state.statistics.unflatten(&flat)?;
+    model.set_em_state(&state)
 }
 
 /// Checks that `x` holds whole rows for `layout` (not their values); returns the row count.

@@ -33,14 +33,19 @@ impl LeafSpec {
         }
     }
 
-    /// The family's name, e.g. `bernoulli`, or `mixed (bernoulli, normal)` for several.
+    /// The family's name, e.g. `bernoulli`, or the kinds of several: `mixed (bernoulli,
+    /// normal)`.
     pub fn name(&self) -> String {
         if self.groups.is_empty() {
             return self.default.name();
         }
-        let mut names = vec![self.default.name()];
-        names.extend(self.groups.iter().map(|g| g.family.name()));
-        format!("mixed ({})", names.join(", "))
+        let mut kinds: Vec<&str> = std::iter::once(&self.default)
+            .chain(self.groups.iter().map(|g| &g.family))
+            .map(LeafFamily::kind)
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        format!("mixed ({})", kinds.join(", "))
     }
 
     /// One family per variable (`families[v]` for variable `v`): the most common one is the
@@ -220,10 +225,7 @@ mod tests {
         let (distinct, of_var) = spec.resolve(families.len()).unwrap();
         let back: Vec<LeafFamily> = of_var.iter().map(|&i| distinct[i as usize]).collect();
         assert_eq!(back, families);
-        assert_eq!(
-            spec.name(),
-            "mixed (categorical(3), bernoulli, normal[0.1, 2])"
-        );
+        assert_eq!(spec.name(), "mixed (bernoulli, categorical, normal)");
         assert_eq!(LeafSpec::uniform(cat).name(), "categorical(3)");
     }
 }

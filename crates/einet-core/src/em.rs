@@ -202,6 +202,45 @@ impl EmStatistics {
         self.log_likelihood = 0.0;
         self.samples = 0;
     }
+
+    /// The weight counts (layer by layer), leaf masses and leaf statistics in one buffer, in
+    /// that order: what data-parallel EM sums over its processes.
+    pub fn flatten(&self) -> Vec<f32> {
+        let mut flat = Vec::with_capacity(self.flat_len());
+        self.counts.iter().for_each(|c| flat.extend_from_slice(c));
+        flat.extend_from_slice(&self.leaf_mass);
+        flat.extend_from_slice(&self.leaf_stats);
+        flat
+    }
+
+    /// Replaces the statistics that [`flatten`](EmStatistics::flatten) returns by `flat`.
+    pub fn unflatten(&mut self, flat: &[f32]) -> Result<(), BackendError> {
+        if flat.len() != self.flat_len() {
+            return Err(BackendError::Input(format!(
+                "{} statistics do not fit a model with {}",
+                flat.len(),
+                self.flat_len()
+            )));
+        }
+        let mut rest = flat;
+        let parts = self
+            .counts
+            .iter_mut()
+            .chain([&mut self.leaf_mass, &mut self.leaf_stats]);
+        for part in parts {
+            let (head, tail) = rest.split_at(part.len());
+            part.copy_from_slice(head);
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// The length of [`flatten`](EmStatistics::flatten)'s buffer.
+    pub fn flat_len(&self) -> usize {
+        self.counts.iter().map(Vec::len).sum::<usize>()
+            + self.leaf_mass.len()
+            + self.leaf_stats.len()
+    }
 }
 
 /// Everything EM carries between updates besides the parameters: the statistics accumulated
@@ -361,6 +400,20 @@ mod tests {
         }
         // Leaf factors without mass keep their parameters.
         assert_eq!(params.leaf, einet.params.leaf);
+    }
+
+    #[test]
+    fn statistics_flatten_into_one_buffer_and_back() {
+        use crate::{Einet, EinetConfig, LeafFamily, random_binary_trees};
+        let graph = random_binary_trees(4, 2, 2, 1).unwrap();
+        let einet = Einet::new(graph, EinetConfig::new(2, LeafFamily::Bernoulli), 1).unwrap();
+        let mut stats = EmStatistics::zeros(&einet.layout);
+        let flat: Vec<f32> = (0..stats.flat_len()).map(|i| i as f32).collect();
+        stats.unflatten(&flat).unwrap();
+        assert_eq!(stats.counts[0][0], 0.0);
+        assert_eq!(*stats.leaf_stats.last().unwrap(), (flat.len() - 1) as f32);
+        assert_eq!(stats.flatten(), flat);
+        assert!(stats.unflatten(&flat[1..]).is_err());
     }
 
     #[test]

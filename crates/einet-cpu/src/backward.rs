@@ -178,6 +178,9 @@ fn mixing_backward(
     counts: &mut [f32],
 ) {
     let (k, cmax) = (layer.k, layer.max_components);
+    // The batch's counts, summed in f64 and added once: a running f32 total that grows far
+    // beyond each row's flow would round every addition.
+    let mut batch = vec![0.0f64; counts.len()];
     for (m, &out) in layer.out.iter().enumerate() {
         let comps = &layer.components[m * cmax..m * cmax + layer.num_components[m] as usize];
         let v = &weights[m * k * cmax..(m + 1) * k * cmax];
@@ -193,11 +196,20 @@ fn mixing_backward(
                     }
                     let flow = d * v[kk * cmax + c] * (act[block.start + b * k + kk] - y).exp();
                     grad[block.start + b * k + kk] += flow;
-                    counts[(m * k + kk) * cmax + c] += flow;
+                    batch[(m * k + kk) * cmax + c] += f64::from(flow);
                 }
             }
         }
     }
+    add_batch(counts, &batch);
+}
+
+/// Adds a batch's statistics, summed in f64, to the running totals, rounding once.
+fn add_batch(totals: &mut [f32], batch: &[f64]) {
+    totals
+        .iter_mut()
+        .zip(batch)
+        .for_each(|(t, b)| *t = (f64::from(*t) + b) as f32);
 }
 
 /// CP products pass their output's `δ` to every child unchanged (`∂ Σ_c z_c / ∂ z_c = 1`).
@@ -322,6 +334,11 @@ fn leaf_backward(layout: &Layout, x: &[f32], rows: usize, grad: &[f32], stats: &
             if leaf_node_by_product(layout, n, x, rows, delta, mass, stat) {
                 return;
             }
+            // The batch's statistics from zero, added to the totals at the end (as the
+            // matrix products above do).
+            let (totals_mass, totals_stat) = (mass, stat);
+            let mut mass = vec![0.0f32; totals_mass.len()];
+            let mut stat = vec![0.0f32; totals_stat.len()];
             for b in 0..rows {
                 let db = &delta[b * k..(b + 1) * k];
                 if db.iter().all(|&g| g == 0.0) {
@@ -345,6 +362,9 @@ fn leaf_backward(layout: &Layout, x: &[f32], rows: usize, grad: &[f32], stats: &
                         }
                     }
                 }
+            }
+            for (totals, batch) in [(totals_mass, &mass), (totals_stat, &stat)] {
+                totals.iter_mut().zip(batch).for_each(|(t, b)| *t += b);
             }
         });
 }

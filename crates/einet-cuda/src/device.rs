@@ -159,6 +159,15 @@ impl<T: Elem> DevBuf<T> {
         self.at(0)
     }
 
+    /// The CUDA memory of the buffer (`None` on the emulator).
+    #[cfg(feature = "nccl")]
+    pub(crate) fn cuda_slice_mut(&mut self) -> Option<&mut CudaSlice<T>> {
+        match &mut self.mem {
+            Mem::Cuda(slice) => Some(slice),
+            Mem::Host(_) => None,
+        }
+    }
+
     fn check(&self, range: &Range<usize>) -> Result<(), BackendError> {
         if range.start <= range.end && range.end <= self.len {
             Ok(())
@@ -261,6 +270,15 @@ impl Exec {
         Exec::Emu {
             emu,
             memory: Arc::default(),
+        }
+    }
+
+    /// The stream kernels run on (`None` on the emulator).
+    #[cfg(feature = "nccl")]
+    pub(crate) fn cuda_stream(&self) -> Option<&Arc<CudaStream>> {
+        match self {
+            Exec::Cuda { stream, .. } => Some(stream),
+            Exec::Emu { .. } => None,
         }
     }
 

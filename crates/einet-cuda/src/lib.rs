@@ -42,6 +42,8 @@ pub mod device;
 pub mod emu;
 #[cfg(feature = "cuda")]
 mod model;
+#[cfg(all(feature = "cuda", feature = "nccl"))]
+pub mod nccl;
 #[cfg(feature = "cuda")]
 mod ops;
 #[cfg(feature = "cuda")]

@@ -58,6 +58,9 @@ pub struct CudaModel {
     log_likelihood: f64,
     samples: usize,
     chunk_rows: usize,
+    /// The NCCL group whose GPUs sum their statistics with this model's.
+    #[cfg(feature = "nccl")]
+    nccl: Option<crate::nccl::Nccl>,
 }
 
 /// Refuses a model whose parameters and EM buffers (weights, their logs and counts; leaf
@@ -122,6 +125,8 @@ impl CudaModel {
             log_likelihood: 0.0,
             samples: 0,
             chunk_rows,
+            #[cfg(feature = "nccl")]
+            nccl: None,
             dims: Dims::of(&layout),
             dev,
             layout,
@@ -135,6 +140,24 @@ impl CudaModel {
 
     fn exec(&self) -> &Exec {
         &self.dev.exec
+    }
+
+    /// Joins the model to rank `rank` of the NCCL group of `size` GPUs that `id` names (made
+    /// by [`crate::nccl::unique_id`] on rank 0): from then on
+    /// [`all_reduce_em_statistics`](BackendModel::all_reduce_em_statistics) sums on the
+    /// devices. Blocks until every rank has joined; fails on the emulator.
+    #[cfg(feature = "nccl")]
+    pub fn join_nccl(
+        &mut self,
+        rank: usize,
+        size: usize,
+        id: &[u8; crate::nccl::ID_BYTES],
+    ) -> Result<(), BackendError> {
+        let stream = self.exec().cuda_stream().ok_or_else(|| {
+            BackendError::Unavailable("NCCL needs a CUDA device, not the emulator".into())
+        })?;
+        self.nccl = Some(crate::nccl::Nccl::join(stream.clone(), rank, size, id)?);
+        Ok(())
     }
 
     /// The launcher of this model's kernels.
@@ -499,6 +522,29 @@ impl BackendModel for CudaModel {
         self.log_likelihood = stats.log_likelihood;
         self.samples = stats.samples;
         exec.sync()
+    }
+
+    /// On the devices with NCCL once [`join_nccl`](CudaModel::join_nccl) was called, else
+    /// through the host.
+    #[cfg(feature = "nccl")]
+    fn all_reduce_em_statistics(
+        &mut self,
+        sum: &mut dyn FnMut(&mut [f32]) -> Result<(), BackendError>,
+    ) -> Result<(), BackendError> {
+        let Some(nccl) = &self.nccl else {
+            return einet_core::backend::all_reduce_on_host(self, sum);
+        };
+        let (Some(counts), Some(mass), Some(stats)) = (
+            self.counts.cuda_slice_mut(),
+            self.leaf_mass.cuda_slice_mut(),
+            self.leaf_stats.cuda_slice_mut(),
+        ) else {
+            return Err(BackendError::Device(
+                "internal error: NCCL with emulator buffers".into(),
+            ));
+        };
+        nccl.all_reduce([counts, mass, stats])?;
+        self.dev.exec.sync()
     }
 
     fn em_update(&mut self, step: MStep) -> Result<(), BackendError> {

@@ -519,6 +519,128 @@ fn values(
     Ok(dataset)
 }
 
+/// Reads a file of rows to query a model whose table is `schema`. A header names any of its
+/// variables, in any order (names of columns the model's table dropped or took labels from
+/// are skipped); a file without a header has every variable, in model order or in the
+/// training file's columns. Returns the rows with every variable in model order (offsets
+/// subtracted; NaN where the file lacks the variable or the value is missing; the
+/// provenance's column is 0 for a variable the file lacks), and which variables the file
+/// has. Categories are read as in training: one the schema does not know is an error naming
+/// its line and column.
+pub fn read_columns(path: &Path, schema: &TableSchema) -> Result<(Dataset, Vec<bool>), DataError> {
+    let bytes = read_bytes(path)?;
+    let mut lines = Lines::read(path, &bytes, delimiter_of(path))?;
+    lines.header = lines.names_some_columns_of(schema) || lines.detect_header();
+    let width = schema.columns.len();
+    let (kept, vars): (Vec<usize>, Vec<usize>) = if lines.header {
+        header_columns(&lines, schema)?
+    } else if lines.fields() == width {
+        (0..width).map(|j| (j, j)).unzip()
+    } else if lines.fields() == schema.fields {
+        (schema.columns.iter().enumerate())
+            .map(|(var, c)| (c.position - 1, var))
+            .unzip()
+    } else {
+        return Err(inconsistent(
+            path,
+            format!(
+                "has no header and {} columns, but the model has {width} variables ({}); a \
+                 header can name the columns a file has",
+                lines.fields(),
+                list(&schema.names())
+            ),
+        ));
+    };
+    let columns: Vec<Column> = vars.iter().map(|&v| schema.columns[v].clone()).collect();
+    let part = values(&lines, &kept, &columns, None)?;
+    let mut full = vec![f32::NAN; part.rows() * width];
+    for (to, from) in full
+        .chunks_exact_mut(width)
+        .zip(part.values.chunks_exact(kept.len()))
+    {
+        vars.iter().zip(from).for_each(|(&var, &x)| to[var] = x);
+    }
+    let mut present = vec![false; width];
+    let mut positions = vec![0; width];
+    for (&j, &var) in kept.iter().zip(&vars) {
+        present[var] = true;
+        positions[var] = j + 1;
+    }
+    let mut data = Dataset::new(part.name, width, 1, full)?;
+    data.provenance = part.provenance.map(|p| Provenance {
+        columns: positions,
+        ..p
+    });
+    schema.shift(&mut data);
+    Ok((data, present))
+}
+
+/// The file columns a query file's header names and the variables they hold (columns the
+/// model's table left out are skipped); an unknown or repeated name is an error.
+fn header_columns(
+    lines: &Lines<'_>,
+    schema: &TableSchema,
+) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+    let line = lines.lines[0].0;
+    let mut seen = vec![false; schema.columns.len()];
+    let mut pairs = Vec::new();
+    for (j, name) in lines.names().iter().enumerate() {
+        match schema.columns.iter().position(|c| c.name == *name) {
+            Some(var) if seen[var] => {
+                return Err(inconsistent(
+                    lines.path,
+                    format!("line {line}: the column '{name}' comes twice"),
+                ));
+            }
+            Some(var) => {
+                seen[var] = true;
+                pairs.push((j, var));
+            }
+            None if schema.left_out(name) => {}
+            None => {
+                return Err(inconsistent(
+                    lines.path,
+                    format!(
+                        "line {line}, column {}: '{name}' is not a variable of the model (its \
+                         variables are {})",
+                        j + 1,
+                        list(&schema.names())
+                    ),
+                ));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(inconsistent(
+            lines.path,
+            format!("line {line}: the header names none of the model's variables"),
+        ));
+    }
+    Ok(pairs.into_iter().unzip())
+}
+
+impl TableSchema {
+    /// Whether `name` names a column the table dropped or took labels from.
+    fn left_out(&self, name: &str) -> bool {
+        let options = &self.options;
+        (options.drop_columns.iter())
+            .chain(&options.label_column)
+            .any(|c| c.trim() == name)
+    }
+}
+
+impl Lines<'_> {
+    /// Whether every field of the first line names a variable of `schema` or a column its
+    /// table left out.
+    fn names_some_columns_of(&self, schema: &TableSchema) -> bool {
+        schema.header
+            && self.lines[0].1.iter().all(|f| {
+                let name = String::from_utf8_lossy(f);
+                schema.columns.iter().any(|c| c.name == name) || schema.left_out(&name)
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,7 +763,7 @@ mod tests {
         let test = dir.path().join("test.csv");
         std::fs::write(&train, "kind,x\nb,1\na,2\n").unwrap();
         std::fs::write(&test, "kind,x\nc,1\n").unwrap();
-        std::fs::write(&dir.path().join("same.csv"), "kind,x\nkind,1\n").unwrap();
+        std::fs::write(dir.path().join("same.csv"), "kind,x\nkind,1\n").unwrap();
         let opts = TableOptions::default();
         // Read together, the categories come from both files.
         let (parts, schema) = read_tables(&[&train, &test], &opts, None).unwrap();
@@ -690,5 +812,99 @@ mod tests {
         assert!(err.contains("two columns are named 'a'"), "{err}");
         let err = read("a,b\n", &opts).unwrap_err().to_string();
         assert!(err.contains("no data rows"), "{err}");
+    }
+
+    /// The schema of a small table: `id` dropped, `kind` categorical, `w` with an offset.
+    fn query_schema(dir: &Path) -> TableSchema {
+        let train = dir.join("train.csv");
+        std::fs::write(&train, "id,kind,n,w\n1,b,0,1.5\n2,a,1,2.5\n3,c,1,\n").unwrap();
+        let opts = TableOptions {
+            drop_columns: vec!["id".into()],
+            ..TableOptions::default()
+        };
+        let (_, mut schema) = read_tables(&[train.as_path()], &opts, None).unwrap();
+        schema.columns[2].offset = 2.0;
+        schema
+    }
+
+    fn query(
+        dir: &Path,
+        text: &str,
+        schema: &TableSchema,
+    ) -> Result<(Dataset, Vec<bool>), DataError> {
+        let path = dir.join("q.csv");
+        std::fs::write(&path, text).unwrap();
+        read_columns(&path, schema)
+    }
+
+    #[test]
+    fn query_rows_name_any_columns_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = query_schema(dir.path());
+        let (data, present) =
+            query(dir.path(), "w,id,kind\n3,9,c\nNA,8,a\n,7,?\n", &schema).unwrap();
+        assert_eq!(present, [true, false, true]);
+        assert_eq!((data.num_vars, data.rows()), (3, 3));
+        let row = data.row(0);
+        assert_eq!((row[0], row[2]), (2.0, 1.0));
+        assert!(row[1].is_nan());
+        assert_eq!(data.row(1)[0], 0.0);
+        assert!(data.row(1)[2].is_nan() && data.row(2)[0].is_nan() && data.row(2)[2].is_nan());
+        assert_eq!(data.location(1, 0, 0), "q.csv line 3, column 3");
+        // A one-column file of names is read by its header.
+        let (data, present) = query(dir.path(), "kind\nb\n", &schema).unwrap();
+        assert_eq!((present, data.row(0)[0]), (vec![true, false, false], 1.0));
+    }
+
+    #[test]
+    fn query_rows_without_a_header_have_every_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = query_schema(dir.path());
+        // In model order, or in the training file's columns.
+        let (data, present) = query(dir.path(), "a,1,2.5\n", &schema).unwrap();
+        assert_eq!(
+            (present, data.row(0)),
+            (vec![true; 3], &[0.0, 1.0, 0.5][..])
+        );
+        let (data, _) = query(dir.path(), "5,c,0,2\n", &schema).unwrap();
+        assert_eq!(data.row(0), [2.0, 0.0, 0.0]);
+        assert_eq!(data.location(0, 2, 0), "q.csv line 1, column 4");
+        let err = query(dir.path(), "a,1\n", &schema).unwrap_err().to_string();
+        assert!(
+            err.contains("has no header and 2 columns, but the model has 3 variables (kind, n, w)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_query_rows_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = query_schema(dir.path());
+        let cases = [
+            (
+                "kind,wt\na,1\n",
+                "line 1, column 2: 'wt' is not a variable of the model (its variables are kind, n, w)",
+            ),
+            (
+                "n,kind\n1,a\n0,d\n",
+                "line 3, column 2: 'd' is not one of the categories of 'kind' (a, b, c)",
+            ),
+            ("kind,n\na,1\n\nb\n", "line 4 has 1 fields, expected 2"),
+            (
+                "n,kind\n1,a\nx,b\n",
+                "line 3, column 1: 'x' is not a number",
+            ),
+            ("kind,kind\na,b\n", "line 1: the column 'kind' comes twice"),
+            (
+                "id\n1\n",
+                "line 1: the header names none of the model's variables",
+            ),
+            ("kind,n\n", "no data rows"),
+        ];
+        for (text, wanted) in cases {
+            let err = query(dir.path(), text, &schema).unwrap_err().to_string();
+            assert!(err.contains(wanted), "{text:?}: {err}");
+            assert!(err.contains("q.csv"), "{err}");
+        }
     }
 }

@@ -223,6 +223,7 @@ pub fn run(args: &HcltArgs) -> Result<()> {
             }),
             k: Some(args.k),
             leaf: Some(LeafChoice::Bernoulli),
+            column_leaves: Vec::new(),
             ..ModelSpec::default()
         };
         let data = spec.load_data(&DatasetSpec::Debd(name.clone()), args.data_dir.as_deref())?;

@@ -96,11 +96,16 @@ impl RunArgs {
     /// The device these options name, checked and with its thread pool sized, and the memory
     /// limit set; call before any work.
     pub fn device(&self) -> Result<Device> {
+        self.device_on_gpu(0)
+    }
+
+    /// [`device`](RunArgs::device), on GPU `ordinal` when the backend is CUDA.
+    pub fn device_on_gpu(&self, ordinal: usize) -> Result<Device> {
         einet_core::memory::set_limit(self.max_memory);
         let threads = self.threads;
         let device = match self.backend {
             BackendKind::Cpu => Device::Cpu { threads },
-            BackendKind::Cuda => Device::cuda(0)?,
+            BackendKind::Cuda => Device::cuda(ordinal)?,
         };
         device.init()?;
         if device != (Device::Cpu { threads }) {

@@ -103,6 +103,14 @@ fn cuda(ordinal: usize) -> Result<einet_cuda::CudaBackend> {
         .map_err(|e| Error::invalid(format!("cannot use the cuda backend: {e}")))
 }
 
+/// Copies `einet` onto GPU `ordinal`.
+#[cfg(feature = "cuda")]
+pub(crate) fn load_cuda(ordinal: usize, einet: &Einet) -> Result<einet_cuda::CudaModel> {
+    cuda(ordinal)?
+        .load(einet)
+        .context("cannot load the model onto the cuda backend")
+}
+
 impl Device {
     /// The CPU with one thread per core.
     pub fn cpu() -> Self {
@@ -149,11 +157,7 @@ impl Device {
                     .context("cannot load the model onto the cpu backend")?,
             )),
             #[cfg(feature = "cuda")]
-            Device::Cuda { ordinal } => Ok(Box::new(
-                cuda(ordinal)?
-                    .load(einet)
-                    .context("cannot load the model onto the cuda backend")?,
-            )),
+            Device::Cuda { ordinal } => Ok(Box::new(load_cuda(ordinal, einet)?)),
         }
     }
 

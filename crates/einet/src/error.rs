@@ -66,6 +66,17 @@ pub enum Error {
         /// Batches of it that were done.
         batches: usize,
     },
+    /// Rank `rank` of the `size` ranks of a data-parallel run failed with `message`, so
+    /// every rank stopped ([`distributed::agree`](crate::distributed::agree)).
+    #[error("rank {rank} of {size} failed: {message}")]
+    RankFailed {
+        /// The lowest rank that failed.
+        rank: usize,
+        /// Number of ranks.
+        size: usize,
+        /// Its error.
+        message: String,
+    },
     /// `message` failed because of `source`.
     #[error("{message}")]
     Context {

@@ -22,7 +22,7 @@ impl ModelSpec {
     ///
     /// let rows = Dataset::new("x_train", 2, 1, vec![0.0, 1.0, 1.0, 1.0])?;
     /// let data = ModelSpec::default().prepare_rows("arrays", rows, None, None)?;
-    /// assert_eq!(data.family.name(), "bernoulli");
+    /// assert_eq!(data.leaves.name(), "bernoulli");
     /// assert_eq!(data.data.info.rows, [2, 2, 2]);
     /// # Ok::<(), einet::Error>(())
     /// ```

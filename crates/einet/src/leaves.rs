@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use einet_core::leaf::MAX_SUPPORT;
-use einet_core::{LeafFamily, LeafSpec};
+use einet_core::{Einet, LeafFamily, LeafSpec};
 use einet_data::{DataKind, DatasetSpec, Loaded};
 use serde::{Deserialize, Serialize};
 
@@ -163,6 +163,13 @@ fn table_family(
         }
         None => LeafChoice::Normal(None),
     };
+    if categories > 0 && !matches!(choice, LeafChoice::Categorical(_) | LeafChoice::Bernoulli) {
+        return Err(Error::invalid(format!(
+            "column '{name}' holds strings ({} categories); it needs categorical leaves, not \
+             {choice}",
+            categories
+        )));
+    }
     // Categories without a count span the column's integers; normal columns are centred.
     let (offset, max) = match choice {
         LeafChoice::Normal(_) => (values.mean, None),
@@ -294,6 +301,54 @@ pub fn resolve_leaves(
         }
     }
     Ok((LeafSpec::per_variable(&families), 1.0))
+}
+
+/// A variable whose normal leaves ended with many variances on their lower bound.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollapsedVariances {
+    /// The variable.
+    pub var: usize,
+    /// Its leaf components (states × leaf regions × channels) with a variance within 1 % of
+    /// the lower bound.
+    pub at_floor: usize,
+    /// Its leaf components.
+    pub components: usize,
+    /// The lower bound.
+    pub min_var: f32,
+}
+
+/// The variables with normal leaves of which more than half the components have collapsed
+/// onto the variance's lower bound — a sign of overfitting: a component that fits a few
+/// rows (or one repeated value) exactly.
+pub fn collapsed_variances(einet: &Einet) -> Vec<CollapsedVariances> {
+    let leaf = &einet.layout.leaf;
+    let d = einet.layout.num_channels;
+    let mut by_var: Vec<Option<CollapsedVariances>> = vec![None; einet.layout.num_vars];
+    for e in 0..leaf.vars.len() {
+        let LeafFamily::Normal { min_var, .. } = leaf.family(e) else {
+            continue;
+        };
+        let start = leaf.param_offsets[e] as usize;
+        let phi = &einet.params.leaf[start..start + leaf.k * d * 2];
+        let at_floor = phi
+            .chunks_exact(2)
+            .filter(|p| p[1] - p[0] * p[0] <= min_var * 1.01)
+            .count();
+        let var = leaf.vars[e] as usize;
+        let entry = by_var[var].get_or_insert(CollapsedVariances {
+            var,
+            at_floor: 0,
+            components: 0,
+            min_var,
+        });
+        entry.at_floor += at_floor;
+        entry.components += leaf.k * d;
+    }
+    by_var
+        .into_iter()
+        .flatten()
+        .filter(|c| 2 * c.at_floor > c.components)
+        .collect()
 }
 
 /// The family for `data` (the data's default when `arg` is `None`) and the scale to apply to

@@ -32,7 +32,9 @@
 #[cfg(feature = "clap")]
 pub mod args;
 pub mod checkpoint;
+pub mod conditionals;
 pub mod device;
+pub mod distributed;
 pub mod error;
 pub mod hclt;
 pub mod images;
@@ -54,7 +56,9 @@ pub use hclt::HcltSpec;
 pub use leaves::{ColumnLeaf, LeafChoice};
 pub use mask::HideSpec;
 pub use mixture::EinetMixture;
-pub use model_spec::{BuiltModel, DEFAULT_K, DEFAULT_K_IMAGES, ModelSpec, TrainingData};
+pub use model_spec::{
+    BuiltModel, DEFAULT_K, DEFAULT_K_IMAGES, ModelSpec, SMALL_TABLE_ROWS, TrainingData,
+};
 pub use queries::Model;
 pub use record::{EmRecord, TrainingRecord, data_info, load_model};
 pub use structure::{StructureRecord, StructureSpec};

@@ -39,7 +39,7 @@ pub struct ModelSpec {
     #[serde(default)]
     pub leaf: Option<LeafChoice>,
     /// Leaf families of single columns of a table, overriding `leaf` and the per-column
-    /// defaults ([`resolve_leaves`](crate::leaves::resolve_leaves)).
+    /// defaults ([`crate::leaves::resolve_leaves`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub column_leaves: Vec<ColumnLeaf>,
     /// The layer kind [default: CP for learned structures (which need it), Tucker otherwise].
@@ -56,6 +56,17 @@ pub struct TrainingData {
     pub data: Loaded,
     /// The leaf family of every variable.
     pub leaves: LeafSpec,
+}
+
+/// Tables with at most this many training rows are small: front ends train them by
+/// full-batch EM from data-initialised leaves unless told otherwise.
+pub const SMALL_TABLE_ROWS: usize = 10_000;
+
+impl TrainingData {
+    /// Whether the data is a table (`csv:PATH`) of at most [`SMALL_TABLE_ROWS`] training rows.
+    pub fn is_small_table(&self) -> bool {
+        self.data.info.table.is_some() && self.data.train.rows() <= SMALL_TABLE_ROWS
+    }
 }
 
 /// A freshly built model with its seeded initial parameters, and how it was built.

@@ -31,11 +31,24 @@ pub fn log_likelihoods(
     data: &Dataset,
     batch_size: usize,
 ) -> Result<Vec<f32>> {
+    rows_log_likelihoods(model, data, 0..data.rows(), batch_size)
+}
+
+/// [`log_likelihoods`] of the rows `rows` of `data` (an empty range of a non-empty data set
+/// is no error).
+pub(crate) fn rows_log_likelihoods(
+    model: &mut dyn BackendModel,
+    data: &Dataset,
+    rows: std::ops::Range<usize>,
+    batch_size: usize,
+) -> Result<Vec<f32>> {
     if data.is_empty() {
         return Err(Error::invalid(format!("{} has no rows", data.name)));
     }
-    let mut out = Vec::with_capacity(data.rows());
-    for batch in data.values.chunks(batch_size.max(1) * data.row_len()) {
+    let width = data.row_len();
+    let values = &data.values[rows.start * width..rows.end * width];
+    let mut out = Vec::with_capacity(rows.len());
+    for batch in values.chunks(batch_size.max(1) * width) {
         let ll = model
             .log_likelihood(batch, Root::Mixture)
             .with_context(|| format!("cannot evaluate {}", data.name))?;

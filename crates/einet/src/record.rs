@@ -162,6 +162,20 @@ fn check_data_info(info: &DataInfo, num_vars: usize, channels: usize) -> Result<
             ));
         }
     }
+    if let Some(table) = &info.table {
+        if table.columns.len() != num_vars {
+            return Err(format!(
+                "the table has {} columns, but the model has {num_vars} variables",
+                table.columns.len()
+            ));
+        }
+        if let Some(c) = table.columns.iter().find(|c| !c.offset.is_finite()) {
+            return Err(format!(
+                "the offset of column '{}' is {}, not a number",
+                c.name, c.offset
+            ));
+        }
+    }
     if !(info.scale.is_finite() && info.scale > 0.0) {
         return Err(format!("scale is {}, not a positive number", info.scale));
     }

@@ -4,6 +4,7 @@
 //! annealed linearly over the mini-batch epochs (`step_size_end`), then full-batch epochs
 //! (`full_batch_epochs`), each phase stopped early by `patience`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use einet_core::leaf_init::leaves_from_rows;
@@ -13,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, EpochProgress, RunState};
 use crate::device::Device;
+use crate::distributed::{self, Communicator, Single};
 use crate::error::{Error, ErrorContext, Result};
 use crate::model_spec::{BuiltModel, TrainingData};
-use crate::queries::mean_log_likelihood;
+use crate::queries::rows_log_likelihoods;
 use crate::structure::StructureRecord;
 
 /// Rows per batch when evaluating, at least.
@@ -145,6 +147,10 @@ pub struct BatchProgress {
 
 /// Sees a training run as it goes. Every method has a default that does nothing; an error
 /// from [`TrainObserver::epoch_done`] stops training and is returned.
+///
+/// In a data-parallel run every rank has its observer: training stops or takes a checkpoint
+/// when any rank's observer asks for it, every rank sees the same metrics, and the
+/// checkpoint holds the statistics of all ranks (a front end writes it from rank 0).
 pub trait TrainObserver {
     /// Epoch `epoch` of `epochs` starts, with `batches` batches.
     fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
@@ -209,12 +215,14 @@ impl Trained {
     }
 }
 
-/// Trains models with EM on a device.
+/// Trains models with EM on a device, in one process or as a rank of a data-parallel run
+/// ([`Trainer::with_communicator`]).
 pub struct Trainer {
     /// Where the model runs.
     pub device: Device,
     /// The schedule.
     pub config: TrainConfig,
+    communicator: Arc<dyn Communicator>,
 }
 
 /// Refuses batches of `rows` training rows and `eval_rows` evaluation rows whose node values
@@ -238,6 +246,20 @@ fn check_batch_memory(
     .map_err(|e| Error::invalid(format!("{e}; choose a smaller --batch-size")))
 }
 
+/// The mean log-likelihood of `data`: each rank evaluates its block of rows, and the sums are
+/// added over the ranks.
+fn mean_log_likelihood(
+    comm: &dyn Communicator,
+    model: &mut dyn BackendModel,
+    data: &einet_data::Dataset,
+    batch: usize,
+) -> Result<f64> {
+    let local = rows_log_likelihoods(model, data, distributed::shard(comm, data.rows()), batch)
+        .map(|ll| ((), [ll.iter().map(|&l| f64::from(l)).sum::<f64>()]));
+    let ((), [sum]) = distributed::sum_agreed(comm, local)?;
+    Ok(sum / data.rows() as f64)
+}
+
 /// Where a checkpoint is offered ([`TrainObserver::checkpoint_due`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckpointAt {
@@ -258,7 +280,20 @@ enum Start {
 impl Trainer {
     /// A trainer for `config` on `device`.
     pub fn new(device: Device, config: TrainConfig) -> Self {
-        Trainer { device, config }
+        Trainer {
+            device,
+            config,
+            communicator: Arc::new(Single),
+        }
+    }
+
+    /// Trains as one rank of the data-parallel run of `communicator` (see
+    /// [`distributed`]): every rank calls [`fit`](Trainer::fit) or
+    /// [`resume`](Trainer::resume) with the same data, model and schedule, takes its block of
+    /// rows of every batch and of every evaluated split, and ends with the same parameters.
+    pub fn with_communicator(mut self, communicator: Arc<dyn Communicator>) -> Self {
+        self.communicator = communicator;
+        self
     }
 
     /// Trains `built` on `data`, keeping the parameters of the epoch with the best validation
@@ -323,10 +358,11 @@ impl Trainer {
         training_data: &TrainingData,
         observer: &mut dyn TrainObserver,
     ) -> Result<Trained> {
+        let comm = self.communicator.as_ref();
         let config = &self.config;
         let data = &training_data.data;
         let started = Instant::now();
-        let (mut einet, structure, k_sum, k_leaf, mut state, mut best_params, em_state) =
+        let (mut einet, structure, k_sum, k_leaf, mut state, mut best_params, mut em_state) =
             match start {
                 Start::Fresh(built) => {
                     let built = *built;
@@ -369,8 +405,13 @@ impl Trainer {
             };
         let seconds_before = state.seconds;
         self.check_memory(&einet.layout, training_data)?;
-        let mut model = self.device.load(&einet)?;
-        if let Some(em_state) = &em_state {
+        distributed::check_same_run(comm, data, &einet, config)?;
+        let mut model = distributed::agree(comm, comm.load(&self.device, &einet))?;
+        if let Some(em_state) = &mut em_state {
+            // The checkpoint holds the statistics of all ranks: rank 0 takes them over.
+            if comm.rank() != 0 {
+                em_state.statistics.clear();
+            }
             model.set_em_state(em_state)?;
         }
         let em = config.em;
@@ -383,13 +424,15 @@ impl Trainer {
                               state: &RunState,
                               best_params: &Option<Params>|
          -> Result<()> {
-            if !observer.checkpoint_due(at) {
+            if !distributed::any(comm, observer.checkpoint_due(at))? {
                 return Ok(());
             }
             let mut state = state.clone();
             state.seconds = seconds_before + started.elapsed().as_secs_f64();
             einet.params = model.params()?;
-            observer.checkpoint(&Checkpoint {
+            let mut em = model.em_state()?;
+            distributed::sum_statistics(comm, &mut em.statistics)?;
+            let written = observer.checkpoint(&Checkpoint {
                 einet: einet.clone(),
                 structure: structure.clone(),
                 k_sum,
@@ -399,8 +442,9 @@ impl Trainer {
                 train_rows: data.train.rows(),
                 state,
                 best_params: best_params.clone(),
-                em: model.em_state()?,
-            })
+                em,
+            });
+            distributed::agree(comm, written)
         };
         while !state.finished {
             let progress = match state.running {
@@ -430,10 +474,16 @@ impl Trainer {
             let running_ll = |p: &EpochProgress| p.ll_sum / p.samples.max(1) as f64;
             let per_second = |p: &EpochProgress| p.samples as f64 / seconds(p).max(1e-9);
             let mut progress = progress;
+            let width = data.train.row_len();
             for batch in batches.skip(progress.batches) {
-                let ll = model
-                    .em_accumulate(batch.values(), Root::Mixture)
-                    .with_context(|| format!("EM statistics failed in epoch {epoch}"))?;
+                let rows = distributed::shard(comm, batch.rows());
+                let local = match &batch.values()[rows.start * width..rows.end * width] {
+                    [] => Ok(0.0),
+                    x => model
+                        .em_accumulate(x, Root::Mixture)
+                        .with_context(|| format!("EM statistics failed in epoch {epoch}")),
+                };
+                let ((), [ll]) = distributed::sum_agreed(comm, local.map(|ll| ((), [ll])))?;
                 progress.samples += batch.rows();
                 progress.ll_sum += ll;
                 progress.batches += 1;
@@ -454,6 +504,7 @@ impl Trainer {
                 {
                     if state.batches_seen % frequency == 0 {
                         let u = state.batches_seen / frequency - 1;
+                        distributed::all_reduce_statistics(comm, model.as_mut())?;
                         model.em_update(MStep {
                             step_size: config.step_size(step_size, u, updates),
                             rule,
@@ -461,7 +512,7 @@ impl Trainer {
                         })?;
                     }
                 }
-                let stop = observer.stop_requested();
+                let stop = distributed::any(comm, observer.stop_requested())?;
                 let at = if stop {
                     CheckpointAt::Interrupted
                 } else {
@@ -480,6 +531,7 @@ impl Trainer {
                 }
             }
             if full_batch {
+                distributed::all_reduce_statistics(comm, model.as_mut())?;
                 model.em_update(MStep::full_batch(em.pseudocount))?;
             }
             let (epoch_seconds, samples_per_s, running) = (
@@ -489,13 +541,14 @@ impl Trainer {
             );
             observer.evaluating(epoch);
             let eval_start = Instant::now();
+            let mut evaluate = |data| mean_log_likelihood(comm, model.as_mut(), data, eval_batch);
             let train_ll = if config.eval_train {
-                mean_log_likelihood(model.as_mut(), &data.train, eval_batch)?
+                evaluate(&data.train)?
             } else {
                 running
             };
-            let valid_ll = mean_log_likelihood(model.as_mut(), &data.valid, eval_batch)?;
-            let test_ll = mean_log_likelihood(model.as_mut(), &data.test, eval_batch)?;
+            let valid_ll = evaluate(&data.valid)?;
+            let test_ll = evaluate(&data.test)?;
             if !(train_ll.is_finite() && valid_ll.is_finite() && test_ll.is_finite()) {
                 return Err(Error::invalid(format!(
                     "training diverged in epoch {epoch} (train LL {train_ll}, valid LL \
@@ -520,7 +573,7 @@ impl Trainer {
                 samples_per_s,
                 improved,
             };
-            observer.epoch_done(&metrics)?;
+            distributed::agree(comm, observer.epoch_done(&metrics))?;
             state.history.push(metrics);
             state.running = None;
             if let (Some(patience), Some(b)) = (config.patience, state.best) {
@@ -536,7 +589,7 @@ impl Trainer {
             if state.epoch >= total_epochs {
                 state.finished = true;
             }
-            let stop = observer.stop_requested() && !state.finished;
+            let stop = distributed::any(comm, observer.stop_requested())? && !state.finished;
             let at = if stop {
                 CheckpointAt::Interrupted
             } else {

@@ -107,10 +107,20 @@ impl LeafFamily {
     /// A short human-readable name, e.g. `binomial(255)`.
     pub fn name(&self) -> String {
         match *self {
-            LeafFamily::Bernoulli => "bernoulli".into(),
+            LeafFamily::Bernoulli => self.kind().into(),
             LeafFamily::Categorical { categories } => format!("categorical({categories})"),
             LeafFamily::Binomial { trials } => format!("binomial({trials})"),
             LeafFamily::Normal { min_var, max_var } => format!("normal[{min_var}, {max_var}]"),
+        }
+    }
+
+    /// The family's kind without its size: `bernoulli`, `categorical`, `binomial`, `normal`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LeafFamily::Bernoulli => "bernoulli",
+            LeafFamily::Categorical { .. } => "categorical",
+            LeafFamily::Binomial { .. } => "binomial",
+            LeafFamily::Normal { .. } => "normal",
         }
     }
 

@@ -188,6 +188,7 @@ impl Point {
             k: Some(self.k),
             k_leaf: Some(self.k),
             leaf: Some(LEAF),
+            column_leaves: Vec::new(),
             layer: None,
         }
     }

@@ -277,6 +277,7 @@ pub fn run(args: &DebdArgs) -> Result<()> {
     let mut failed: Vec<String> = Vec::new();
     let spec = ModelSpec {
         leaf: Some(LEAF),
+        column_leaves: Vec::new(),
         ..ModelSpec::default()
     };
     for name in datasets {

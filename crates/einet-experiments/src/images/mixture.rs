@@ -189,6 +189,7 @@ pub fn run(args: &ImagesArgs, device: Device, provenance: Provenance) -> Result<
         k_leaf: None,
         // Normal leaves with the image bounds (einet::core::LeafFamily::PIXEL_NORMAL).
         leaf: Some(LeafChoice::Normal(None)),
+        column_leaves: Vec::new(),
         layer: None,
     };
     let mut data = spec.load_data(&DatasetSpec::Cifar, args.data_dir.as_deref())?;

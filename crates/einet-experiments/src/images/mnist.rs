@@ -107,6 +107,7 @@ pub fn run(
         k: Some(args.k.unwrap_or(k)),
         k_leaf: None,
         leaf: Some(leaf),
+        column_leaves: Vec::new(),
         layer: None,
     };
     let mut data = spec.load_data(&DatasetSpec::Mnist, args.data_dir.as_deref())?;
