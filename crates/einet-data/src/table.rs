@@ -1,4 +1,5 @@
-//! Users' own tables (`csv:PATH`): a header whose names the model keeps, columns of strings
+//! Users' own tables (`csv:PATH`; comma-separated, tab-separated for `.tsv`, RFC 4180 quoting
+//! by the `csv` crate): a header whose names the model keeps, columns of strings
 //! mapped to category codes, columns left out or taken as class labels, and the same reading
 //! applied to later files through the recorded [`TableSchema`].
 //!
@@ -21,11 +22,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use csv::ByteRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Provenance;
 use crate::file::read_bytes;
-use crate::text::{clean, is_blank, is_missing, parse_label, parse_number, split_fields, stem};
+use crate::text::{clean, is_blank, is_missing, parse_label, parse_number, stem};
 use crate::{DataError, Dataset};
 
 /// How to read a table and split it into train, valid and test parts.
@@ -170,30 +172,60 @@ struct Lines<'a> {
     header: bool,
 }
 
-impl<'a> Lines<'a> {
-    fn read(path: &'a Path, bytes: &'a [u8], delimiter: char) -> Result<Self, DataError> {
-        let mut lines = Vec::new();
-        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-            if is_blank(line) {
-                continue;
+/// The records of a delimited file (RFC 4180 quoting: a quoted field may hold the delimiter,
+/// doubled quotes and line breaks), each with the 1-based line it starts on; blank lines are
+/// skipped.
+fn records(
+    path: &Path,
+    bytes: &[u8],
+    delimiter: char,
+) -> Result<Vec<(usize, ByteRecord)>, DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter as u8)
+        .from_reader(bytes);
+    let mut out = Vec::new();
+    let mut record = ByteRecord::new();
+    // The line a record starts on: the newlines before its first byte (a record's position
+    // can lie before the blank lines skipped ahead of it).
+    let (mut offset, mut line) = (0, 1);
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return Ok(out),
+            Ok(true) => {
+                let mut start = record.position().map_or(offset, |p| p.byte() as usize);
+                while matches!(bytes.get(start), Some(b'\n' | b'\r')) {
+                    start += 1;
+                }
+                let start = start.clamp(offset, bytes.len());
+                line += bytes[offset..start].iter().filter(|&&b| b == b'\n').count();
+                offset = start;
+                if !(record.len() == 1 && is_blank(&record[0])) {
+                    out.push((line, record.clone()));
+                }
             }
-            let fields: Vec<&[u8]> = split_fields(line, delimiter)
-                .into_iter()
-                .map(clean)
-                .collect();
+            Err(e) => return Err(inconsistent(path, format!("cannot read it as CSV: {e}"))),
+        }
+    }
+}
+
+impl<'a> Lines<'a> {
+    fn read(path: &'a Path, records: &'a [(usize, ByteRecord)]) -> Result<Self, DataError> {
+        let mut lines: Vec<(usize, Vec<&'a [u8]>)> = Vec::with_capacity(records.len());
+        for (line, record) in records {
+            let fields: Vec<&[u8]> = record.iter().map(clean).collect();
             if let Some((_, first)) = lines.first() {
-                let first: &Vec<&[u8]> = first;
                 if fields.len() != first.len() {
                     return Err(DataError::Ragged {
                         path: path.to_path_buf(),
-                        line: i + 1,
+                        line: *line,
                         found: fields.len(),
                         expected: first.len(),
                     });
                 }
             }
-            lines.push((i + 1, fields));
+            lines.push((*line, fields));
         }
         if lines.is_empty() {
             return Err(DataError::Empty {
@@ -306,10 +338,15 @@ pub fn read_tables(
         .iter()
         .map(|p| read_bytes(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut tables = files
+    let records = files
         .iter()
         .zip(&bytes)
-        .map(|(path, b)| Lines::read(path, b, delimiter_of(path)))
+        .map(|(path, b)| records(path, b, delimiter_of(path)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tables = files
+        .iter()
+        .zip(&records)
+        .map(|(path, r)| Lines::read(path, r))
         .collect::<Result<Vec<_>, _>>()?;
     for t in &mut tables {
         t.header = options
@@ -529,7 +566,8 @@ fn values(
 /// its line and column.
 pub fn read_columns(path: &Path, schema: &TableSchema) -> Result<(Dataset, Vec<bool>), DataError> {
     let bytes = read_bytes(path)?;
-    let mut lines = Lines::read(path, &bytes, delimiter_of(path))?;
+    let records = records(path, &bytes, delimiter_of(path))?;
+    let mut lines = Lines::read(path, &records)?;
     lines.header = lines.names_some_columns_of(schema) || lines.detect_header();
     let width = schema.columns.len();
     let (kept, vars): (Vec<usize>, Vec<usize>) = if lines.header {
@@ -743,6 +781,26 @@ mod tests {
                 .to_string()
                 .contains("no column is left")
         );
+    }
+
+    #[test]
+    fn quoted_fields_may_hold_the_delimiter_quotes_and_line_breaks() {
+        let text = "name,n\n\"Smith, John\",1\n\n\"say \"\"hi\"\"\",2\n\"two\nlines\",3\nx,oops\n";
+        let err = read(text, &TableOptions::default())
+            .unwrap_err()
+            .to_string();
+        // The line numbers count the blank line and the line break inside a field.
+        assert!(
+            err.contains("line 7, column 2: 'oops' is not a number"),
+            "{err}"
+        );
+        let (data, schema) = read(&text.replace("oops", "4"), &TableOptions::default()).unwrap();
+        assert_eq!(
+            schema.columns[0].categories,
+            ["Smith, John", "say \"hi\"", "two\nlines", "x"]
+        );
+        assert_eq!(data.values, [0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0]);
+        assert_eq!(data.provenance.unwrap().lines, [2, 4, 5, 7]);
     }
 
     #[test]
