@@ -49,15 +49,19 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut model = device.load(&einet)?;
     let start = Instant::now();
     let mut results = Vec::new();
-    let mut per_row = String::from("split,row,log_likelihood\n");
+    let mut per_row = String::from("split,row,line,log_likelihood\n");
     let (mut total, mut rows) = (0.0f64, 0usize);
     for &part in &parts {
         let data = loaded.part(part);
         let ll = log_likelihoods(model.as_mut(), data, args.batch_size)?;
         let sum: f64 = ll.iter().map(|&l| f64::from(l)).sum();
         if args.per_row.is_some() {
+            let lines = data.provenance.as_ref().map(|p| &p.lines[..]);
             for (r, l) in ll.iter().enumerate() {
-                writeln!(per_row, "{part},{r},{l}")?;
+                let line = lines
+                    .and_then(|lines| lines.get(r))
+                    .map_or(String::new(), usize::to_string);
+                writeln!(per_row, "{part},{r},{line},{l}")?;
             }
         }
         let mean = sum / data.rows() as f64;

@@ -118,7 +118,8 @@ pub struct EvalArgs {
     /// Which part of the data: train, valid, test, or all (each part, then all rows)
     #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
     pub split: EvalSplit,
-    /// Also write the log-likelihood of every row to this CSV file (split,row,log_likelihood)
+    /// Also write the log-likelihood of every row to this CSV file (split, row, the row's
+    /// line in its data file when read from text, log_likelihood)
     #[arg(long, value_name = "FILE")]
     pub per_row: Option<PathBuf>,
     /// Rows per forward pass
