@@ -97,8 +97,9 @@ pub struct TrainArgs {
     /// Seed of the structure, the initial parameters and the batch order
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Seed of the random 70/10/20 train/valid/test split of data sets without a given split
-    /// (digits, csv:PATH); the model records it, so eval, inpaint and mpe use the same rows
+    /// Seed of the random train/valid/test split of data sets without a given split (digits
+    /// 70/10/20; tables by --split); the model records it, so eval, inpaint, mpe and query
+    /// use the same rows
     #[arg(long, default_value_t = einet::registry::SPLIT_SEED)]
     pub split_seed: u64,
     #[command(flatten)]
