@@ -102,7 +102,8 @@ pub enum DatasetSpec {
     Mnist,
     /// The CIFAR-10 subset (4000 train, 1000 test), a tenth of train held out.
     Cifar,
-    /// A numeric CSV file, split 70/10/20 at random.
+    /// A table (CSV or TSV, see [`crate::table`]), split 70/10/20 at random unless its
+    /// options give other fractions or files of validation and test rows.
     Csv(PathBuf),
 }
 
