@@ -30,7 +30,7 @@ pub const DEBD_NAMES: [&str; 20] = [
     "ad",
 ];
 
-/// How to read a delimited text file with [`csv`].
+/// How to read a delimited text file with [`csv()`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CsvOptions {
     /// Whether the first non-blank line is a header: `None` = detect (a header has no field
