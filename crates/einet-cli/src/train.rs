@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
 use einet::{
     BuiltModel, Checkpoint, CheckpointAt, DataInfo, DatasetSpec, EmConfig, EmMode, EpochMetrics,
-    ModelSpec, TrainConfig, TrainObserver, Trained, Trainer, TrainingData, TrainingRecord,
+    ModelSpec, Regularisation, TrainConfig, TrainObserver, Trained, Trainer, TrainingData,
+    TrainingRecord,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -70,6 +71,10 @@ pub struct TrainArgs {
     /// validation log-likelihood [default: 10 for small tables, else none]
     #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     pub patience: Option<usize>,
+    /// Run every mini-batch epoch before the full-batch ones; --patience then ends the
+    /// full-batch phase only
+    #[arg(long)]
+    pub mini_batch_all_epochs: bool,
     /// Stepwise EM: batches between updates
     #[arg(long, default_value_t = 1, value_parser = positive_usize, allow_hyphen_values = true)]
     pub frequency: usize,
@@ -80,6 +85,16 @@ pub struct TrainArgs {
     /// Pseudocount added to every expected count (sum weights and discrete leaves)
     #[arg(long, default_value_t = 0.0, value_parser = parse_pseudocount, allow_hyphen_values = true)]
     pub pseudocount: f32,
+    /// Data softening of the discrete leaves in the M-step, in [0, 1): each observed value
+    /// counts 1 − B for itself and B spread over the other values (Juice.jl's HCLT runs:
+    /// 0.002)
+    #[arg(long, value_name = "B", default_value_t = 0.0, value_parser = parse_softening, allow_hyphen_values = true)]
+    pub softening: f32,
+    /// Entropy regularisation of the sum weights in the M-step, >= 0: each weight vector
+    /// maximises its expected log-likelihood plus T times its entropy (Juice.jl's HCLT
+    /// runs: 0.001)
+    #[arg(long, value_name = "T", default_value_t = 0.0, value_parser = parse_entropy_reg, allow_hyphen_values = true)]
+    pub entropy_reg: f32,
     /// How leaf parameters start: random (as the reference) or data (each leaf component
     /// fitted to --init-rows random training rows) [default: data for small tables, else
     /// random]
@@ -141,6 +156,24 @@ fn parse_step_size(s: &str) -> Result<f32, String> {
     }
 }
 
+fn parse_softening(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "data softening must be a number in [0, 1), got '{s}'"
+        )),
+    }
+}
+
+fn parse_entropy_reg(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(x) if x >= 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!(
+            "entropy regularisation must be a number >= 0, got '{s}'"
+        )),
+    }
+}
+
 fn parse_pseudocount(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
         Ok(x) if x >= 0.0 && x.is_finite() => Ok(x),
@@ -186,6 +219,10 @@ impl TrainArgs {
                     EmArg::Full => EmMode::FullBatch,
                 },
                 pseudocount: self.pseudocount,
+                regularisation: Regularisation {
+                    softening: self.softening,
+                    entropy: self.entropy_reg,
+                },
             },
             leaf_init: self
                 .leaf_init
@@ -196,6 +233,7 @@ impl TrainArgs {
             seed: self.seed,
             eval_train: true,
             patience: self.patience.or(patience),
+            mini_batch_runs_all_epochs: self.mini_batch_all_epochs,
             step_size_end: self.step_size_end,
             full_batch_epochs: self.full_batch_epochs,
         }

@@ -340,6 +340,39 @@ fn stepwise_rule_is_applied_and_recorded() {
 }
 
 #[test]
+fn regularisers_are_applied_and_recorded() {
+    let (plain, softened) = record_with_and_without(&["--softening", "0.01"], "softening");
+    assert_eq!(plain, Value::Null);
+    assert_eq!(softened, 0.01);
+    let (plain, entropy) = record_with_and_without(&["--entropy-reg", "0.05"], "entropy");
+    assert_eq!(plain, Value::Null);
+    assert_eq!(entropy, 0.05);
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, message) in [
+        (
+            "--softening",
+            "1",
+            "data softening must be a number in [0, 1)",
+        ),
+        (
+            "--softening",
+            "-0.1",
+            "data softening must be a number in [0, 1)",
+        ),
+        (
+            "--entropy-reg",
+            "-1",
+            "entropy regularisation must be a number >= 0",
+        ),
+    ] {
+        let args = small_training_args(&dir.path().join("bad"), "nltcs", &[flag, value]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = fails(dir.path(), &args);
+        assert!(err.contains(message), "{flag} {value}: {err}");
+    }
+}
+
+#[test]
 fn sample_writes_a_png_grid_of_the_right_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = train_small(dir.path(), "digits", &[]);
@@ -629,6 +662,7 @@ fn bench_builds_the_canonical_configurations() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(results.len(), 12);
     for r in &results {
+        assert_eq!(r["precision"], "fp32", "{}", r["config"]);
         match r["reference_edges_millions"].as_f64() {
             // PyJuice's models: its edge counts (in millions, two decimals) for RAT; within
             // 7% for PD (every partition kept) and HCLT (einet's learned tree), see
@@ -827,6 +861,14 @@ fn bad_inputs_fail_with_a_message_and_leave_no_model() {
         (
             vec!["bench".into(), "--backend".into(), "cuda".into()],
             "cuda backend",
+        ),
+        (
+            train(&["-d", "nltcs", "--precision", "bf16"]),
+            "precision bf16 runs on tensor cores and needs --backend cuda",
+        ),
+        (
+            train(&["-d", "nltcs", "--precision", "fp16"]),
+            "unknown precision 'fp16'; use fp32, tf32 or bf16",
         ),
     ];
     for (args, expected) in &cases {

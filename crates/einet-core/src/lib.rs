@@ -39,7 +39,9 @@ pub use layout::{EinsumLayer, Layer, Layout, LeafLayer, MixingLayer, ProductLaye
 pub mod em;
 pub mod leaf_init;
 pub mod params;
-pub use em::{EmConfig, EmMode, EmState, EmStatistics, MStep, RunningMass, StepwiseRule};
+pub use em::{
+    EmConfig, EmMode, EmState, EmStatistics, MStep, Regularisation, RunningMass, StepwiseRule,
+};
 pub use leaf_init::LeafInit;
 pub use params::Params;
 pub mod backend;

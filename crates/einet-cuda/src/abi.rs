@@ -91,6 +91,14 @@ pub fn defines() -> String {
     define("EINSUM_TO", EINSUM_TO as usize);
     define("STACK_WORDS", STACK_WORDS);
     define("BACKTRACK_EXTRA", BACKTRACK_EXTRA);
+    define(
+        "EINET_ENTROPY_MULTIPLIER_STEPS",
+        einet_core::em::ENTROPY_MULTIPLIER_STEPS,
+    );
+    define(
+        "EINET_ENTROPY_WEIGHT_STEPS",
+        einet_core::em::ENTROPY_WEIGHT_STEPS,
+    );
     text
 }
 

@@ -304,6 +304,7 @@ fn parity(backend: &CudaBackend, id: &str, rows: usize) {
         step_size,
         rule: StepwiseRule::Parameters,
         pseudocount: 0.0,
+        regularisation: Default::default(),
     };
     cpu.em_update(step).unwrap();
     gpu.em_update(step).unwrap();

@@ -14,8 +14,8 @@ use einet::provenance::{Provenance, machine_line};
 use einet::record::decimal_f64;
 use einet::registry::DatasetSpec;
 use einet::{
-    EmConfig, EmMode, HcltSpec, LeafChoice, LeafInit, ModelSpec, StepwiseRule, StructureRecord,
-    StructureSpec, TrainConfig, Trainer,
+    EmConfig, EmMode, HcltSpec, LeafChoice, LeafInit, ModelSpec, Regularisation, StepwiseRule,
+    StructureRecord, StructureSpec, TrainConfig, Trainer,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,12 +90,21 @@ pub struct HcltArgs {
     /// Pseudocount of every M-step and of the mutual information
     #[arg(long, default_value_t = 0.1)]
     pub pseudocount: f32,
+    /// Data softening of the leaves in every M-step (the published runs: 0.002)
+    #[arg(long, default_value_t = 0.002)]
+    pub softening: f32,
+    /// Entropy regularisation of the sum weights in every M-step (the published runs: 0.001)
+    #[arg(long, default_value_t = 0.001)]
+    pub entropy_reg: f32,
     /// Rows per mini-batch
     #[arg(long, default_value_t = 1024, value_parser = positive_usize)]
     pub batch_size: usize,
-    /// End each phase after this many epochs without a better validation LL
+    /// End the full-batch phase after this many epochs without a better validation LL
     #[arg(long, default_value_t = 3, value_parser = positive_usize)]
     pub patience: usize,
+    /// Let --patience end the mini-batch phase too (Juice.jl's runs do all its epochs)
+    #[arg(long)]
+    pub early_stop_mini_batch: bool,
     /// Seed of the trees' subsamples, the parameters and the batch order
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -104,6 +113,10 @@ pub struct HcltArgs {
     pub report_only: bool,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The configuration of an entry.
@@ -121,10 +134,20 @@ pub struct HcltConfig {
     pub step_size: [f64; 2],
     /// Pseudocount.
     pub pseudocount: f64,
+    /// Data softening (entries written before it existed: none).
+    #[serde(default)]
+    pub softening: f64,
+    /// Entropy regularisation (entries written before it existed: none).
+    #[serde(default)]
+    pub entropy: f64,
     /// Rows per mini-batch.
     pub batch_size: usize,
     /// Patience of each phase.
     pub patience: usize,
+    /// Whether patience also ended the mini-batch phase (entries written before it was
+    /// recorded: yes).
+    #[serde(default = "yes")]
+    pub early_stop_mini_batch: bool,
 }
 
 /// One epoch (nats per instance).
@@ -210,8 +233,11 @@ pub fn run(args: &HcltArgs) -> Result<()> {
         full_batch_epochs: args.full_batch_epochs,
         step_size: [args.step_size, args.step_size_end].map(decimal_f64),
         pseudocount: decimal_f64(args.pseudocount),
+        softening: decimal_f64(args.softening),
+        entropy: decimal_f64(args.entropy_reg),
         batch_size: args.batch_size,
         patience: args.patience,
+        early_stop_mini_batch: args.early_stop_mini_batch,
     };
     for name in &names {
         let started = Instant::now();
@@ -238,6 +264,10 @@ pub fn run(args: &HcltArgs) -> Result<()> {
                     rule: StepwiseRule::Parameters,
                 },
                 pseudocount: args.pseudocount,
+                regularisation: Regularisation {
+                    softening: args.softening,
+                    entropy: args.entropy_reg,
+                },
             },
             leaf_init: LeafInit::Random,
             epochs: args.epochs,
@@ -245,6 +275,7 @@ pub fn run(args: &HcltArgs) -> Result<()> {
             seed: args.seed,
             eval_train: true,
             patience: Some(args.patience),
+            mini_batch_runs_all_epochs: !args.early_stop_mini_batch,
             step_size_end: Some(args.step_size_end),
             full_batch_epochs: args.full_batch_epochs,
         };
@@ -315,6 +346,39 @@ fn einet_best(debd: &[Value], dataset: &str) -> Option<(f64, String)> {
         .map(|(_, test, setting)| (test, setting))
 }
 
+/// The values of `key` over `rows`, each followed by its data sets in parentheses unless
+/// all rows share one value, joined by `separator`.
+fn grouped(rows: &[&Value], key: impl Fn(&Value) -> String, separator: &str) -> String {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for e in rows {
+        let value = key(e);
+        let name = e["dataset"].as_str().unwrap_or("?");
+        match groups.iter_mut().find(|(v, _)| *v == value) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((value, vec![name])),
+        }
+    }
+    match groups.as_slice() {
+        [(value, _)] => value.clone(),
+        _ => groups
+            .iter()
+            .map(|(value, names)| format!("{value} ({})", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join(separator),
+    }
+}
+
+/// The *reg.* cell of an entry's configuration: `softening / entropy`, or `–` for none.
+fn regularisers(config: &Value) -> String {
+    let softening = config["softening"].as_f64().unwrap_or(0.0);
+    let entropy = config["entropy"].as_f64().unwrap_or(0.0);
+    if softening == 0.0 && entropy == 0.0 {
+        "–".into()
+    } else {
+        format!("{softening} / {entropy}")
+    }
+}
+
 /// `hclt.md`: one row per data set in `entries` (seed 0 first), DEBD order.
 fn markdown(entries: &[Value], debd: &[Value]) -> String {
     let mut s = String::from(
@@ -323,14 +387,15 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
          best validation LL. *HCLT published*: Juice.jl's runs (12 latent states, 4 trees, \
          pseudocount 0.1 plus soft and entropy regularisation; mean of 5 seeds). *einet \
          EiNet*: einet's random structures (`debd.json`: the setting with the best validation \
-         LL, seed 0). einet's HCLT: the same recipe without the two regularisers — mutual \
+         LL, seed 0). einet's HCLT: the same recipe, with the two regularisers where *reg.* names \
+         them (data softening / entropy regularisation; – : none) — mutual \
          information of the training rows (8 bins, a pseudocount, at most 10,000 rows; trees \
          after the first from bootstrap samples), trees rooted at their center, CP layers (a \
          `K × K` sum per variable with children, as PyJuice compiles HCLTs), stepwise EM with the step annealed from the first to the last \
          step size over the mini-batch epochs, then full-batch EM, each phase ended after \
          `patience` epochs without a better validation LL.\n\n\
-         | dataset | vars | einet HCLT | HCLT published | Δ | einet EiNet | Δ | best epoch (epochs run) | seconds |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | dataset | vars | einet HCLT | HCLT published | Δ | einet EiNet | Δ | reg. | best epoch (epochs run) | seconds |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
     );
     let mut rows: Vec<&Value> = entries.iter().filter(|e| e["seed"] == 0).collect();
     let order = |e: &Value| {
@@ -358,7 +423,7 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {name} | {} | {test:.3} | {} | {} | {} | {} | {} ({}) | {:.0} |",
+            "| {name} | {} | {test:.3} | {} | {} | {} | {} | {} | {} ({}) | {:.0} |",
             e["vars"],
             published.map_or("–".into(), |p| format!("{p:.3}")),
             num(delta, 3),
@@ -366,6 +431,7 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
                 .as_ref()
                 .map_or("–".into(), |(t, _)| format!("{t:.3}")),
             num(einet.map(|(t, _)| test - t), 3),
+            regularisers(&e["config"]),
             e["best_epoch"],
             e["epochs_run"],
             e["seconds"].as_f64().unwrap_or(0.0)
@@ -383,46 +449,40 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
             0.0
         }
     );
-    let mut machines: Vec<(String, Vec<&str>)> = Vec::new();
-    for e in &rows {
-        let line = machine_line(&e["run"]);
-        let name = e["dataset"].as_str().unwrap_or("?");
-        match machines.iter_mut().find(|(m, _)| *m == line) {
-            Some((_, names)) => names.push(name),
-            None => machines.push((line, vec![name])),
-        }
-    }
-    let machines = match machines.as_slice() {
-        [(line, _)] => line.clone(),
-        _ => machines
-            .iter()
-            .map(|(line, names)| format!("{line} ({})", names.join(", ")))
-            .collect::<Vec<_>>()
-            .join("; "),
-    };
+    let machines = grouped(&rows, |e| machine_line(&e["run"]), "; ");
+    let full_batch = grouped(
+        &rows,
+        |e| e["config"]["full_batch_epochs"].to_string(),
+        ", ",
+    );
     if let Some(e) = rows.first() {
         let c = &e["config"];
+        let patience = if c["early_stop_mini_batch"] == false {
+            format!("{} (full-batch phase only)", c["patience"])
+        } else {
+            c["patience"].to_string()
+        };
         let num = |v: &Value| {
             v.as_f64()
                 .map_or("?".into(), |x| format!("{}", (x * 1e6).round() / 1e6))
         };
         let _ = writeln!(
             s,
-            "Configuration: K {}, {} trees, {} mini-batch epochs (step {} → {}) and {} \
-             full-batch epochs, patience {}, pseudocount {}, batch {}. Full-batch epochs are \
-             numbered after all {} mini-batch epochs, also when patience ended that phase \
-             earlier, so a best epoch of {} is the last one allowed. Machines: {machines}.",
+            "Configuration: K {}, {} trees, {} mini-batch epochs (step {} → {}) and \
+             {full_batch} full-batch epochs, patience {}, pseudocount {}, batch {}. Full-batch \
+             epochs are numbered after all {} mini-batch epochs, also when patience ended that \
+             phase earlier, so a best epoch of {} plus the full-batch epochs is the last one \
+             allowed. Machines: {machines}.",
             c["k"],
             c["trees"],
             c["epochs"],
             num(&c["step_size"][0]),
             num(&c["step_size"][1]),
-            c["full_batch_epochs"],
-            c["patience"],
+            patience,
             num(&c["pseudocount"]),
             c["batch_size"],
             c["epochs"],
-            c["epochs"].as_u64().unwrap_or(0) + c["full_batch_epochs"].as_u64().unwrap_or(0),
+            c["epochs"],
         );
     }
     s

@@ -262,6 +262,7 @@ impl Schedule<'_> {
             em: EmConfig {
                 mode,
                 pseudocount: self.pseudocount,
+                regularisation: Default::default(),
             },
             leaf_init,
             epochs: self.epochs,
@@ -269,6 +270,7 @@ impl Schedule<'_> {
             seed: self.seed,
             eval_train: true,
             patience: self.patience.map(|p| positive("patience", p)).transpose()?,
+            mini_batch_runs_all_epochs: false,
             step_size_end: self.step_size_end,
             full_batch_epochs: self.full_batch_epochs,
         })

@@ -1,8 +1,9 @@
 //! The checks. Each takes a backend, builds small models, and panics on a violation.
 //! Tolerances are stated per check; the backends compute in f32.
 
-use einet_core::em::{EmStatistics, RunningMass, m_step};
+use einet_core::em::{EmStatistics, Regularisation, RunningMass, m_step};
 use einet_core::layout::Layer;
+use einet_core::params::distributions;
 use einet_core::rng::Rng;
 use einet_core::{
     Backend, BackendError, BackendModel, Einet, EinetConfig, LeafFamily, MStep, MpeKind, Root,
@@ -385,6 +386,7 @@ pub fn stepwise_em_learns<B: Backend>(backend: &B) {
                 step_size: 0.3,
                 rule,
                 pseudocount: 0.01,
+                regularisation: Default::default(),
             };
             model.em_update(step).unwrap();
         }
@@ -401,15 +403,21 @@ fn assert_full_batch_estimate<M: BackendModel>(
     stats: &EmStatistics,
     what: &str,
 ) {
+    assert_m_step(model, einet, stats, MStep::full_batch(0.0), what);
+}
+
+/// Asserts that `model`'s parameters are what the host's M-step `step` gives for `stats`,
+/// starting from `einet`'s (tolerance 1e-4 relative, absolute below 1).
+fn assert_m_step<M: BackendModel>(
+    model: &M,
+    einet: &Einet,
+    stats: &EmStatistics,
+    step: MStep,
+    what: &str,
+) {
     let mut want = einet.params.clone();
     let mut running = RunningMass::zeros(&einet.layout);
-    m_step(
-        &einet.layout,
-        &mut want,
-        stats,
-        &mut running,
-        MStep::full_batch(0.0),
-    );
+    m_step(&einet.layout, &mut want, stats, &mut running, step);
     let flat = |p: &einet_core::Params| -> Vec<f32> {
         p.layers.iter().flatten().chain(&p.leaf).copied().collect()
     };
@@ -421,6 +429,92 @@ fn assert_full_batch_estimate<M: BackendModel>(
             "{what}: parameter {i} is {g}, want {w}"
         );
     }
+}
+
+/// Shannon entropy (nats) of a probability vector.
+fn entropy(p: &[f32]) -> f64 {
+    p.iter()
+        .filter(|&&x| x > 0.0)
+        .map(|&x| -f64::from(x) * f64::from(x).ln())
+        .sum()
+}
+
+/// The regularised M-step (data softening 0.05, entropy regularisation 0.05, full-batch and
+/// stepwise) gives the host's `m_step` parameters (tolerance 1e-4 relative), and it has the
+/// regularisers' exact properties: every Bernoulli mean of a leaf with mass lies in
+/// `[β, 1 − β]` (tolerance 1e-6); every weight vector's entropy is at least that of its
+/// normalised expected counts, which the unregularised M-step returns (tolerance 1e-6), and
+/// in models with a vector of two or more weights somewhere strictly above it.
+pub fn regularised_m_step_matches_the_host_and_its_bounds<B: Backend>(backend: &B) {
+    let regularisation = Regularisation {
+        softening: 0.05,
+        entropy: 0.05,
+    };
+    runner(10)
+        .run(&SmallModel::strategy(), |spec| {
+            let einet = spec.build();
+            let layout = &einet.layout;
+            let data = teacher_data(backend, &spec, 150, 0.2);
+            for step_size in [1.0, 0.4] {
+                let step = MStep {
+                    step_size,
+                    rule: StepwiseRule::Parameters,
+                    pseudocount: 0.01,
+                    regularisation,
+                };
+                let mut model = load(backend, &einet);
+                model.em_accumulate(&data, Root::Mixture).unwrap();
+                let stats = model.em_statistics().unwrap();
+                model.em_update(step).unwrap();
+                let what = format!("{spec:?}, step {step_size}");
+                assert_m_step(&model, &einet, &stats, step, &what);
+                if step_size < 1.0 {
+                    continue;
+                }
+                let got = model.params().unwrap();
+                let mut plain = einet.params.clone();
+                let unregularised = MStep {
+                    regularisation: Regularisation::NONE,
+                    ..step
+                };
+                let mut running = RunningMass::zeros(layout);
+                m_step(layout, &mut plain, &stats, &mut running, unregularised);
+                let (mut raised, mut longest) = (0.0f64, 0);
+                for (l, layer) in layout.layers.iter().enumerate() {
+                    for range in distributions(layout, layer) {
+                        longest = longest.max(range.len());
+                        let (h, h0) = (
+                            entropy(&got.layers[l][range.clone()]),
+                            entropy(&plain.layers[l][range]),
+                        );
+                        proptest::prop_assert!(h >= h0 - 1e-6, "{what}: entropy {h} < {h0}");
+                        raised = raised.max(h - h0);
+                    }
+                }
+                proptest::prop_assert!(
+                    longest < 2 || raised > 1e-5,
+                    "{what}: no weight vector changed"
+                );
+                let leaf = &layout.leaf;
+                let beta = regularisation.softening;
+                for e in 0..leaf.vars.len() {
+                    if leaf.family(e) != LeafFamily::Bernoulli {
+                        continue;
+                    }
+                    for kc in 0..leaf.k * layout.num_channels {
+                        let mean = got.leaf[leaf.param_offsets[e] as usize + kc];
+                        if stats.leaf_mass[e * leaf.k * layout.num_channels + kc] > 1e-3 {
+                            proptest::prop_assert!(
+                                (beta - 1e-6..=1.0 - beta + 1e-6).contains(&mean),
+                                "{what}: Bernoulli mean {mean} outside [β, 1 − β]"
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// Stepwise EM under the statistics rule is EM on explicitly kept running statistics: after
@@ -441,6 +535,7 @@ pub fn statistics_rule_is_em_on_running_statistics<B: Backend>(backend: &B) {
                 step_size: 0.3,
                 rule: StepwiseRule::Statistics,
                 pseudocount: 0.0,
+                regularisation: Default::default(),
             };
             let mut model = load(backend, &einet);
             let mut running = EmStatistics::zeros(&einet.layout);
@@ -493,6 +588,7 @@ pub fn em_state_restores_stepwise_em_exactly<B: Backend>(backend: &B) {
                 step_size: 0.4,
                 rule: StepwiseRule::Statistics,
                 pseudocount: 0.1,
+                regularisation: Default::default(),
             };
             let mut original = load(backend, &einet);
             for x in data.chunks(batch).take(2) {

@@ -39,6 +39,7 @@ macro_rules! backend_testsuite {
             stepwise_em_learns,
             statistics_rule_is_em_on_running_statistics,
             em_state_restores_stepwise_em_exactly,
+            regularised_m_step_matches_the_host_and_its_bounds,
             samples_match_exact_probabilities,
             class_samples_match_class_probabilities,
             conditional_samples_keep_evidence_and_match_conditionals,

@@ -68,7 +68,7 @@ pub use train::{
 
 pub use einet_core::{
     Backend, BackendError, BackendModel, Einet, EinetConfig, EmConfig, EmMode, LeafFamily,
-    LeafInit, MpeKind, Params, RegionGraph, Root, StepwiseRule,
+    LeafInit, MpeKind, Params, RegionGraph, Regularisation, Root, StepwiseRule,
 };
 pub use einet_data::registry;
 pub use einet_data::table;

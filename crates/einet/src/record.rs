@@ -41,6 +41,15 @@ pub struct TrainingRecord {
     /// Full-batch EM epochs configured after the mini-batch ones.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub full_batch_epochs: usize,
+    /// Whether every mini-batch epoch ran before the full-batch ones, whatever the patience.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mini_batch_runs_all_epochs: bool,
+    /// Data softening of the discrete leaves (`einet_core::em::Regularisation`).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub softening: f64,
+    /// Entropy regularisation of the sum weights.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub entropy: f64,
     /// Mini-batch size.
     pub batch_size: usize,
     /// Seed of the structure, initialisation and batch order.
@@ -65,6 +74,10 @@ pub struct TrainingRecord {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Loads a model file with a message that names it.
@@ -253,6 +266,9 @@ impl TrainingRecord {
             k_sum: trained.k_sum,
             leaf: data.leaves.default,
             em: EmRecord::from(&config.em),
+            mini_batch_runs_all_epochs: config.mini_batch_runs_all_epochs,
+            softening: decimal_f64(config.em.regularisation.softening),
+            entropy: decimal_f64(config.em.regularisation.entropy),
             leaf_init: config.leaf_init,
             // Epochs run: fewer than configured when the patience stopped training early.
             epochs: trained.history.len(),
@@ -407,6 +423,7 @@ mod em_record_tests {
         let full = EmRecord::from(&EmConfig {
             mode: EmMode::FullBatch,
             pseudocount: 0.1,
+            regularisation: Default::default(),
         });
         assert_eq!(
             serde_json::to_value(&full).unwrap(),

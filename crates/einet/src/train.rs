@@ -46,6 +46,10 @@ pub struct TrainConfig {
     /// End a phase (the mini-batch epochs, then the full-batch ones) after this many of its
     /// epochs without a better validation log-likelihood.
     pub patience: Option<usize>,
+    /// Run every mini-batch epoch before the full-batch ones, whatever `patience` says (it
+    /// then ends the full-batch phase only), as Juice.jl's HCLT recipe does.
+    #[serde(default)]
+    pub mini_batch_runs_all_epochs: bool,
     /// Stepwise EM: the step size of the last update of the mini-batch epochs; the step size
     /// goes linearly from the mode's `step_size` to this one over them [default: constant].
     #[serde(default)]
@@ -105,6 +109,7 @@ impl Default for TrainConfig {
             seed: 0,
             eval_train: true,
             patience: None,
+            mini_batch_runs_all_epochs: false,
             step_size_end: None,
             full_batch_epochs: 0,
         }
@@ -509,6 +514,7 @@ impl Trainer {
                             step_size: config.step_size(step_size, u, updates),
                             rule,
                             pseudocount: em.pseudocount,
+                            regularisation: em.regularisation,
                         })?;
                     }
                 }
@@ -532,7 +538,10 @@ impl Trainer {
             }
             if full_batch {
                 distributed::all_reduce_statistics(comm, model.as_mut())?;
-                model.em_update(MStep::full_batch(em.pseudocount))?;
+                model.em_update(MStep {
+                    regularisation: em.regularisation,
+                    ..MStep::full_batch(em.pseudocount)
+                })?;
             }
             let (epoch_seconds, samples_per_s, running) = (
                 seconds(&progress),
@@ -576,7 +585,12 @@ impl Trainer {
             distributed::agree(comm, observer.epoch_done(&metrics))?;
             state.history.push(metrics);
             state.running = None;
-            if let (Some(patience), Some(b)) = (config.patience, state.best) {
+            let mini_batch_goes_on = config.mini_batch_runs_all_epochs
+                && epoch <= config.epochs
+                && config.full_batch_epochs > 0;
+            if let (Some(patience), Some(b), false) =
+                (config.patience, state.best, mini_batch_goes_on)
+            {
                 if state.history.len() - (b + 1).max(state.phase_start) >= patience {
                     if epoch > config.epochs || config.full_batch_epochs == 0 {
                         state.finished = true;

@@ -22,6 +22,7 @@ fn config() -> TrainConfig {
                 rule: StepwiseRule::Statistics,
             },
             pseudocount: 0.1,
+            regularisation: Default::default(),
         },
         leaf_init: LeafInit::Data {
             rows: 5,
@@ -32,6 +33,7 @@ fn config() -> TrainConfig {
         seed: 3,
         eval_train: false,
         patience: None,
+        mini_batch_runs_all_epochs: false,
         step_size_end: Some(0.6),
         full_batch_epochs: 2,
     }

@@ -27,6 +27,7 @@ fn recipe(epochs: usize, full_batch_epochs: usize, patience: Option<usize>) -> T
                 rule: StepwiseRule::Parameters,
             },
             pseudocount: 0.0,
+            regularisation: Default::default(),
         },
         epochs,
         batch_size: 1000,

@@ -217,6 +217,7 @@ impl Canonical {
             step_size: self.step_size,
             rule: StepwiseRule::Parameters,
             pseudocount: 0.0,
+            regularisation: Default::default(),
         }
     }
 

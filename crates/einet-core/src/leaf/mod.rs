@@ -246,6 +246,32 @@ impl LeafFamily {
         }
     }
 
+    /// Softens responsibility-weighted statistics (total mass `mass`) in place by `beta`: each
+    /// observed value counts `1 − beta` for itself and `beta / (values − 1)` for each other
+    /// value of the family's support ([`Regularisation::softening`]). Normal leaves are
+    /// unchanged.
+    ///
+    /// [`Regularisation::softening`]: crate::em::Regularisation::softening
+    pub fn soften(&self, beta: f32, mass: f32, stats: &mut [f32]) {
+        // Σ over the support of each statistic, and the support's size.
+        let (all, values) = match *self {
+            LeafFamily::Bernoulli => (1.0, 2.0),
+            LeafFamily::Binomial { trials } => {
+                let n = trials as f32;
+                (0.5 * n * (n + 1.0), n + 1.0)
+            }
+            LeafFamily::Categorical { categories } => (1.0, categories as f32),
+            LeafFamily::Normal { .. } => return,
+        };
+        if beta == 0.0 || values < 2.0 {
+            return;
+        }
+        let other = beta / (values - 1.0);
+        stats
+            .iter_mut()
+            .for_each(|s| *s = (1.0 - beta) * *s + other * (mass * all - *s));
+    }
+
     /// Turns responsibility-weighted statistics (`stats`, with total mass `mass > 0`) into the
     /// maximum-likelihood expectation parameters, in place. Discrete families add
     /// `pseudocount` virtual observations spread uniformly over their support.

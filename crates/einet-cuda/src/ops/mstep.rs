@@ -41,6 +41,7 @@ impl Ops<'_> {
                 Arg::F32(step.step_size),
                 statistics_rule(step),
                 Arg::F32(step.pseudocount),
+                Arg::F32(step.regularisation.entropy),
             ],
         )
     }
@@ -75,6 +76,7 @@ impl Ops<'_> {
                 Arg::F32(step.step_size),
                 statistics_rule(step),
                 Arg::F32(step.pseudocount),
+                Arg::F32(step.regularisation.softening),
             ],
         )
     }

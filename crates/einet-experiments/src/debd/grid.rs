@@ -207,6 +207,7 @@ impl Point {
                     None => EmMode::FullBatch,
                 },
                 pseudocount: self.pseudocount as f32,
+                regularisation: Default::default(),
             },
             leaf_init: self.leaf_init,
             epochs: self.epochs,
@@ -214,6 +215,7 @@ impl Point {
             seed,
             eval_train,
             patience: self.patience,
+            mini_batch_runs_all_epochs: false,
             step_size_end: None,
             full_batch_epochs: 0,
         }

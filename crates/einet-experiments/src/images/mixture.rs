@@ -222,6 +222,7 @@ pub fn run(args: &ImagesArgs, device: Device, provenance: Provenance) -> Result<
                 rule: StepwiseRule::Parameters,
             },
             pseudocount: 0.0,
+            regularisation: Default::default(),
         },
         leaf_init: LeafInit::Random,
         epochs: args.epochs.unwrap_or(30),
@@ -229,6 +230,7 @@ pub fn run(args: &ImagesArgs, device: Device, provenance: Provenance) -> Result<
         seed: args.seed,
         eval_train: false,
         patience: None,
+        mini_batch_runs_all_epochs: false,
         step_size_end: None,
         full_batch_epochs: 0,
     };

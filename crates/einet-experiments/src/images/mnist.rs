@@ -122,6 +122,7 @@ pub fn run(
                 rule: StepwiseRule::Parameters,
             },
             pseudocount: 0.0,
+            regularisation: Default::default(),
         },
         leaf_init: LeafInit::Random,
         epochs: 30,
@@ -129,6 +130,7 @@ pub fn run(
         seed: args.seed,
         eval_train: false,
         patience: None,
+        mini_batch_runs_all_epochs: false,
         step_size_end: None,
         full_batch_epochs: 0,
     };
@@ -145,6 +147,7 @@ pub fn run(
                     rule: StepwiseRule::Parameters,
                 },
                 pseudocount: 0.1,
+                regularisation: Default::default(),
             },
             // DEBD's 0.1 → 0.9 overfits here: at batch 512 a leaf state of 256 values sees
             // about 16 images per batch, so big steps make its estimates noisy (the training
@@ -152,7 +155,7 @@ pub fn run(
             epochs: args.epochs.unwrap_or(5),
             batch_size: 512,
             step_size_end: Some(0.2),
-            full_batch_epochs: 25,
+            full_batch_epochs: args.full_batch_epochs,
             patience: Some(3),
             ..reference
         },

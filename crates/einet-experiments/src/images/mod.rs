@@ -134,6 +134,10 @@ pub struct ImagesArgs {
     /// cifar-mixture component]
     #[arg(long, value_parser = positive_usize)]
     pub epochs: Option<usize>,
+    /// Full-batch EM epochs after the stepwise ones (mnist-hclt-cat256 only; early stopping
+    /// after 3 epochs without a better validation LL ends them sooner)
+    #[arg(long, default_value_t = 100)]
+    pub full_batch_epochs: usize,
     /// Number of k-means clusters (mixture components) of cifar-mixture
     #[arg(long, default_value_t = 10, value_parser = positive_usize)]
     pub clusters: usize,

@@ -95,6 +95,7 @@ pub fn cases() -> Vec<Case> {
                     em: EmConfig {
                         mode,
                         pseudocount: 0.01,
+                        regularisation: Default::default(),
                     },
                     epochs,
                     batch_size: 2000,

@@ -7,6 +7,12 @@ use crate::error::BackendError;
 use crate::layout::Layout;
 use crate::params::{Params, distributions, normalise};
 
+mod regularisers;
+
+pub use regularisers::{
+    ENTROPY_MULTIPLIER_STEPS, ENTROPY_WEIGHT_STEPS, Regularisation, entropy_regularised,
+};
+
 /// Responsibility mass below which a weight vector or leaf factor keeps its parameters
 /// (the reference implementation would shrink them toward 0).
 pub const MIN_MASS: f32 = 1e-10;
@@ -83,6 +89,10 @@ pub struct EmConfig {
     pub mode: EmMode,
     /// Pseudocount added to every expected count (sum weights and discrete leaves).
     pub pseudocount: f32,
+    /// Data softening and entropy regularisation (none in files written before they
+    /// existed).
+    #[serde(default, skip_serializing_if = "Regularisation::is_none")]
+    pub regularisation: Regularisation,
 }
 
 impl Default for EmConfig {
@@ -95,6 +105,7 @@ impl Default for EmConfig {
                 rule: StepwiseRule::default(),
             },
             pseudocount: 0.0,
+            regularisation: Regularisation::NONE,
         }
     }
 }
@@ -108,6 +119,8 @@ pub struct MStep {
     pub rule: StepwiseRule,
     /// Pseudocount added to every expected count (sum weights and discrete leaves), `>= 0`.
     pub pseudocount: f32,
+    /// Data softening of the leaves and entropy regularisation of the weights.
+    pub regularisation: Regularisation,
 }
 
 impl MStep {
@@ -118,18 +131,21 @@ impl MStep {
             step_size: 1.0,
             rule: StepwiseRule::Parameters,
             pseudocount,
+            regularisation: Regularisation::NONE,
         }
     }
 
-    /// Checks the step size and pseudocount.
+    /// Checks the step size, pseudocount and regularisers.
     pub fn check(&self) -> Result<(), BackendError> {
-        if self.step_size > 0.0 && self.step_size <= 1.0 && self.pseudocount >= 0.0 {
-            Ok(())
-        } else {
-            Err(BackendError::Input(format!(
+        if !(self.step_size > 0.0 && self.step_size <= 1.0 && self.pseudocount >= 0.0) {
+            return Err(BackendError::Input(format!(
                 "EM step size must be in (0, 1] and pseudocount >= 0, got {} and {}",
                 self.step_size, self.pseudocount
-            )))
+            )));
+        }
+        match self.regularisation.problem() {
+            Some(problem) => Err(BackendError::Input(problem)),
+            None => Ok(()),
         }
     }
 }
@@ -279,9 +295,10 @@ impl EmState {
 }
 
 /// The M-step: moves `params` toward the maximum of the expected complete-data likelihood
-/// given `stats`, by `step` (all the way for full-batch EM). Leaf factors with (almost) no
-/// responsibility mass keep their parameters, and so do weight vectors unless a pseudocount
-/// pulls them toward uniform. `running` must belong to `layout` ([`RunningMass::zeros`]).
+/// given `stats` (softened and entropy-regularised by `step.regularisation`), by `step` (all
+/// the way for full-batch EM). Leaf factors with (almost) no responsibility mass keep their
+/// parameters, and so do weight vectors unless a pseudocount pulls them toward uniform.
+/// `running` must belong to `layout` ([`RunningMass::zeros`]).
 pub fn m_step(
     layout: &Layout,
     params: &mut Params,
@@ -293,6 +310,7 @@ pub fn m_step(
         step_size: nominal,
         rule,
         pseudocount,
+        regularisation,
     } = step;
     const OTHER_LAYOUT: &str = "running mass of another layout";
     assert_eq!(
@@ -301,6 +319,7 @@ pub fn m_step(
         "{OTHER_LAYOUT}"
     );
     let mut running_weights = running.weights.iter_mut();
+    let mut target = Vec::new();
     for ((layer, weights), counts) in layout
         .layers
         .iter()
@@ -316,9 +335,12 @@ pub fn m_step(
                 continue;
             }
             let total: f32 = n.iter().map(|x| (x + pseudocount).max(1e-16)).sum();
+            target.clear();
+            target.extend(n.iter().map(|c| (c + pseudocount).max(1e-16) / total));
+            entropy_regularised(&mut target, regularisation.entropy);
             let w = &mut weights[range];
-            for (x, c) in w.iter_mut().zip(n) {
-                *x = (1.0 - step_size) * *x + step_size * (c + pseudocount).max(1e-16) / total;
+            for (x, t) in w.iter_mut().zip(&target) {
+                *x = (1.0 - step_size) * *x + step_size * t;
             }
             normalise(w);
         }
@@ -338,6 +360,7 @@ pub fn m_step(
             }
             let range = start + kc * s..start + (kc + 1) * s;
             let mut estimate = stats.leaf_stats[range.clone()].to_vec();
+            family.soften(regularisation.softening, mass, &mut estimate);
             family.estimate(mass, pseudocount, &mut estimate);
             let phi = &mut params.leaf[range];
             for (x, e) in phi.iter_mut().zip(estimate) {
