@@ -2,58 +2,13 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
 
-use common::{EINET, data_dir, einet_in, text};
-
-/// Runs and asserts success; returns stdout.
-fn ok(cwd: &Path, args: &[&str]) -> String {
-    let out = einet_in(cwd, args);
-    assert!(
-        out.status.success(),
-        "einet {args:?} failed:\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Runs and asserts a clean failure; returns stderr.
-fn fails(cwd: &Path, args: &[&str]) -> String {
-    assert_clean_failure(args, &einet_in(cwd, args))
-}
-
-/// The hint paragraph clap appends to its own parse errors.
-const CLAP_HINT: &str = "\n\nFor more information, try '--help'.\n";
-
-/// Asserts that `out` is a clean failure of `einet args…`: a non-zero exit, no panic, and a
-/// stderr that is one paragraph (no blank line) starting with `error:` after any one-line
-/// warnings, as the README promises; the one exception is [`CLAP_HINT`] after an option the
-/// parser refused. Returns stderr after the warnings.
-fn assert_clean_failure(args: &[&str], out: &Output) -> String {
-    // Warnings printed before the failure (one line each) come first.
-    let err: String = text(&out.stderr)
-        .split_inclusive('\n')
-        .skip_while(|l| l.starts_with("warning: "))
-        .collect();
-    assert!(
-        !out.status.success(),
-        "einet {args:?} succeeded but should fail:\n{}",
-        text(&out.stdout)
-    );
-    let message = err.strip_suffix(CLAP_HINT).unwrap_or(&err).trim_end();
-    assert!(
-        message.starts_with("error:") && !message.lines().any(|l| l.trim().is_empty()),
-        "einet {args:?}: stderr is not one `error:` paragraph: {err:?}"
-    );
-    assert!(!err.contains("panicked"), "einet {args:?} panicked: {err}");
-    assert!(!err.contains("RUST_BACKTRACE"), "einet {args:?}: {err}");
-    err
-}
+use common::{EINET, assert_clean_failure, data_dir, fails, ok, text};
 
 /// The arguments of [`train_small`].
 fn small_training_args(out: &Path, dataset: &str, extra: &[&str]) -> Vec<String> {

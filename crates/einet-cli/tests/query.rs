@@ -5,32 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{data_dir, einet_in, text};
+use common::{data_dir, fails, ok};
 use serde_json::Value;
 
-/// Runs and asserts success; returns stdout.
-fn ok(cwd: &Path, args: &[&str]) -> String {
-    let out = einet_in(cwd, args);
-    assert!(
-        out.status.success(),
-        "einet {args:?} failed:\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Runs and asserts a clean failure (exit status 1, `error:` first, no panic); returns stderr.
-fn fails(cwd: &Path, args: &[&str]) -> String {
-    let out = einet_in(cwd, args);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "einet {args:?}: {err}");
-    assert!(
-        err.starts_with("error:") && !err.contains("panicked"),
-        "einet {args:?}: {err}"
-    );
-    err
-}
 
 /// A small, fast model of `dataset` in `cwd/name`; returns the model file.
 fn train(cwd: &Path, dataset: &str, name: &str) -> String {

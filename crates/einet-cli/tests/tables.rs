@@ -6,31 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{data_dir, einet_in, text};
+use common::{data_dir, fails, ok_with_stderr as ok};
 use serde_json::Value;
-
-fn ok(cwd: &Path, args: &[&str]) -> (String, String) {
-    let out = einet_in(cwd, args);
-    assert!(
-        out.status.success(),
-        "einet {args:?} failed:\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
-
-/// Runs and asserts a clean failure (non-zero exit, `error:` first, no panic); returns stderr.
-fn fails(cwd: &Path, args: &[&str]) -> String {
-    let out = einet_in(cwd, args);
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "einet {args:?} succeeded");
-    assert!(
-        err.starts_with("error:") && !err.contains("panicked"),
-        "einet {args:?}: {err}"
-    );
-    err
-}
 
 fn penguins() -> String {
     format!("csv:{}", data_dir().join("penguins/penguins.csv").display())
