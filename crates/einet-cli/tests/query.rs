@@ -8,7 +8,6 @@ use std::path::Path;
 use common::{data_dir, fails, ok};
 use serde_json::Value;
 
-
 /// A small, fast model of `dataset` in `cwd/name`; returns the model file.
 fn train(cwd: &Path, dataset: &str, name: &str) -> String {
     let data = data_dir();
