@@ -87,6 +87,182 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+// Largest `v` over the 32 lanes of a warp (every lane gets it).
+__device__ __forceinline__ float warp_max(float v) {
+    for (int m = 16; m > 0; m >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, m));
+    return v;
+}
+
+// ---------------------------------------------------------------------------------------
+// Tensor cores: warp-wide mma.sync with f32 accumulation (sm_80 and newer)
+// ---------------------------------------------------------------------------------------
+// Two shapes, one per operand precision: TF32 m16n8k8 and BF16 m16n8k16 (PTX ISA, "Matrix
+// Fragments for mma.m16n8k8" and "for mma.m16n8k16" with .tf32 / .bf16 operands). Counted in
+// 32-bit operand words (one tf32 or two bf16 neighbours along k, the lower k in the low half)
+// both are the same: A is 16 rows x 8 words, B 8 words x 8 columns, C/D 16 x 8 f32. With
+// g = lane / 4 and t = lane % 4, lane `lane` holds
+//   A word (mma_a_row(lane, r), mma_a_word(lane, r)) in register r < 4: rows g (r = 0, 2) and
+//     g + 8 (r = 1, 3), words t (r = 0, 1) and t + 4 (r = 2, 3);
+//   B word (mma_b_word(lane, r), g) in register r < 2: words t (r = 0) and t + 4 (r = 1);
+//   C/D element (mma_c_row(lane, i), mma_c_col(lane, i)) in register i < 4: rows g (i = 0, 1)
+//     and g + 8 (i = 2, 3), columns 2t + i % 2.
+__device__ __forceinline__ u32 mma_a_row(u32 lane, u32 r) { return (lane >> 2) + 8u * (r & 1u); }
+__device__ __forceinline__ u32 mma_a_word(u32 lane, u32 r) { return (lane & 3u) + 4u * (r >> 1); }
+__device__ __forceinline__ u32 mma_b_word(u32 lane, u32 r) { return (lane & 3u) + 4u * r; }
+__device__ __forceinline__ u32 mma_b_col(u32 lane) { return lane >> 2; }
+__device__ __forceinline__ u32 mma_c_row(u32 lane, u32 i) { return (lane >> 2) + 8u * (i >> 1); }
+__device__ __forceinline__ u32 mma_c_col(u32 lane, u32 i) { return 2u * (lane & 3u) + (i & 1u); }
+
+// x rounded to TF32 (10 mantissa bits, to nearest with ties away from zero: cvt.rna.tf32.f32),
+// as the bits of a float whose low 13 bits are zero.
+__device__ __forceinline__ u32 to_tf32(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    u32 r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+#else
+    u32 u = __float_as_uint(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return u;
+    return (u + 0x1000u) & ~0x1fffu;
+#endif
+}
+
+// The two floats lo (lower k, low half) and hi rounded to BF16 (7 mantissa bits, to nearest
+// with ties to even: cvt.rn.bf16x2.f32) in one word.
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
+    u32 h[2] = {__float_as_uint(lo), __float_as_uint(hi)};
+    for (u32 i = 0; i < 2; ++i)
+        h[i] = is_nan(__uint_as_float(h[i])) ? 0x7fc0u
+                                             : (h[i] + 0x7fffu + ((h[i] >> 16) & 1u)) >> 16;
+    return h[0] | (h[1] << 16);
+#endif
+}
+
+// The operand precisions: elements per word (PER_WORD), k of one mma (K), a word from the
+// PER_WORD consecutive floats at p, and element `half` of a word as a float.
+struct Tf32 {
+    static constexpr u32 PER_WORD = 1;
+    static constexpr u32 K = 8;
+    __device__ static __forceinline__ u32 pack(const float* p) { return to_tf32(p[0]); }
+    __device__ static __forceinline__ float element(u32 w, u32) { return __uint_as_float(w); }
+};
+
+struct Bf16 {
+    static constexpr u32 PER_WORD = 2;
+    static constexpr u32 K = 16;
+    __device__ static __forceinline__ u32 pack(const float* p) { return pack_bf16(p[0], p[1]); }
+    __device__ static __forceinline__ float element(u32 w, u32 half) {
+        return __uint_as_float(half ? w & 0xffff0000u : w << 16);
+    }
+};
+
+// d += A B by one mma.sync of `shape` ("m16n8k8") with operands of `type` ("tf32").
+#define EINET_MMA(shape, type, d, a, b)                                                    \
+    asm volatile("mma.sync.aligned." shape ".row.col.f32." type "." type ".f32 "          \
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"                 \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                         \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]))
+
+// d += A B over the warp's fragments (every lane of the warp calls it). On the device one
+// mma.sync; in the emulator the same fragments are gathered from the warp's lanes and
+// multiplied in plain C++: the operands are already rounded (exact products), each output
+// sums its products in f32 in k order onto d.
+template <class P>
+__device__ __forceinline__ void mma_sync(float d[4], const u32 a[4], const u32 b[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if constexpr (P::PER_WORD == 1)
+        EINET_MMA("m16n8k8", "tf32", d, a, b);
+    else
+        EINET_MMA("m16n8k16", "bf16", d, a, b);
+#elif defined(EINET_EMU)
+    u32 mine[6] = {a[0], a[1], a[2], a[3], b[0], b[1]};
+    const u32* all = einet_emu::warp_gather(mine, 6);
+    u32 A[16][8], B[8][8];
+    for (u32 lane = 0; lane < 32; ++lane) {
+        for (u32 r = 0; r < 4; ++r) A[mma_a_row(lane, r)][mma_a_word(lane, r)] = all[lane * 6 + r];
+        for (u32 r = 0; r < 2; ++r) B[mma_b_word(lane, r)][mma_b_col(lane)] = all[lane * 6 + 4 + r];
+    }
+    __syncwarp();
+    u32 lane = threadIdx.x & 31u;
+    for (u32 i = 0; i < 4; ++i) {
+        u32 row = mma_c_row(lane, i), col = mma_c_col(lane, i);
+        float acc = d[i];
+        for (u32 k = 0; k < P::K; ++k) {
+            u32 w = k / P::PER_WORD, half = k % P::PER_WORD;
+            acc += P::element(A[row][w], half) * P::element(B[w][col], half);
+        }
+        d[i] = acc;
+    }
+#else
+    __trap();
+#endif
+}
+
+// One tile of a log-space product on tensor cores, operands rounded to P (Tf32 or Bf16), f32
+// accumulation: y[b, o] = m_b + log sum_j w[o W + j] e^{z_bj - m_b} for the rows b of
+// [b0, b0 + TC_ROWS) below `rows` and the outputs o of [o0, o0 + TC_COLS) below Ko, with
+// z_bj = in.z(j, b) (j < W) and m_b the row's largest z (-inf out for rows of -inf only). The
+// block has 2 TC_ROWS threads; warp v computes rows 16v .. 16v + 15 of the tile. Each chunk
+// of TC_DEPTH inputs is staged in shared memory as e^{z - m} and w (zero past the rows,
+// inputs and outputs, and for rows of -inf only); the warps round them to P as they load their
+// fragments. Dynamic shared memory: (TC_ROWS + TC_COLS) TC_DEPTH + TC_ROWS floats.
+template <class P, class In>
+__device__ __forceinline__ void tc_log_matmul(const In& in, u32 W, const float* __restrict__ w,
+                                              u32 Ko, u32 rows, u32 b0, u32 o0, float* y) {
+    EINET_DYNAMIC_SMEM(sm);
+    float* xs = sm;                             // [TC_ROWS][TC_DEPTH]
+    float* ws = xs + TC_ROWS * TC_DEPTH;  // [TC_COLS][TC_DEPTH]
+    float* ms = ws + TC_COLS * TC_DEPTH;  // [TC_ROWS]
+    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (u32 r = warp; r < TC_ROWS; r += warps) {
+        float m = EINET_NEG_INF;
+        if (b0 + r < rows)
+            for (u32 j = lane; j < W; j += 32) m = fmaxf(m, in.z(j, b0 + r));
+        m = warp_max(m);
+        if (lane == 0) ms[r] = m;
+    }
+    float acc[TC_COLS / 8][4] = {};
+    for (u32 j0 = 0; j0 < W; j0 += TC_DEPTH) {
+        __syncthreads();
+        for (u32 e = threadIdx.x; e < TC_ROWS * TC_DEPTH; e += blockDim.x) {
+            u32 r = e / TC_DEPTH, j = j0 + e % TC_DEPTH;
+            float m = ms[r];
+            bool live = b0 + r < rows && j < W && m != EINET_NEG_INF;
+            xs[e] = live ? expf(in.z(j, b0 + r) - m) : 0.0f;
+        }
+        for (u32 e = threadIdx.x; e < TC_COLS * TC_DEPTH; e += blockDim.x) {
+            u32 o = o0 + e / TC_DEPTH, j = j0 + e % TC_DEPTH;
+            ws[e] = o < Ko && j < W ? w[(u64)o * W + j] : 0.0f;
+        }
+        __syncthreads();
+        for (u32 k0 = 0; k0 < TC_DEPTH; k0 += P::K) {
+            const float* xw = xs + 16 * warp * TC_DEPTH + k0;
+            u32 a[4];
+            for (u32 r = 0; r < 4; ++r)
+                a[r] = P::pack(xw + mma_a_row(lane, r) * TC_DEPTH +
+                               P::PER_WORD * mma_a_word(lane, r));
+            for (u32 t = 0; t < TC_COLS / 8; ++t) {
+                const float* wt = ws + (8 * t + mma_b_col(lane)) * TC_DEPTH + k0;
+                u32 b[2];
+                for (u32 r = 0; r < 2; ++r) b[r] = P::pack(wt + P::PER_WORD * mma_b_word(lane, r));
+                mma_sync<P>(acc[t], a, b);
+            }
+        }
+    }
+    for (u32 t = 0; t < TC_COLS / 8; ++t)
+        for (u32 i = 0; i < 4; ++i) {
+            u32 r = 16 * warp + mma_c_row(lane, i), o = o0 + 8 * t + mma_c_col(lane, i);
+            if (b0 + r >= rows || o >= Ko) continue;
+            float m = ms[r];
+            y[(u64)(b0 + r) * Ko + o] = m == EINET_NEG_INF ? EINET_NEG_INF : logf(acc[t][i]) + m;
+        }
+}
+
 // ---------------------------------------------------------------------------------------
 // Philox4x32-10, bit-identical to einet_core::rng (stream = row index when sampling).
 // ---------------------------------------------------------------------------------------

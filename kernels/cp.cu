@@ -87,6 +87,51 @@ extern "C" __global__ void __launch_bounds__(256) cp_sum_forward(
     act[(u64)rows * koff[node] + idx] = result;
 }
 
+// The parameters of the tensor-core CP sum kernels, and the arguments that pass them on.
+#define CP_SUM_TC_PARAMS                                                                  \
+    const u32* __restrict__ out, const u32* __restrict__ list_start,                     \
+        const u32* __restrict__ list_len, const u32* __restrict__ node_lists,            \
+        const u32* __restrict__ wofs, const u32* __restrict__ width,                     \
+        const u32* __restrict__ kvec, const u32* __restrict__ koff,                      \
+        const float* __restrict__ weights, u32 rows, float* act
+#define CP_SUM_TC_ARGS \
+    out, list_start, list_len, node_lists, wofs, width, kvec, koff, weights, rows, act
+
+// The concatenated inputs of one CP sum as tc_log_matmul reads them.
+struct CpInputs {
+    const u32* inputs;
+    u32 n_in, rows;
+    const u32* kvec;
+    const u32* koff;
+    const float* act;
+    __device__ __forceinline__ float z(u32 j, u32 b) const {
+        return cp_input(inputs, n_in, j, b, rows, kvec, koff, act);
+    }
+};
+
+// cp_sum_forward's sum semiring on tensor cores (tc_log_matmul with operands P). Block
+// (x, n, z): rows [x TC_ROWS, +TC_ROWS) and outputs [z TC_COLS, +TC_COLS) of sum n.
+template <class P>
+__device__ __forceinline__ void cp_sum_forward_tc(CP_SUM_TC_PARAMS) {
+    u32 n = blockIdx.y;
+    u32 node = out[n];
+    u32 Ko = kvec[node], o0 = blockIdx.z * TC_COLS;
+    if (o0 >= Ko) return;
+    CpInputs in{node_lists + list_start[n], list_len[n], rows, kvec, koff, act};
+    tc_log_matmul<P>(in, width[n], weights + wofs[n], Ko, rows, blockIdx.x * TC_ROWS, o0,
+                     act + (u64)rows * koff[node]);
+}
+
+// cp_sum_forward (sum semiring) with TF32 operands on tensor cores (cp_sum_forward_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) cp_sum_forward_tf32(CP_SUM_TC_PARAMS) {
+    cp_sum_forward_tc<Tf32>(CP_SUM_TC_ARGS);
+}
+
+// cp_sum_forward (sum semiring) with BF16 operands on tensor cores (cp_sum_forward_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) cp_sum_forward_bf16(CP_SUM_TC_PARAMS) {
+    cp_sum_forward_tc<Bf16>(CP_SUM_TC_ARGS);
+}
+
 // Expected counts of sum n: counts[o, j] += W[o, j] sum_b delta_bo e^{z_bj - out_bo}, one
 // thread per weight, blockIdx.z taking rows [z * rows_per_block, ...) (partial sums added
 // atomically).

@@ -212,6 +212,50 @@ extern "C" __global__ void __launch_bounds__(128) einsum_forward_max(
     }
 }
 
+// The K_l K_r log outer product of one product's children, as tc_log_matmul reads it: entry
+// j = i K_r + jr of row b is l_bi + r_b,jr, so that W[o][i][jr] is w[o K_l K_r + j].
+struct OuterInputs {
+    const float* l;
+    const float* r;
+    u32 Kl, Kr;
+    __device__ __forceinline__ float z(u32 j, u32 b) const {
+        return l[(u64)b * Kl + j / Kr] + r[(u64)b * Kr + j % Kr];
+    }
+};
+
+// The parameters of the tensor-core einsum kernels, and the arguments that pass them on.
+#define EINSUM_TC_PARAMS                                                                  \
+    const u32* __restrict__ left, const u32* __restrict__ right,                         \
+        const u32* __restrict__ out, const u32* __restrict__ wofs,                       \
+        const u32* __restrict__ kvec, const u32* __restrict__ koff,                      \
+        const float* __restrict__ weights, u32 rows, float* act
+#define EINSUM_TC_ARGS left, right, out, wofs, kvec, koff, weights, rows, act
+
+// einsum_forward on tensor cores: the (B x K_l K_r)(K_l K_r x K_o) product of the outer
+// product of the children and W, by tc_log_matmul with operands P (the row maximum of the
+// outer product is a_b + c_b). Block (p, y, z): rows [y TC_ROWS, +TC_ROWS) and outputs
+// [z TC_COLS, +TC_COLS) of product p.
+template <class P>
+__device__ __forceinline__ void einsum_forward_tc(EINSUM_TC_PARAMS) {
+    u32 p = blockIdx.x;
+    u32 l = left[p], r = right[p], on = out[p];
+    u32 Kl = kvec[l], Kr = kvec[r], Ko = kvec[on], o0 = blockIdx.z * TC_COLS;
+    if (o0 >= Ko) return;
+    OuterInputs in{act + (u64)rows * koff[l], act + (u64)rows * koff[r], Kl, Kr};
+    tc_log_matmul<P>(in, Kl * Kr, weights + wofs[p], Ko, rows, blockIdx.y * TC_ROWS, o0,
+                     act + (u64)rows * koff[on]);
+}
+
+// einsum_forward with TF32 operands on tensor cores (einsum_forward_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) einsum_forward_tf32(EINSUM_TC_PARAMS) {
+    einsum_forward_tc<Tf32>(EINSUM_TC_ARGS);
+}
+
+// einsum_forward with BF16 operands on tensor cores (einsum_forward_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) einsum_forward_bf16(EINSUM_TC_PARAMS) {
+    einsum_forward_tc<Bf16>(EINSUM_TC_ARGS);
+}
+
 // Element-wise natural log of n weights (the max-product pass and MPE use log W).
 extern "C" __global__ void __launch_bounds__(256) log_weights(const float* __restrict__ w, u64 n,
                                                               float* __restrict__ logw) {

@@ -150,11 +150,16 @@ extern "C" __global__ void __launch_bounds__(256) mstep_leaves(
         default:
             break;
     }
-    bool soften = softening != 0.0f && values >= 2.0f;
-    float other = soften ? softening / (values - 1.0f) : 0.0f;
+    // The softened statistic with the pseudocount: keep * stat + added.
+    float keep = 1.0f, added = virtual_stat;
+    if (softening != 0.0f && values >= 2.0f) {
+        float other = softening / (values - 1.0f);
+        keep = 1.0f - softening - other;
+        added += other * m * all;
+    }
+    float denominator = m + virtual_mass;
     for (u32 t = 0; t < f.num_stats; ++t) {
-        float stat = soften ? (1.0f - softening) * st[t] + other * (m * all - st[t]) : st[t];
-        float estimate = (stat + virtual_stat) / (m + virtual_mass);
+        float estimate = (keep * st[t] + added) / denominator;
         phi[t] = (1.0f - step) * phi[t] + step * estimate;
     }
     switch (f.code) {

@@ -99,9 +99,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let commit = einet::provenance::build_commit();
     let device_name = device.device_name().or_else(einet::provenance::cpu_model);
     println!(
-        "einet bench on {} ({} backend, {} threads), commit {}",
+        "einet bench on {} ({} backend, {} sums, {} threads), commit {}",
         device_name.as_deref().unwrap_or("an unknown device"),
         device.name(),
+        device.precision(),
         device.threads(),
         commit.as_deref().unwrap_or("unknown")
     );
@@ -147,6 +148,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "k": config.k_sum,
             "step_size": einet::record::decimal_f64(anchor.step_size),
             "backend": device.name(),
+            "precision": device.precision(),
             "device": device_name,
             "commit": commit,
             "threads": device.threads(),

@@ -4,10 +4,11 @@
 // C++ compiler after this header (EINET_EMU defined), plus a generated table of kernels, into
 // a shared library that the Rust crate loads in place of the CUDA driver. Each block runs on
 // the calling OS thread; each CUDA thread of the block is a fiber (own stack, cooperative
-// switching at __syncthreads / __syncwarp / warp shuffles). That gives exact barrier
-// semantics, so races that need true parallelism are not found here, but indexing, tiling,
-// reductions and numerics are exercised with real launch shapes. Shared memory is filled with
-// NaN before every block so reads of unwritten shared memory show up as NaN.
+// switching at __syncthreads / __syncwarp / warp shuffles and at the warp-wide exchange that
+// emulates tensor-core mma.sync). That gives exact barrier semantics, so races that need
+// true parallelism are not found here, but indexing, tiling, reductions and numerics are
+// exercised with real launch shapes. Shared memory is filled with NaN before every block so
+// reads of unwritten shared memory show up as NaN.
 #pragma once
 
 #include <cmath>
@@ -71,6 +72,10 @@ inline float from_bits(unsigned u) {
 }
 unsigned* shuffle_slots();
 
+// Words per lane that warp_gather can exchange.
+constexpr unsigned kGatherWords = 8;
+unsigned* gather_slots();
+
 }  // namespace einet_emu
 
 #define threadIdx (einet_emu::current->tid)
@@ -90,6 +95,19 @@ inline float __shfl_xor_sync(unsigned, float v, int lane_mask) {
     __syncwarp();
     return r;
 }
+
+namespace einet_emu {
+// Publishes this lane's words[0 .. n) (n <= kGatherWords) and returns its warp's table, lane l's
+// words at [l * n, l * n + n). Every lane of the warp calls it; the table stays valid until each
+// of them has passed its next __syncwarp.
+inline const unsigned* warp_gather(const unsigned* words, unsigned n) {
+    unsigned me = current->linear;
+    unsigned* slots = gather_slots();
+    for (unsigned i = 0; i < n; ++i) slots[me * n + i] = words[i];
+    __syncwarp();
+    return slots + (me & ~31u) * n;
+}
+}  // namespace einet_emu
 
 inline float __int_as_float(int i) {
     float f;

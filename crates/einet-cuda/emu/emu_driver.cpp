@@ -19,6 +19,7 @@ thread_local std::vector<Fiber>* fibers = nullptr;
 thread_local std::vector<char*>* stacks = nullptr;
 thread_local Launch launch_info;
 thread_local unsigned slots[1024];
+thread_local unsigned gathered[1024 * kGatherWords];
 thread_local unsigned char* smem = nullptr;
 thread_local size_t smem_capacity = 0;
 
@@ -26,6 +27,7 @@ thread_local size_t smem_capacity = 0;
 
 float* dynamic_smem() { return reinterpret_cast<float*>(smem); }
 unsigned* shuffle_slots() { return slots; }
+unsigned* gather_slots() { return gathered; }
 
 }  // namespace einet_emu
 

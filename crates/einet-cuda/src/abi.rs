@@ -65,6 +65,14 @@ pub enum NodeKind {
 pub const NODE_WORDS: usize = 6;
 /// Outputs per block of the einsum forward kernel's tile.
 pub const EINSUM_TO: u32 = 8;
+/// Rows per block of the tensor-core forward kernels (`tc_log_matmul`: 16 per warp, so the
+/// block has `2 * TC_ROWS` threads).
+pub const TC_ROWS: u32 = 64;
+/// Outputs per block of the tensor-core forward kernels (a multiple of 8, the mma's n).
+pub const TC_COLS: u32 = 32;
+/// Inputs per shared-memory chunk of the tensor-core forward kernels (a multiple of 16, the
+/// BF16 mma's k).
+pub const TC_DEPTH: u32 = 16;
 /// Words per entry of the backtracking kernel's stack: node, vector entry, next child.
 pub const STACK_WORDS: usize = 3;
 /// Words of the backtracking kernel's shared memory besides its scores (two per lane, for
@@ -89,6 +97,9 @@ pub fn defines() -> String {
     define("NODE_CP_SUM", NodeKind::CpSum as usize);
     define("NODE_WORDS", NODE_WORDS);
     define("EINSUM_TO", EINSUM_TO as usize);
+    define("TC_ROWS", TC_ROWS as usize);
+    define("TC_COLS", TC_COLS as usize);
+    define("TC_DEPTH", TC_DEPTH as usize);
     define("STACK_WORDS", STACK_WORDS);
     define("BACKTRACK_EXTRA", BACKTRACK_EXTRA);
     define(

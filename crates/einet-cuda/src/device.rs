@@ -282,6 +282,18 @@ impl Exec {
         }
     }
 
+    /// The device's compute capability `(major, minor)`; `None` on the emulator, which
+    /// runs every kernel.
+    pub(crate) fn compute_capability(&self) -> Result<Option<(i32, i32)>, BackendError> {
+        match self {
+            Exec::Cuda { ctx, .. } => ctx
+                .compute_capability()
+                .map(Some)
+                .map_err(device_err("cannot read the compute capability")),
+            Exec::Emu { .. } => Ok(None),
+        }
+    }
+
     /// Device memory held by this executor's buffers.
     pub(crate) fn memory_use(&self) -> &Arc<MemoryUse> {
         match self {

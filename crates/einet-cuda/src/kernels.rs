@@ -40,6 +40,10 @@ pub enum Kernel {
     EinsumForward,
     /// Max-product einsum layer.
     EinsumForwardMax,
+    /// Sum-product einsum layer on tensor cores with TF32 operands.
+    EinsumForwardTf32,
+    /// Sum-product einsum layer on tensor cores with BF16 operands.
+    EinsumForwardBf16,
     /// Element-wise log of weights.
     LogWeights,
     /// Expected counts of an einsum layer.
@@ -62,6 +66,10 @@ pub enum Kernel {
     CpProductBackward,
     /// Dense CP sums, sum or max.
     CpSumForward,
+    /// Dense CP sums on tensor cores with TF32 operands (sum semiring).
+    CpSumForwardTf32,
+    /// Dense CP sums on tensor cores with BF16 operands (sum semiring).
+    CpSumForwardBf16,
     /// Expected counts of dense CP sums.
     CpSumCounts,
     /// Input gradients of dense CP sums.
@@ -74,13 +82,15 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 25] = [
         Kernel::CheckValues,
         Kernel::LeafPrepare,
         Kernel::LeafForward,
         Kernel::LeafBackward,
         Kernel::EinsumForward,
         Kernel::EinsumForwardMax,
+        Kernel::EinsumForwardTf32,
+        Kernel::EinsumForwardBf16,
         Kernel::LogWeights,
         Kernel::EinsumCounts,
         Kernel::EinsumGrads,
@@ -92,6 +102,8 @@ impl Kernel {
         Kernel::CpProductForward,
         Kernel::CpProductBackward,
         Kernel::CpSumForward,
+        Kernel::CpSumForwardTf32,
+        Kernel::CpSumForwardBf16,
         Kernel::CpSumCounts,
         Kernel::CpSumGrads,
         Kernel::Backtrack,
@@ -107,6 +119,8 @@ impl Kernel {
             Kernel::LeafBackward => "leaf_backward",
             Kernel::EinsumForward => "einsum_forward",
             Kernel::EinsumForwardMax => "einsum_forward_max",
+            Kernel::EinsumForwardTf32 => "einsum_forward_tf32",
+            Kernel::EinsumForwardBf16 => "einsum_forward_bf16",
             Kernel::LogWeights => "log_weights",
             Kernel::EinsumCounts => "einsum_counts",
             Kernel::EinsumGrads => "einsum_grads",
@@ -118,6 +132,8 @@ impl Kernel {
             Kernel::CpProductForward => "cp_product_forward",
             Kernel::CpProductBackward => "cp_product_backward",
             Kernel::CpSumForward => "cp_sum_forward",
+            Kernel::CpSumForwardTf32 => "cp_sum_forward_tf32",
+            Kernel::CpSumForwardBf16 => "cp_sum_forward_bf16",
             Kernel::CpSumCounts => "cp_sum_counts",
             Kernel::CpSumGrads => "cp_sum_grads",
             Kernel::Backtrack => "backtrack",
@@ -132,6 +148,8 @@ impl Kernel {
             Kernel::LeafPrepare | Kernel::LeafForward | Kernel::LeafBackward => "leaf.cu",
             Kernel::EinsumForward
             | Kernel::EinsumForwardMax
+            | Kernel::EinsumForwardTf32
+            | Kernel::EinsumForwardBf16
             | Kernel::LogWeights
             | Kernel::EinsumCounts
             | Kernel::EinsumGrads => "einsum.cu",
@@ -140,6 +158,8 @@ impl Kernel {
             Kernel::CpProductForward
             | Kernel::CpProductBackward
             | Kernel::CpSumForward
+            | Kernel::CpSumForwardTf32
+            | Kernel::CpSumForwardBf16
             | Kernel::CpSumCounts
             | Kernel::CpSumGrads => "cp.cu",
             Kernel::Backtrack | Kernel::FillF32 => "backtrack.cu",

@@ -34,6 +34,7 @@
 
 pub mod abi;
 pub mod kernels;
+pub mod precision;
 
 #[cfg(feature = "cuda")]
 pub mod device;
@@ -53,6 +54,7 @@ mod plan;
 pub use model::CudaModel;
 
 pub use einet_core::BackendError;
+pub use precision::Precision;
 
 /// The variable that makes an unavailable GPU a test failure instead of a `SKIP`.
 pub const REQUIRE_GPU_VAR: &str = "EINET_REQUIRE_GPU";
@@ -67,6 +69,7 @@ mod backend {
 
     use einet_core::{Backend, BackendError, Einet};
 
+    use crate::Precision;
     use crate::device::Exec;
     use crate::emu::Emulator;
     use crate::model::CudaModel;
@@ -77,16 +80,19 @@ mod backend {
         pub(crate) name: String,
     }
 
-    /// The CUDA backend: one device with its kernels loaded.
+    /// The CUDA backend: one device with its kernels loaded, and the [`Precision`] its
+    /// models compute einsum and CP sum layers in.
     #[derive(Clone)]
     pub struct CudaBackend {
         dev: Arc<Device>,
+        precision: Precision,
     }
 
     impl std::fmt::Debug for CudaBackend {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("CudaBackend")
                 .field("device", &self.dev.name)
+                .field("precision", &self.precision)
                 .finish()
         }
     }
@@ -112,7 +118,33 @@ mod backend {
             let (exec, name) = opened;
             Ok(CudaBackend {
                 dev: Arc::new(Device { exec, name }),
+                precision: Precision::Fp32,
             })
+        }
+
+        /// The backend whose models compute the sum-product forward pass of einsum and CP
+        /// sum layers in `precision` ([`Precision::Fp32`] unless this is called). Fails with
+        /// [`BackendError::Unavailable`] when the precision needs tensor cores that the device
+        /// lacks (compute capability below 8.0).
+        pub fn with_precision(self, precision: Precision) -> Result<Self, BackendError> {
+            if precision != Precision::Fp32 {
+                match self.dev.exec.compute_capability()? {
+                    Some((major, minor)) if major < 8 => {
+                        return Err(BackendError::Unavailable(format!(
+                            "precision {precision} needs tensor cores (compute capability 8.0 \
+                             or newer); {} has {major}.{minor}",
+                            self.dev.name
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(CudaBackend { precision, ..self })
+        }
+
+        /// The precision of einsum and CP sum layers in this backend's models.
+        pub fn precision(&self) -> Precision {
+            self.precision
         }
 
         /// [`CudaBackend::new`], or `None` when the GPU is unavailable (printing nothing).
@@ -140,6 +172,7 @@ mod backend {
                     exec: Exec::emulated(emu),
                     name: "CPU emulator".into(),
                 }),
+                precision: Precision::Fp32,
             }
         }
     }
@@ -152,7 +185,7 @@ mod backend {
         }
 
         fn load(&self, einet: &Einet) -> Result<CudaModel, BackendError> {
-            CudaModel::new(self.dev.clone(), einet)
+            CudaModel::new(self.dev.clone(), einet, self.precision)
         }
 
         fn device_name(&self) -> Option<String> {

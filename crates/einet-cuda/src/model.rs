@@ -13,12 +13,12 @@ use einet_core::em::{EmState, EmStatistics, MStep, RunningMass};
 use einet_core::layout::Layout;
 use einet_core::{BackendError, BackendModel, Einet, MpeKind, Params, Root};
 
-use crate::Device;
 use crate::device::{DevBuf, Exec, Staging};
 use crate::ops::backtrack::Backtrack;
 use crate::ops::mixing::RootChoice;
 use crate::ops::{Dims, Indices, Ops, Semiring};
 use crate::plan::{LayerPlan, Plan};
+use crate::{Device, Precision};
 
 /// Per-batch buffers, grown on demand.
 struct Scratch {
@@ -40,6 +40,8 @@ pub struct CudaModel {
     plan: Plan,
     dims: Dims,
     idx: Indices,
+    /// The precision of the einsum and CP sum layers' sum-product forward pass.
+    precision: Precision,
     weights: DevBuf<f32>,
     /// log of `weights`, computed when a max-product pass needs it.
     logw: Option<DevBuf<f32>>,
@@ -93,8 +95,12 @@ fn at(start: usize, chunk: usize, total: usize) -> std::ops::Range<usize> {
 }
 
 impl CudaModel {
-    /// Uploads `einet` to `dev`.
-    pub(crate) fn new(dev: Arc<Device>, einet: &Einet) -> Result<Self, BackendError> {
+    /// Uploads `einet` to `dev`; einsum and CP sum layers will run in `precision`.
+    pub(crate) fn new(
+        dev: Arc<Device>,
+        einet: &Einet,
+        precision: Precision,
+    ) -> Result<Self, BackendError> {
         let layout = einet.layout.clone();
         let plan = Plan::new(&layout)?;
         check_param_shapes(&layout, &einet.params)?;
@@ -128,6 +134,7 @@ impl CudaModel {
             #[cfg(feature = "nccl")]
             nccl: None,
             dims: Dims::of(&layout),
+            precision,
             dev,
             layout,
             plan,
@@ -283,14 +290,14 @@ impl CudaModel {
         for layer in &self.plan.layers {
             match layer {
                 LayerPlan::Einsum(e) => {
-                    ops.einsum_forward(e, rows, einsum_weights, semiring, &s.act)?;
+                    ops.einsum_forward(e, rows, einsum_weights, semiring, self.precision, &s.act)?;
                 }
                 LayerPlan::Mixing(m) => {
                     ops.mixing_forward(m, rows, &self.weights, semiring, &s.act)?;
                 }
                 LayerPlan::CpProduct(l) => ops.cp_product_forward(l, rows, &s.act)?,
                 LayerPlan::CpSum(l) => {
-                    ops.cp_sum_forward(l, rows, einsum_weights, semiring, &s.act)?;
+                    ops.cp_sum_forward(l, rows, einsum_weights, semiring, self.precision, &s.act)?;
                 }
             }
         }

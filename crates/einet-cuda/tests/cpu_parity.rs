@@ -466,3 +466,140 @@ fn emulated_matches_cpu_on_a_small_k40_model() {
 fn emulated_matches_cpu_on_c2() {
     on_emulator("emulated_matches_cpu_on_c2", "C2", 6);
 }
+
+/// The models of the precision tests, on NLTCS (16 binary variables, shipped in `data/`):
+/// RAT with CP layers at K 20 and K 40 (one and two tiles of 32 outputs; widths up to 80,
+/// several chunks of 16 inputs), a hidden Chow–Liu model of two random trees at K 13 (neither
+/// a multiple of 8 nor of 16) whose root sums several inputs, and RAT with einsum layers at
+/// K 10 and K 36 (outer products of 100 and 1296 entries; one and two tiles of outputs).
+fn precision_models() -> Vec<(&'static str, Einet)> {
+    let config = |k, layer| EinetConfig {
+        layer,
+        ..EinetConfig::new(k, LeafFamily::Bernoulli)
+    };
+    let rat = |k, layer| {
+        let graph = random_binary_trees(16, 3, 4, 0).expect("valid structure");
+        Einet::new(graph, config(k, layer), 0).expect("valid config")
+    };
+    let trees = [1, 2].map(|seed| einet_testsuite::models::random_tree(16, seed));
+    let graph = einet_core::hclt(&trees).expect("valid trees");
+    let (cp, tucker) = (einet_core::LayerKind::Cp, einet_core::LayerKind::Tucker);
+    let hclt = Einet::new(graph, config(13, cp), 0).expect("valid config");
+    vec![
+        ("RAT-CP K20", rat(20, cp)),
+        ("RAT-CP K40", rat(40, cp)),
+        ("HCLT K13", hclt),
+        ("RAT K10", rat(10, tucker)),
+        ("RAT K36", rat(36, tucker)),
+    ]
+}
+
+/// The most inputs of one CP sum node of `einet`.
+fn most_sum_inputs(einet: &Einet) -> usize {
+    einet
+        .layout
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            einet_core::layout::Layer::Sum(s) => (0..s.out.len()).map(|m| s.inputs(m).len()).max(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Largest `|a - b| / |b|`.
+fn max_relative_difference(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).abs() / f64::from(y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Every precision's log-likelihoods (and EM's summed log-likelihood, whose forward pass
+/// uses the same kernels) on `rows` NLTCS test rows, 5% missing, against the CPU backend.
+///
+/// Tolerances (relative; measured on the emulator, 100 rows, largest over the five models):
+/// fp32 1e-5 (measured 1.2e-7), TF32 2e-4 (measured 5.0e-5, HCLT K13; RAT-CP ≤ 1.7e-5, RAT
+/// einsum ≤ 1.9e-5), BF16 1e-3 (measured 2.5e-4, HCLT K13; RAT-CP ≤ 1.9e-4, RAT einsum
+/// ≤ 1.4e-4). TF32 and BF16 must also differ from the fp32 kernels by more than 1e-6 and 1e-5
+/// (measured at least 3.3e-6 and 6.9e-5), about ten times what fp32 rounding alone gives, so
+/// that operands that were not rounded fail the test.
+/// With the first sum layer's weights all zero, every sum above it sees only -inf inputs and
+/// every log-likelihood must be -inf.
+fn precision_parity(backend: &CudaBackend, rows: usize) {
+    use einet_cuda::Precision;
+    let splits = einet_data::debd(einet_data::repo_data_dir(), "nltcs").expect("nltcs ships");
+    let x = knock_out(splits.test.values[..rows * 16].to_vec(), 3);
+    let models = precision_models();
+    assert!(models.iter().any(|(_, einet)| most_sum_inputs(einet) > 1));
+    for (name, einet) in models {
+        let mut cpu = CpuBackend.load(&einet).expect("cpu load");
+        let want = cpu.log_likelihood(&x, Root::Mixture).unwrap();
+        let want_total = cpu.em_accumulate(&x, Root::Mixture).unwrap();
+        let mut fp32 = Vec::new();
+        let mut impossible = einet.params.clone();
+        let first_sum = einet.layout.layers.iter().position(|l| l.num_weights() > 0);
+        impossible.layers[first_sum.expect("weights")].fill(0.0);
+        // (precision, tolerance against the CPU, least difference from the fp32 kernel)
+        for (precision, tolerance, rounding) in [
+            (Precision::Fp32, 1e-5, 0.0),
+            (Precision::Tf32, 2e-4, 1e-6),
+            (Precision::Bf16, 1e-3, 1e-5),
+        ] {
+            let backend = backend.clone().with_precision(precision).unwrap();
+            let mut model = backend.load(&einet).expect("cuda load");
+            let got = model.log_likelihood(&x, Root::Mixture).unwrap();
+            let diff = max_relative_difference(&got, &want);
+            let total = model.em_accumulate(&x, Root::Mixture).unwrap();
+            let total_diff = (total - want_total).abs() / want_total.abs();
+            println!(
+                "{name} {precision}: log-likelihoods within {diff:.2e} relative of the CPU's, \
+                 EM's sum within {total_diff:.2e}"
+            );
+            assert!(
+                diff <= tolerance,
+                "{name} {precision}: {diff:e} > {tolerance:e}"
+            );
+            assert!(
+                total_diff <= tolerance,
+                "{name} {precision}: EM {total_diff:e}"
+            );
+            if precision == Precision::Fp32 {
+                fp32 = got;
+            } else {
+                let from_fp32 = max_relative_difference(&got, &fp32);
+                println!("{name} {precision}: {from_fp32:.2e} relative from the fp32 kernel");
+                assert!(
+                    from_fp32 > rounding,
+                    "{name} {precision}: only {from_fp32:e} from fp32: operands not rounded?"
+                );
+            }
+            model.set_params(&impossible).unwrap();
+            let got = model.log_likelihood(&x, Root::Mixture).unwrap();
+            let not_inf = got.iter().find(|&&l| l != f32::NEG_INFINITY);
+            assert!(
+                not_inf.is_none(),
+                "{name} {precision}: {not_inf:?}, not -inf"
+            );
+        }
+    }
+}
+
+#[test]
+fn emulated_cp_sums_match_cpu_at_every_precision() {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    match einet_cuda::emu::backend_if_available(target) {
+        Some(b) => precision_parity(&b, 100),
+        None => println!("SKIP emulated_cp_sums_match_cpu_at_every_precision: no C++ compiler"),
+    }
+}
+
+#[test]
+fn gpu_cp_sums_match_cpu_at_every_precision() {
+    match CudaBackend::new_if_available() {
+        Some(b) => precision_parity(&b, 2000),
+        None => println!("SKIP gpu_cp_sums_match_cpu_at_every_precision: no usable GPU"),
+    }
+}

@@ -4,7 +4,7 @@
 use einet_core::{LeafInit, StepwiseRule};
 use serde::Serialize;
 
-use crate::device::Device;
+use crate::device::{Device, Precision};
 use crate::error::Result;
 use crate::train::INIT_PSEUDOCOUNT;
 
@@ -86,6 +86,12 @@ pub struct RunArgs {
     /// Worker threads of the CPU backend [default: one per core]
     #[arg(long, value_parser = positive_usize)]
     pub threads: Option<usize>,
+    /// Operand precision of the cuda backend's einsum and CP sum layers (sum-product forward
+    /// pass, in EM too): fp32, or tf32 / bf16 on tensor cores with fp32 accumulation (compute
+    /// capability 8.0+); max-product MPE, mixing and leaf layers and the backward pass stay
+    /// fp32
+    #[arg(long, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
     /// Most memory a model with its training state, a batch or a decompressed data file may
     /// take (e.g. 8G, 512MiB) [default: the memory available]
     #[arg(long, value_parser = einet_core::memory::parse_size)]
@@ -106,7 +112,8 @@ impl RunArgs {
         let device = match self.backend {
             BackendKind::Cpu => Device::Cpu { threads },
             BackendKind::Cuda => Device::cuda(ordinal)?,
-        };
+        }
+        .with_precision(self.precision)?;
         device.init()?;
         if device != (Device::Cpu { threads }) {
             // The CPU pool still does the host's share of the work.

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorContext, Result};
 
+pub use einet_cuda::Precision;
+
 /// A compute device, chosen at run time.
 ///
 /// ```
@@ -32,6 +34,10 @@ pub enum Device {
     Cuda {
         /// The device's ordinal (0 for the first GPU).
         ordinal: usize,
+        /// The precision of the einsum and CP sum layers' sum-product forward pass (see
+        /// [`Device::with_precision`]).
+        #[serde(default)]
+        precision: Precision,
     },
 }
 
@@ -76,9 +82,9 @@ impl fmt::Display for Device {
         match self {
             Device::Cpu { .. } => f.write_str("cpu"),
             #[cfg(feature = "cuda")]
-            Device::Cuda { ordinal: 0 } => f.write_str("cuda"),
+            Device::Cuda { ordinal: 0, .. } => f.write_str("cuda"),
             #[cfg(feature = "cuda")]
-            Device::Cuda { ordinal } => write!(f, "cuda:{ordinal}"),
+            Device::Cuda { ordinal, .. } => write!(f, "cuda:{ordinal}"),
         }
     }
 }
@@ -103,10 +109,22 @@ fn cuda(ordinal: usize) -> Result<einet_cuda::CudaBackend> {
         .map_err(|e| Error::invalid(format!("cannot use the cuda backend: {e}")))
 }
 
-/// Copies `einet` onto GPU `ordinal`.
+/// The process's CUDA backend for GPU `ordinal`, computing einsum and CP sums in `precision`.
 #[cfg(feature = "cuda")]
-pub(crate) fn load_cuda(ordinal: usize, einet: &Einet) -> Result<einet_cuda::CudaModel> {
+fn cuda_in(ordinal: usize, precision: Precision) -> Result<einet_cuda::CudaBackend> {
     cuda(ordinal)?
+        .with_precision(precision)
+        .map_err(|e| Error::invalid(format!("cannot use the cuda backend: {e}")))
+}
+
+/// Copies `einet` onto GPU `ordinal`, its einsum and CP sums to run in `precision`.
+#[cfg(feature = "cuda")]
+pub(crate) fn load_cuda(
+    ordinal: usize,
+    precision: Precision,
+    einet: &Einet,
+) -> Result<einet_cuda::CudaModel> {
+    cuda_in(ordinal, precision)?
         .load(einet)
         .context("cannot load the model onto the cuda backend")
 }
@@ -117,14 +135,49 @@ impl Device {
         Device::Cpu { threads: None }
     }
 
-    /// GPU `ordinal`; an error in a build without the `cuda` feature.
+    /// GPU `ordinal` in [`Precision::Fp32`]; an error in a build without the `cuda` feature.
     pub fn cuda(ordinal: usize) -> Result<Self> {
         #[cfg(feature = "cuda")]
-        return Ok(Device::Cuda { ordinal });
+        return Ok(Device::Cuda {
+            ordinal,
+            precision: Precision::Fp32,
+        });
         #[cfg(not(feature = "cuda"))]
         {
             let _ = ordinal;
             Err(no_cuda())
+        }
+    }
+
+    /// The device computing einsum and CP sum layers in `precision` (see [`Precision`]). Only
+    /// the CUDA backend has tensor cores: anything but [`Precision::Fp32`] on the CPU is an
+    /// error.
+    ///
+    /// ```
+    /// use einet::{Device, Precision};
+    ///
+    /// assert!(Device::cpu().with_precision(Precision::Fp32).is_ok());
+    /// let err = Device::cpu().with_precision(Precision::Bf16).unwrap_err();
+    /// assert!(err.to_string().contains("--backend cuda"), "{err}");
+    /// ```
+    pub fn with_precision(self, precision: Precision) -> Result<Self> {
+        match self {
+            Device::Cpu { .. } if precision == Precision::Fp32 => Ok(self),
+            Device::Cpu { .. } => Err(Error::invalid(format!(
+                "precision {precision} runs on tensor cores and needs --backend cuda; the cpu \
+                 backend computes in fp32"
+            ))),
+            #[cfg(feature = "cuda")]
+            Device::Cuda { ordinal, .. } => Ok(Device::Cuda { ordinal, precision }),
+        }
+    }
+
+    /// The precision of einsum and CP sums on this device ([`Precision::Fp32`] on the CPU).
+    pub fn precision(&self) -> Precision {
+        match *self {
+            Device::Cpu { .. } => Precision::Fp32,
+            #[cfg(feature = "cuda")]
+            Device::Cuda { precision, .. } => precision,
         }
     }
 
@@ -144,7 +197,7 @@ impl Device {
             Device::Cpu { threads: Some(n) } => init_thread_pool(n),
             Device::Cpu { threads: None } => Ok(()),
             #[cfg(feature = "cuda")]
-            Device::Cuda { ordinal } => cuda(ordinal).map(drop),
+            Device::Cuda { ordinal, precision } => cuda_in(ordinal, precision).map(drop),
         }
     }
 
@@ -157,7 +210,9 @@ impl Device {
                     .context("cannot load the model onto the cpu backend")?,
             )),
             #[cfg(feature = "cuda")]
-            Device::Cuda { ordinal } => Ok(Box::new(load_cuda(ordinal, einet)?)),
+            Device::Cuda { ordinal, precision } => {
+                Ok(Box::new(load_cuda(ordinal, precision, einet)?))
+            }
         }
     }
 
@@ -200,7 +255,7 @@ impl Device {
         match *self {
             Device::Cpu { .. } => cpu(&CpuBackend),
             #[cfg(feature = "cuda")]
-            Device::Cuda { ordinal } => match cuda(ordinal) {
+            Device::Cuda { ordinal, .. } => match cuda(ordinal) {
                 Ok(backend) => gpu(&backend),
                 Err(_) => cpu(&CpuBackend),
             },

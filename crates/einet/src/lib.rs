@@ -50,7 +50,7 @@ pub mod structure;
 pub mod train;
 
 pub use checkpoint::Checkpoint;
-pub use device::Device;
+pub use device::{Device, Precision};
 pub use error::{Error, ErrorContext, Result};
 pub use hclt::HcltSpec;
 pub use leaves::{ColumnLeaf, LeafChoice};

@@ -117,14 +117,11 @@ fn entropy_weight(t: f64, tau: f64, lambda: f64) -> (f64, f64) {
 mod tests {
     use super::*;
 
-    /// `Σ tᵢ ln θᵢ + τ H(θ)`.
-    fn objective(t: &[f32], theta: &[f32], tau: f32) -> f64 {
+    /// `Σ tᵢ ln θᵢ + τ H(θ)`, in f64 (so that perturbations keep `Σ θ` exactly).
+    fn objective(t: &[f32], theta: &[f64], tau: f32) -> f64 {
         t.iter()
             .zip(theta)
-            .map(|(&t, &th)| {
-                let th = f64::from(th);
-                f64::from(t) * th.ln() - f64::from(tau) * th * th.ln()
-            })
+            .map(|(&t, &th)| f64::from(t) * th.ln() - f64::from(tau) * th * th.ln())
             .sum()
     }
 
@@ -151,17 +148,20 @@ mod tests {
                 );
             }
             // And it beats nearby points of the simplex.
+            let theta: Vec<f64> = theta.iter().map(|&x| f64::from(x)).collect();
             let best = objective(&t, &theta, tau);
             for (i, j) in [(0, 1), (2, 3), (0, 5), (4, 1)] {
-                let mut other = theta.clone();
-                let d = 1e-3 * other[i].min(other[j]);
-                other[i] += d;
-                other[j] -= d;
-                let mut other2 = theta.clone();
-                other2[i] -= d;
-                other2[j] += d;
-                assert!(objective(&t, &other, tau) <= best + 1e-12, "τ {tau}");
-                assert!(objective(&t, &other2, tau) <= best + 1e-12, "τ {tau}");
+                let d = 1e-3 * theta[i].min(theta[j]);
+                for sign in [1.0, -1.0] {
+                    let mut other = theta.clone();
+                    other[i] += sign * d;
+                    other[j] -= sign * d;
+                    let value = objective(&t, &other, tau);
+                    assert!(
+                        value <= best + 1e-13,
+                        "τ {tau} ({i}, {j}): {value} > {best}"
+                    );
+                }
             }
         }
     }

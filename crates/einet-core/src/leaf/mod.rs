@@ -267,9 +267,8 @@ impl LeafFamily {
             return;
         }
         let other = beta / (values - 1.0);
-        stats
-            .iter_mut()
-            .for_each(|s| *s = (1.0 - beta) * *s + other * (mass * all - *s));
+        let (keep, base) = (1.0 - beta - other, other * mass * all);
+        stats.iter_mut().for_each(|s| *s = keep * *s + base);
     }
 
     /// Turns responsibility-weighted statistics (`stats`, with total mass `mass > 0`) into the

@@ -3,7 +3,9 @@
 
 use einet_core::BackendError;
 
-use super::{Ops, Semiring, blocks, count};
+use super::{Ops, Semiring, TC_SMEM, TC_THREADS, blocks, count, tensor_core_kernel};
+use crate::Precision;
+use crate::abi::{TC_COLS, TC_ROWS};
 use crate::device::{Arg, DevBuf};
 use crate::kernels::Kernel;
 use crate::plan::{CpPlan, THREADS};
@@ -80,22 +82,40 @@ impl Ops<'_> {
     }
 
     /// The forward pass of CP sum layer `l` over `rows` rows of `act`; `weights` holds W
-    /// under [`Semiring::Sum`] and log W under [`Semiring::Max`].
+    /// under [`Semiring::Sum`] and log W under [`Semiring::Max`]. Sums run in `precision`
+    /// (on tensor cores unless fp32); maxima always in fp32.
     pub(crate) fn cp_sum_forward(
         &self,
         l: &CpPlan,
         rows: usize,
         weights: &DevBuf<f32>,
         semiring: Semiring,
+        precision: Precision,
         act: &DevBuf<f32>,
     ) -> Result<(), BackendError> {
         let mut args = self.cp_sums(l);
-        args.extend([weights.arg(), count(rows), semiring.flag(), act.arg()]);
+        args.push(weights.arg());
+        let tensor_cores = [Kernel::CpSumForwardTf32, Kernel::CpSumForwardBf16];
+        let Some(kernel) = tensor_core_kernel(semiring, precision, tensor_cores) else {
+            args.extend([count(rows), semiring.flag(), act.arg()]);
+            return self.exec.launch(
+                Kernel::CpSumForward,
+                (blocks(rows * l.k_max as usize, THREADS)?, l.nodes, 1),
+                THREADS,
+                0,
+                &args,
+            );
+        };
+        args.extend([count(rows), act.arg()]);
         self.exec.launch(
-            Kernel::CpSumForward,
-            (blocks(rows * l.k_max as usize, THREADS)?, l.nodes, 1),
-            THREADS,
-            0,
+            kernel,
+            (
+                blocks(rows, TC_ROWS)?,
+                l.nodes,
+                blocks(l.k_max as usize, TC_COLS)?,
+            ),
+            TC_THREADS,
+            TC_SMEM,
             &args,
         )
     }

@@ -4,7 +4,9 @@
 
 use einet_core::BackendError;
 
-use super::{Ops, Semiring, blocks, count};
+use super::{Ops, Semiring, TC_SMEM, TC_THREADS, blocks, count, tensor_core_kernel};
+use crate::Precision;
+use crate::abi::{TC_COLS, TC_ROWS};
 use crate::device::{Arg, DevBuf};
 use crate::kernels::Kernel;
 use crate::plan::{EinsumPlan, THREADS};
@@ -41,15 +43,35 @@ impl Ops<'_> {
     }
 
     /// The forward pass of einsum layer `e` over `rows` rows of `act`. `weights` holds the
-    /// sum weights W under [`Semiring::Sum`] and log W under [`Semiring::Max`].
+    /// sum weights W under [`Semiring::Sum`] and log W under [`Semiring::Max`]. Sums run in
+    /// `precision` (on tensor cores unless fp32); maxima always in fp32.
     pub(crate) fn einsum_forward(
         &self,
         e: &EinsumPlan,
         rows: usize,
         weights: &DevBuf<f32>,
         semiring: Semiring,
+        precision: Precision,
         act: &DevBuf<f32>,
     ) -> Result<(), BackendError> {
+        let tensor_cores = [Kernel::EinsumForwardTf32, Kernel::EinsumForwardBf16];
+        if let Some(kernel) = tensor_core_kernel(semiring, precision, tensor_cores) {
+            return self.exec.launch(
+                kernel,
+                (
+                    e.products,
+                    blocks(rows, TC_ROWS)?,
+                    blocks(e.ko_max as usize, TC_COLS)?,
+                ),
+                TC_THREADS,
+                TC_SMEM,
+                &[
+                    &self.einsum_nodes(e)[..],
+                    &[weights.at(e.weights), count(rows), act.arg()],
+                ]
+                .concat(),
+            );
+        }
         let f = e.forward_launch(rows);
         let kernel = match semiring {
             Semiring::Sum => Kernel::EinsumForward,

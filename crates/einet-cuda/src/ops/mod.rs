@@ -14,7 +14,10 @@ pub(crate) mod mstep;
 use einet_core::BackendError;
 use einet_core::layout::Layout;
 
+use crate::Precision;
+use crate::abi::{TC_COLS, TC_DEPTH, TC_ROWS};
 use crate::device::{Arg, DevBuf, Exec};
+use crate::kernels::Kernel;
 use crate::plan::Plan;
 
 /// How a forward pass combines values: sums (likelihoods) or maxima (max-product MPE).
@@ -28,6 +31,25 @@ impl Semiring {
     /// The kernels' `max` flag.
     fn flag(self) -> Arg {
         Arg::U32(u32::from(self == Semiring::Max))
+    }
+}
+
+/// Threads per block of the tensor-core forward kernels (`tc_log_matmul` in common.cuh).
+const TC_THREADS: u32 = 2 * TC_ROWS;
+/// Dynamic shared memory bytes of the tensor-core forward kernels.
+const TC_SMEM: u32 = 4 * ((TC_ROWS + TC_COLS) * TC_DEPTH + TC_ROWS);
+
+/// Which of a layer's tensor-core forward kernels `[tf32, bf16]` a pass in `semiring` at
+/// `precision` runs; `None` (the fp32 kernel) for fp32 and for max-product.
+fn tensor_core_kernel(
+    semiring: Semiring,
+    precision: Precision,
+    [tf32, bf16]: [Kernel; 2],
+) -> Option<Kernel> {
+    match (semiring, precision) {
+        (Semiring::Max, _) | (_, Precision::Fp32) => None,
+        (Semiring::Sum, Precision::Tf32) => Some(tf32),
+        (Semiring::Sum, Precision::Bf16) => Some(bf16),
     }
 }
 

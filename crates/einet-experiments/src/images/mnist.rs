@@ -143,20 +143,21 @@ pub fn run(
             em: EmConfig {
                 mode: EmMode::Stepwise {
                     frequency: 1,
-                    step_size: 0.05,
+                    step_size: args.hclt_steps[0],
                     rule: StepwiseRule::Parameters,
                 },
                 pseudocount: 0.1,
                 regularisation: Default::default(),
             },
-            // DEBD's 0.1 → 0.9 overfits here: at batch 512 a leaf state of 256 values sees
-            // about 16 images per batch, so big steps make its estimates noisy (the training
-            // LL fell after epoch 3 of 10). Small annealed steps, then full-batch EM.
-            epochs: args.epochs.unwrap_or(5),
+            // Juice.jl's MNIST recipe anneals the step down (its parameter inertia goes up);
+            // steps rising to 0.9 overfit the 256-value leaves — at batch 512 a leaf state
+            // sees about 16 images per batch.
+            epochs: args.epochs.unwrap_or(40),
             batch_size: 512,
-            step_size_end: Some(0.2),
+            step_size_end: Some(args.hclt_steps[1]),
             full_batch_epochs: args.full_batch_epochs,
             patience: Some(3),
+            mini_batch_runs_all_epochs: true,
             ..reference
         },
     };

@@ -130,13 +130,17 @@ pub struct ImagesArgs {
     /// Data folder [default: $EINET_DATA, else the repository's data/]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Epochs of every experiment [default: 30 for mnist-pd7, 5 for mnist-pd4, 30 for each
-    /// cifar-mixture component]
+    /// Epochs of every experiment [default: 30 for mnist-pd7, 5 for mnist-pd4, 40 mini-batch
+    /// epochs for mnist-hclt-cat256, 30 for each cifar-mixture component]
     #[arg(long, value_parser = positive_usize)]
     pub epochs: Option<usize>,
-    /// Full-batch EM epochs after the stepwise ones (mnist-hclt-cat256 only; early stopping
-    /// after 3 epochs without a better validation LL ends them sooner)
-    #[arg(long, default_value_t = 100)]
+    /// mnist-hclt-cat256: the stepwise step size of the first and of the last mini-batch
+    /// epoch (linear in between; every mini-batch epoch runs)
+    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.8, 0.1])]
+    pub hclt_steps: Vec<f32>,
+    /// mnist-hclt-cat256: full-batch EM epochs after the stepwise ones (early stopping after
+    /// 3 epochs without a better validation LL ends them sooner)
+    #[arg(long, default_value_t = 20)]
     pub full_batch_epochs: usize,
     /// Number of k-means clusters (mixture components) of cifar-mixture
     #[arg(long, default_value_t = 10, value_parser = positive_usize)]

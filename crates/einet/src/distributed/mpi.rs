@@ -71,7 +71,7 @@ impl Communicator for Mpi {
     ) -> Result<Box<dyn einet_core::BackendModel>> {
         use ::mpi::collective::Root;
         use einet_cuda::nccl;
-        let crate::Device::Cuda { ordinal } = *device else {
+        let crate::Device::Cuda { ordinal, precision } = *device else {
             return device.load(einet);
         };
         let mut ready = [f64::from(u8::from(nccl::available()))];
@@ -88,7 +88,7 @@ impl Communicator for Mpi {
             .world()
             .process_at_rank(0)
             .broadcast_into(&mut id[..]);
-        let mut model = super::agree(self, crate::device::load_cuda(ordinal, einet))?;
+        let mut model = super::agree(self, crate::device::load_cuda(ordinal, precision, einet))?;
         let joined = model.join_nccl(self.rank, self.size, &id);
         super::agree(self, joined.map_err(Error::from))?;
         Ok(Box::new(model))
