@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use einet::images::{write_image_grid, write_inpainting_grid};
 use einet::provenance::Provenance;
+use einet::record::decimal_f64;
 use einet::registry::DatasetSpec;
 use einet::{
     Device, EmConfig, EmMode, EmRecord, EpochMetrics, HcltSpec, HideSpec, LeafChoice, LeafInit,
@@ -40,10 +41,13 @@ pub struct MnistEntry {
     pub batch_size: usize,
     /// Last stepwise step size when the step is annealed over the mini-batch epochs.
     #[serde(default)]
-    pub step_size_end: Option<f32>,
+    pub step_size_end: Option<f64>,
     /// Full-batch EM epochs after the mini-batch epochs (at most).
     #[serde(default)]
     pub full_batch_epochs: usize,
+    /// Whether every mini-batch epoch ran (patience ending the full-batch phase only).
+    #[serde(default)]
+    pub mini_batch_runs_all_epochs: bool,
     /// Epochs run.
     pub epochs: usize,
     /// The kept epoch (best validation LL).
@@ -245,8 +249,9 @@ pub fn run(
         leaf: data.leaves.name(),
         em: EmRecord::from(&config.em),
         batch_size: config.batch_size,
-        step_size_end: config.step_size_end,
+        step_size_end: config.step_size_end.map(decimal_f64),
         full_batch_epochs: config.full_batch_epochs,
+        mini_batch_runs_all_epochs: config.mini_batch_runs_all_epochs,
         epochs: trained.history.len(),
         best_epoch: best.epoch,
         rows,

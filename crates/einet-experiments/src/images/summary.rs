@@ -156,7 +156,7 @@ fn notes(e: &Value) -> String {
              tree's center), one latent variable with K = {} states per pixel, CP layers (a \
              `K × K` sum per pixel with children), Categorical(256) leaves — PyJuice's MNIST \
              HCLT. Stepwise EM on batches of {} with the step annealed from {} to {}, then \
-             up to {} full-batch EM epochs, each phase ended after 3 epochs without a better \
+             up to {} full-batch EM epochs, {} ended after 3 epochs without a better \
              validation LL ({epochs} epochs run); pseudocount {}; the validation part is a \
              random sixth of the training images. Inpainting as `einet inpaint` does it: one \
              conditional sample and the exact max-product MPE.\n\n",
@@ -165,6 +165,11 @@ fn notes(e: &Value) -> String {
             e["em"]["step_size"],
             e["step_size_end"],
             e["full_batch_epochs"],
+            if e["mini_batch_runs_all_epochs"] == true {
+                "every mini-batch epoch run and the full-batch phase"
+            } else {
+                "each phase"
+            },
             e["em"]["pseudocount"],
         )
     } else {
