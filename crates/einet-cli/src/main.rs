@@ -274,13 +274,22 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if matches!(e.downcast_ref(), Some(einet::Error::Interrupted { .. })) => {
-            eprintln!("error: {}", einet::error::chain_message(e.chain()));
-            ExitCode::from(130)
-        }
         Err(e) => {
-            eprintln!("error: {}", einet::error::chain_message(e.chain()));
-            ExitCode::FAILURE
+            print_error(&e);
+            if matches!(e.downcast_ref(), Some(einet::Error::Interrupted { .. })) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// Prints `error: …` to stderr in one write, so that it stays one line when other processes
+/// (the other ranks, mpirun) write to the same stream.
+fn print_error(e: &anyhow::Error) {
+    use std::io::Write;
+    let line = format!("error: {}\n", einet::error::chain_message(e.chain()));
+    // Nothing is left to report a failed write of the error itself to.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
