@@ -24,11 +24,16 @@ __device__ double entropy_weight(double t, double tau, double lambda, double* z_
     return t / (tau * z);
 }
 
-// The normalised target of weight t of a vector: its count with the pseudocount over the
-// vector's total.
+// The count of weight t of the vector at s with the pseudocount, floored.
+__device__ __forceinline__ float weight_count(const float* counts, u64 s, u32 t,
+                                              float pseudocount) {
+    return fmaxf(counts[s + t] + pseudocount, EINET_COUNT_FLOOR);
+}
+
+// The normalised target of weight t: its count over the vector's total of counts.
 __device__ __forceinline__ float weight_target(const float* counts, u64 s, u32 t,
                                                float pseudocount, float total) {
-    return fmaxf(counts[s + t] + pseudocount, EINET_COUNT_FLOOR) / total;
+    return weight_count(counts, s, t, pseudocount) / total;
 }
 
 // entropy_regularised's multiplier for the vector at s (n weights), by Newton's method from
@@ -82,7 +87,7 @@ extern "C" __global__ void __launch_bounds__(256) mstep_weights(
     if (statistics_rule && lane == 0) running[v] = r;
     if (pseudocount == 0.0f && mass <= EINET_MIN_MASS) return;
     float total = 0.0f;
-    for (u32 t = lane; t < n; t += 32) total += fmaxf(counts[s + t] + pseudocount, EINET_COUNT_FLOOR);
+    for (u32 t = lane; t < n; t += 32) total += weight_count(counts, s, t, pseudocount);
     total = warp_sum(total);
     double lambda = 0.0, theta_sum = 1.0, z;
     if (entropy > 0.0f) {
