@@ -155,6 +155,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             "batch_size",
             "seed",
             "backend",
+            "precision",
             "best_epoch",
             "train_ll",
             "valid_ll",

@@ -6,7 +6,7 @@ use einet_core::{Einet, EmConfig, EmMode, LeafFamily, LeafInit, StepwiseRule};
 use einet_data::DataInfo;
 use serde::{Deserialize, Serialize};
 
-use crate::device::Device;
+use crate::device::{Device, Precision};
 use crate::error::{Error, ErrorContext, Result};
 use crate::model_spec::TrainingData;
 use crate::structure::StructureRecord;
@@ -56,6 +56,10 @@ pub struct TrainingRecord {
     pub seed: u64,
     /// Backend used.
     pub backend: String,
+    /// Operand precision of the einsum and CP sums' sum-product forward pass (models written
+    /// before it was recorded: fp32).
+    #[serde(default, skip_serializing_if = "is_fp32")]
+    pub precision: Precision,
     /// Worker threads.
     pub threads: usize,
     /// Epoch whose parameters were kept (best validation log-likelihood).
@@ -78,6 +82,10 @@ fn is_zero(n: &usize) -> bool {
 
 fn is_zero_f64(x: &f64) -> bool {
     *x == 0.0
+}
+
+fn is_fp32(p: &Precision) -> bool {
+    *p == Precision::Fp32
 }
 
 /// Loads a model file with a message that names it.
@@ -277,6 +285,7 @@ impl TrainingRecord {
             batch_size: config.batch_size,
             seed: config.seed,
             backend: device.name().into(),
+            precision: device.precision(),
             threads: device.threads(),
             best_epoch: best.epoch,
             train_ll: best.train_ll,
@@ -398,6 +407,34 @@ mod tests {
         zero_scale["scale"] = json!(0.0);
         let err = data_info(&model_with(zero_scale), path).unwrap_err();
         assert!(err.to_string().contains("scale is 0"), "{err}");
+    }
+
+    #[test]
+    fn the_precision_is_recorded_and_earlier_records_read_as_fp32() {
+        // The training record of an einet-cli 0.1.0 model written before precisions existed.
+        let earlier = json!({"backend": "cpu", "batch_size": 100, "best_epoch": 1,
+            "data": {"channels": 1, "data_dir": "data", "dataset": "nltcs", "image_shape": null,
+                "num_vars": 16,
+                "pixel_max": null, "rows": [16181, 2157, 3236], "scale": 1.0, "split_seed": 0},
+            "em": {"frequency": 1, "mode": "stepwise", "pseudocount": 0.0,
+                "rule": "parameters", "step_size": 0.05},
+            "epochs": 1, "k_leaf": 20, "k_sum": 20, "leaf": {"family": "bernoulli"},
+            "leaf_init": {"init": "random"}, "seconds": 4.3, "seed": 0,
+            "structure": {"depth": 3, "kind": "rat", "repetitions": 10, "seed": 0},
+            "test_bpd": null, "test_ll": -6.1, "threads": 2, "tool": "einet-cli 0.1.0 (train)",
+            "train_ll": -6.09, "valid_ll": -6.06});
+        let mut record: TrainingRecord = serde_json::from_value(earlier.clone()).unwrap();
+        assert_eq!(record.precision, Precision::Fp32);
+        assert_eq!(
+            record.to_json(),
+            earlier,
+            "an fp32 record is written as before"
+        );
+        record.precision = Precision::Bf16;
+        let written = record.to_json();
+        assert_eq!(written["precision"], "bf16");
+        let read: TrainingRecord = serde_json::from_value(written).unwrap();
+        assert_eq!(read.precision, Precision::Bf16);
     }
 
     #[test]
