@@ -23,6 +23,7 @@ typedef unsigned long long u64;
 #endif
 
 #define EINET_NEG_INF (__int_as_float(0xff800000))
+#define EINET_INF (__int_as_float(0x7f800000))
 #define EINET_NAN (__int_as_float(0x7fffffff))
 // Clamp of Bernoulli/Binomial success probabilities (einet_core::leaf PROB_EPS).
 #define EINET_PROB_EPS 1e-6f
@@ -90,6 +91,12 @@ __device__ __forceinline__ float warp_sum(float v) {
 // Largest `v` over the 32 lanes of a warp (every lane gets it).
 __device__ __forceinline__ float warp_max(float v) {
     for (int m = 16; m > 0; m >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, m));
+    return v;
+}
+
+// Least `v` over the 32 lanes of a warp (every lane gets it).
+__device__ __forceinline__ float warp_min(float v) {
+    for (int m = 16; m > 0; m >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, m));
     return v;
 }
 
@@ -203,14 +210,36 @@ __device__ __forceinline__ void mma_sync(float d[4], const u32 a[4], const u32 b
 #endif
 }
 
-// One tile of a log-space product on tensor cores, operands rounded to P (Tf32 or Bf16), f32
-// accumulation: y[b, o] = m_b + log sum_j w[o W + j] e^{z_bj - m_b} for the rows b of
-// [b0, b0 + TC_ROWS) below `rows` and the outputs o of [o0, o0 + TC_COLS) below Ko, with
-// z_bj = in.z(j, b) (j < W) and m_b the row's largest z (-inf out for rows of -inf only). The
-// block has 2 TC_ROWS threads; warp v computes rows 16v .. 16v + 15 of the tile. Each chunk
-// of TC_DEPTH inputs is staged in shared memory as e^{z - m} and w (zero past the rows,
-// inputs and outputs, and for rows of -inf only); the warps round them to P as they load their
-// fragments. Dynamic shared memory: (TC_ROWS + TC_COLS) TC_DEPTH + TC_ROWS floats.
+// acc += X W^T for one staged chunk on tensor cores, operands rounded to P (Tf32 or Bf16),
+// f32 accumulation: xs is [TC_ROWS][TC_DEPTH] (the A operand, row-major), ws is
+// [TC_COLS][TC_DEPTH] (the B operand, one row per output column), both in shared memory.
+// The block has 2 TC_ROWS threads; warp v multiplies rows 16v .. 16v + 15 of xs, and lane
+// `lane` ends with acc[t][i] = the output (16v + mma_c_row(lane, i), 8t + mma_c_col(lane, i)).
+template <class P>
+__device__ __forceinline__ void tc_mma_chunk(const float* xs, const float* ws,
+                                             float acc[TC_COLS / 8][4]) {
+    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    for (u32 k0 = 0; k0 < TC_DEPTH; k0 += P::K) {
+        const float* xw = xs + 16 * warp * TC_DEPTH + k0;
+        u32 a[4];
+        for (u32 r = 0; r < 4; ++r)
+            a[r] = P::pack(xw + mma_a_row(lane, r) * TC_DEPTH + P::PER_WORD * mma_a_word(lane, r));
+        for (u32 t = 0; t < TC_COLS / 8; ++t) {
+            const float* wt = ws + (8 * t + mma_b_col(lane)) * TC_DEPTH + k0;
+            u32 b[2];
+            for (u32 r = 0; r < 2; ++r) b[r] = P::pack(wt + P::PER_WORD * mma_b_word(lane, r));
+            mma_sync<P>(acc[t], a, b);
+        }
+    }
+}
+
+// One tile of a log-space product on tensor cores (tc_mma_chunk with operands P):
+// y[b, o] = m_b + log sum_j w[o W + j] e^{z_bj - m_b} for the rows b of [b0, b0 + TC_ROWS)
+// below `rows` and the outputs o of [o0, o0 + TC_COLS) below Ko, with z_bj = in.z(j, b)
+// (j < W) and m_b the row's largest z (-inf out for rows of -inf only). Each chunk of
+// TC_DEPTH inputs is staged in shared memory as e^{z - m} and w (zero past the rows, inputs
+// and outputs, and for rows of -inf only). Dynamic shared memory: (TC_ROWS + TC_COLS)
+// TC_DEPTH + TC_ROWS floats.
 template <class P, class In>
 __device__ __forceinline__ void tc_log_matmul(const In& in, u32 W, const float* __restrict__ w,
                                               u32 Ko, u32 rows, u32 b0, u32 o0, float* y) {
@@ -240,19 +269,7 @@ __device__ __forceinline__ void tc_log_matmul(const In& in, u32 W, const float* 
             ws[e] = o < Ko && j < W ? w[(u64)o * W + j] : 0.0f;
         }
         __syncthreads();
-        for (u32 k0 = 0; k0 < TC_DEPTH; k0 += P::K) {
-            const float* xw = xs + 16 * warp * TC_DEPTH + k0;
-            u32 a[4];
-            for (u32 r = 0; r < 4; ++r)
-                a[r] = P::pack(xw + mma_a_row(lane, r) * TC_DEPTH +
-                               P::PER_WORD * mma_a_word(lane, r));
-            for (u32 t = 0; t < TC_COLS / 8; ++t) {
-                const float* wt = ws + (8 * t + mma_b_col(lane)) * TC_DEPTH + k0;
-                u32 b[2];
-                for (u32 r = 0; r < 2; ++r) b[r] = P::pack(wt + P::PER_WORD * mma_b_word(lane, r));
-                mma_sync<P>(acc[t], a, b);
-            }
-        }
+        tc_mma_chunk<P>(xs, ws, acc);
     }
     for (u32 t = 0; t < TC_COLS / 8; ++t)
         for (u32 i = 0; i < 4; ++i) {
@@ -261,6 +278,27 @@ __device__ __forceinline__ void tc_log_matmul(const In& in, u32 W, const float* 
             float m = ms[r];
             y[(u64)(b0 + r) * Ko + o] = m == EINET_NEG_INF ? EINET_NEG_INF : logf(acc[t][i]) + m;
         }
+}
+
+// The EM backward pass of a sum on tensor cores rests on the shift t_b of row b: the least
+// output y_bo over the outputs with a gradient (delta_bo != 0, y_bo > -inf), or -inf when
+// none has one. Then delta_bo e^{z_bj - y_bo} = (delta_bo e^{t_b - y_bo}) e^{z_bj - t_b} with
+// the first factor at most delta_bo; the second overflows only where an output lies more
+// than ~88 nats below the row's largest input (weights below e^-88 on every large input).
+__device__ __forceinline__ float tc_backward_shift(const float* __restrict__ y,
+                                                   const float* __restrict__ delta, u32 Ko) {
+    u32 lane = threadIdx.x & 31u;
+    float t = EINET_INF;
+    for (u32 o = lane; o < Ko; o += 32)
+        if (delta[o] != 0.0f && y[o] != EINET_NEG_INF) t = fminf(t, y[o]);
+    t = warp_min(t);
+    return t == EINET_INF ? EINET_NEG_INF : t;
+}
+
+// The row factor delta_bo e^{t_b - y_bo} of tc_backward_shift (0 for a row of shift -inf).
+__device__ __forceinline__ float tc_backward_scale(float delta, float y, float t) {
+    return delta != 0.0f && y != EINET_NEG_INF && t != EINET_NEG_INF ? delta * expf(t - y)
+                                                                      : 0.0f;
 }
 
 // ---------------------------------------------------------------------------------------

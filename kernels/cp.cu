@@ -195,3 +195,164 @@ extern "C" __global__ void __launch_bounds__(256) cp_sum_grads(
     u32 child = inputs[c];
     atomicAdd(grad + (u64)rows * koff[child] + (u64)b * kvec[child] + i, g);
 }
+
+// The parameters of the tensor-core CP counts kernels, and the arguments that pass them on.
+#define CP_SUM_COUNTS_TC_PARAMS                                                           \
+    const u32* __restrict__ out, const u32* __restrict__ list_start,                     \
+        const u32* __restrict__ list_len, const u32* __restrict__ node_lists,            \
+        const u32* __restrict__ wofs, const u32* __restrict__ width,                     \
+        const u32* __restrict__ kvec, const u32* __restrict__ koff,                      \
+        const float* __restrict__ act, const float* __restrict__ grad,                   \
+        const float* __restrict__ weights, float* counts, u32 rows, u32 rows_per_block,  \
+        u32 j_tiles
+#define CP_SUM_COUNTS_TC_ARGS                                                               \
+    out, list_start, list_len, node_lists, wofs, width, kvec, koff, act, grad, weights, counts, \
+        rows, rows_per_block, j_tiles
+
+// cp_sum_counts on tensor cores with operands P: counts[o, j] += W[o, j] C[j, o] with
+// C = sum_b e^{z_bj - t_b} (delta_bo e^{t_b - y_bo}), t_b of tc_backward_shift: the
+// (W x B)(B x K_out) product of the shifted inputs and the scaled output gradients, its
+// depth the block's rows. Block (x, n, z): inputs [(x % j_tiles) TC_ROWS, +TC_ROWS), outputs
+// [(x / j_tiles) TC_COLS, +TC_COLS) and rows [z rows_per_block, +rows_per_block) of sum n,
+// added atomically.
+template <class P>
+__device__ __forceinline__ void cp_sum_counts_tc(CP_SUM_COUNTS_TC_PARAMS) {
+    EINET_DYNAMIC_SMEM(sm);
+    float* xs = sm;                       // [TC_ROWS][TC_DEPTH]: e^{z_bj - t_b}, j by b
+    float* ws = xs + TC_ROWS * TC_DEPTH;  // [TC_COLS][TC_DEPTH]: delta e^{t - y}, o by b
+    float* ts = ws + TC_COLS * TC_DEPTH;  // [TC_DEPTH]: t_b
+    u32 n = blockIdx.y;
+    u32 node = out[n];
+    u32 Ko = kvec[node], W = width[n];
+    u32 j0 = (blockIdx.x % j_tiles) * TC_ROWS, o0 = (blockIdx.x / j_tiles) * TC_COLS;
+    if (j0 >= W || o0 >= Ko) return;
+    CpInputs in{node_lists + list_start[n], list_len[n], rows, kvec, koff, act};
+    const float* y = act + (u64)rows * koff[node];
+    const float* delta = grad + (u64)rows * koff[node];
+    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    u32 b_begin = blockIdx.z * rows_per_block;
+    u32 b_end = b_begin + rows_per_block < rows ? b_begin + rows_per_block : rows;
+    float acc[TC_COLS / 8][4] = {};
+    for (u32 c0 = b_begin; c0 < b_end; c0 += TC_DEPTH) {
+        __syncthreads();
+        for (u32 k = warp; k < TC_DEPTH; k += warps) {
+            float t = EINET_NEG_INF;
+            if (c0 + k < b_end)
+                t = tc_backward_shift(y + (u64)(c0 + k) * Ko, delta + (u64)(c0 + k) * Ko, Ko);
+            if (lane == 0) ts[k] = t;
+        }
+        __syncthreads();
+        for (u32 e = threadIdx.x; e < TC_ROWS * TC_DEPTH; e += blockDim.x) {
+            u32 r = e % TC_ROWS, k = e / TC_ROWS, j = j0 + r, b = c0 + k;
+            float t = ts[k];
+            bool live = j < W && b < b_end && t != EINET_NEG_INF;
+            xs[r * TC_DEPTH + k] = live ? expf(in.z(j, b) - t) : 0.0f;
+        }
+        for (u32 e = threadIdx.x; e < TC_COLS * TC_DEPTH; e += blockDim.x) {
+            u32 c = e % TC_COLS, k = e / TC_COLS, o = o0 + c, b = c0 + k;
+            u64 at = (u64)b * Ko + o;
+            ws[c * TC_DEPTH + k] =
+                o < Ko && b < b_end ? tc_backward_scale(delta[at], y[at], ts[k]) : 0.0f;
+        }
+        __syncthreads();
+        tc_mma_chunk<P>(xs, ws, acc);
+    }
+    for (u32 t = 0; t < TC_COLS / 8; ++t)
+        for (u32 i = 0; i < 4; ++i) {
+            u32 j = j0 + 16 * warp + mma_c_row(lane, i), o = o0 + 8 * t + mma_c_col(lane, i);
+            if (j >= W || o >= Ko || acc[t][i] == 0.0f) continue;
+            u64 at = wofs[n] + (u64)o * W + j;
+            atomicAdd(counts + at, weights[at] * acc[t][i]);
+        }
+}
+
+// cp_sum_counts with TF32 operands on tensor cores (cp_sum_counts_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS)
+    cp_sum_counts_tf32(CP_SUM_COUNTS_TC_PARAMS) {
+    cp_sum_counts_tc<Tf32>(CP_SUM_COUNTS_TC_ARGS);
+}
+
+// cp_sum_counts with BF16 operands on tensor cores (cp_sum_counts_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS)
+    cp_sum_counts_bf16(CP_SUM_COUNTS_TC_PARAMS) {
+    cp_sum_counts_tc<Bf16>(CP_SUM_COUNTS_TC_ARGS);
+}
+
+// The parameters of the tensor-core CP gradient kernels, and the arguments that pass them on.
+#define CP_SUM_GRADS_TC_PARAMS                                                            \
+    const u32* __restrict__ out, const u32* __restrict__ list_start,                     \
+        const u32* __restrict__ list_len, const u32* __restrict__ node_lists,            \
+        const u32* __restrict__ wofs, const u32* __restrict__ width,                     \
+        const u32* __restrict__ kvec, const u32* __restrict__ koff,                      \
+        const float* __restrict__ act, float* grad, const float* __restrict__ weights,   \
+        u32 rows
+#define CP_SUM_GRADS_TC_ARGS \
+    out, list_start, list_len, node_lists, wofs, width, kvec, koff, act, grad, weights, rows
+
+// cp_sum_grads on tensor cores with operands P: the gradient of input entry j of row b is
+// e^{z_bj - t_b} G[b, j] with G = sum_o (delta_bo e^{t_b - y_bo}) W[o, j], t_b of
+// tc_backward_shift: the (B x K_out)(K_out x W) product of the scaled output gradients and
+// the weights, added atomically to the inputs. Block (x, n, z): rows [x TC_ROWS, +TC_ROWS)
+// and inputs [z TC_COLS, +TC_COLS) of sum n.
+template <class P>
+__device__ __forceinline__ void cp_sum_grads_tc(CP_SUM_GRADS_TC_PARAMS) {
+    EINET_DYNAMIC_SMEM(sm);
+    float* xs = sm;                       // [TC_ROWS][TC_DEPTH]: delta e^{t - y}, b by o
+    float* ws = xs + TC_ROWS * TC_DEPTH;  // [TC_COLS][TC_DEPTH]: W[o, j], j by o
+    float* ts = ws + TC_COLS * TC_DEPTH;  // [TC_ROWS]: t_b
+    u32 n = blockIdx.y;
+    u32 node = out[n];
+    u32 Ko = kvec[node], W = width[n];
+    u32 b0 = blockIdx.x * TC_ROWS, j0 = blockIdx.z * TC_COLS;
+    if (j0 >= W) return;
+    const u32* inputs = node_lists + list_start[n];
+    u32 n_in = list_len[n];
+    const float* y = act + (u64)rows * koff[node];
+    const float* delta = grad + (u64)rows * koff[node];
+    const float* w = weights + wofs[n];
+    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (u32 r = warp; r < TC_ROWS; r += warps) {
+        float t = EINET_NEG_INF;
+        if (b0 + r < rows)
+            t = tc_backward_shift(y + (u64)(b0 + r) * Ko, delta + (u64)(b0 + r) * Ko, Ko);
+        if (lane == 0) ts[r] = t;
+    }
+    float acc[TC_COLS / 8][4] = {};
+    for (u32 o0 = 0; o0 < Ko; o0 += TC_DEPTH) {
+        __syncthreads();
+        for (u32 e = threadIdx.x; e < TC_ROWS * TC_DEPTH; e += blockDim.x) {
+            u32 r = e / TC_DEPTH, k = e % TC_DEPTH, b = b0 + r, o = o0 + k;
+            u64 at = (u64)b * Ko + o;
+            xs[e] = b < rows && o < Ko ? tc_backward_scale(delta[at], y[at], ts[r]) : 0.0f;
+        }
+        for (u32 e = threadIdx.x; e < TC_COLS * TC_DEPTH; e += blockDim.x) {
+            u32 c = e % TC_COLS, k = e / TC_COLS, j = j0 + c, o = o0 + k;
+            ws[c * TC_DEPTH + k] = j < W && o < Ko ? w[(u64)o * W + j] : 0.0f;
+        }
+        __syncthreads();
+        tc_mma_chunk<P>(xs, ws, acc);
+    }
+#pragma unroll
+    for (u32 t = 0; t < TC_COLS / 8; ++t)
+#pragma unroll
+        for (u32 i = 0; i < 4; ++i) {
+            u32 r = 16 * warp + mma_c_row(lane, i), b = b0 + r, j = j0 + 8 * t + mma_c_col(lane, i);
+            if (b >= rows || j >= W || acc[t][i] == 0.0f) continue;
+            u32 c;
+            u32 entry = cp_locate(inputs, n_in, j, kvec, &c);
+            u32 child = inputs[c];
+            u64 at = (u64)rows * koff[child] + (u64)b * kvec[child] + entry;
+            float g = acc[t][i] * expf(act[at] - ts[r]);
+            if (g != 0.0f) atomicAdd(grad + at, g);
+        }
+}
+
+// cp_sum_grads with TF32 operands on tensor cores (cp_sum_grads_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) cp_sum_grads_tf32(CP_SUM_GRADS_TC_PARAMS) {
+    cp_sum_grads_tc<Tf32>(CP_SUM_GRADS_TC_ARGS);
+}
+
+// cp_sum_grads with BF16 operands on tensor cores (cp_sum_grads_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) cp_sum_grads_bf16(CP_SUM_GRADS_TC_PARAMS) {
+    cp_sum_grads_tc<Bf16>(CP_SUM_GRADS_TC_ARGS);
+}

@@ -72,8 +72,16 @@ pub enum Kernel {
     CpSumForwardBf16,
     /// Expected counts of dense CP sums.
     CpSumCounts,
+    /// Expected counts of dense CP sums on tensor cores with TF32 operands.
+    CpSumCountsTf32,
+    /// Expected counts of dense CP sums on tensor cores with BF16 operands.
+    CpSumCountsBf16,
     /// Input gradients of dense CP sums.
     CpSumGrads,
+    /// Input gradients of dense CP sums on tensor cores with TF32 operands.
+    CpSumGradsTf32,
+    /// Input gradients of dense CP sums on tensor cores with BF16 operands.
+    CpSumGradsBf16,
     /// Top-down sampling / MPE.
     Backtrack,
     /// Fills a buffer with one value.
@@ -82,7 +90,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 25] = [
+    pub const ALL: [Kernel; 29] = [
         Kernel::CheckValues,
         Kernel::LeafPrepare,
         Kernel::LeafForward,
@@ -105,7 +113,11 @@ impl Kernel {
         Kernel::CpSumForwardTf32,
         Kernel::CpSumForwardBf16,
         Kernel::CpSumCounts,
+        Kernel::CpSumCountsTf32,
+        Kernel::CpSumCountsBf16,
         Kernel::CpSumGrads,
+        Kernel::CpSumGradsTf32,
+        Kernel::CpSumGradsBf16,
         Kernel::Backtrack,
         Kernel::FillF32,
     ];
@@ -135,7 +147,11 @@ impl Kernel {
             Kernel::CpSumForwardTf32 => "cp_sum_forward_tf32",
             Kernel::CpSumForwardBf16 => "cp_sum_forward_bf16",
             Kernel::CpSumCounts => "cp_sum_counts",
+            Kernel::CpSumCountsTf32 => "cp_sum_counts_tf32",
+            Kernel::CpSumCountsBf16 => "cp_sum_counts_bf16",
             Kernel::CpSumGrads => "cp_sum_grads",
+            Kernel::CpSumGradsTf32 => "cp_sum_grads_tf32",
+            Kernel::CpSumGradsBf16 => "cp_sum_grads_bf16",
             Kernel::Backtrack => "backtrack",
             Kernel::FillF32 => "fill_f32",
         }
@@ -161,7 +177,11 @@ impl Kernel {
             | Kernel::CpSumForwardTf32
             | Kernel::CpSumForwardBf16
             | Kernel::CpSumCounts
-            | Kernel::CpSumGrads => "cp.cu",
+            | Kernel::CpSumCountsTf32
+            | Kernel::CpSumCountsBf16
+            | Kernel::CpSumGrads
+            | Kernel::CpSumGradsTf32
+            | Kernel::CpSumGradsBf16 => "cp.cu",
             Kernel::Backtrack | Kernel::FillF32 => "backtrack.cu",
         }
     }

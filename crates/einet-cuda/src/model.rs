@@ -354,8 +354,10 @@ impl CudaModel {
                 }
                 LayerPlan::CpProduct(l) => ops.cp_product_backward(l, rows, grad)?,
                 LayerPlan::CpSum(l) => {
-                    ops.cp_sum_counts(l, rows, &s.act, grad, &self.weights, &self.counts)?;
-                    ops.cp_sum_grads(l, rows, &s.act, grad, &self.weights)?;
+                    let (weights, counts, precision) =
+                        (&self.weights, &self.counts, self.precision);
+                    ops.cp_sum_counts(l, rows, &s.act, grad, weights, counts, precision)?;
+                    ops.cp_sum_grads(l, rows, &s.act, grad, weights, precision)?;
                 }
             }
         }

@@ -30,8 +30,8 @@ use einet_core::canonical::{Canonical, random_rows};
 use einet_core::region_graph::PoonDomingos;
 use einet_core::rng::Rng;
 use einet_core::{
-    Backend, BackendModel, Einet, EinetConfig, LeafFamily, LeafGroup, LeafSpec, MStep, MpeKind,
-    Root, StepwiseRule, random_binary_trees,
+    Backend, BackendModel, Einet, EinetConfig, EmStatistics, LeafFamily, LeafGroup, LeafSpec,
+    MStep, MpeKind, Root, StepwiseRule, random_binary_trees,
 };
 use einet_cpu::CpuBackend;
 use einet_cuda::CudaBackend;
@@ -517,15 +517,47 @@ fn max_relative_difference(a: &[f32], b: &[f32]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Largest `|a - b| / max(|b|, 1e-3 max |b|)`: relative, entries below a thousandth of the
+/// largest measured against that.
+fn max_scaled_difference(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let floor = 1e-3 * b.iter().map(|&y| f64::from(y).abs()).fold(0.0, f64::max);
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).abs() / f64::from(y).abs().max(floor))
+        .fold(0.0, f64::max)
+}
+
+/// Largest [`max_scaled_difference`] of the expected counts of every layer and the leaves'
+/// responsibility masses and statistics.
+fn em_statistics_difference(got: &EmStatistics, want: &EmStatistics) -> f64 {
+    let layers = got
+        .counts
+        .iter()
+        .zip(&want.counts)
+        .filter(|(_, w)| !w.is_empty());
+    layers
+        .map(|(g, w)| max_scaled_difference(g, w))
+        .chain([
+            max_scaled_difference(&got.leaf_mass, &want.leaf_mass),
+            max_scaled_difference(&got.leaf_stats, &want.leaf_stats),
+        ])
+        .fold(0.0, f64::max)
+}
+
 /// Every precision's log-likelihoods (and EM's summed log-likelihood, whose forward pass
-/// uses the same kernels) on `rows` NLTCS test rows, 5% missing, against the CPU backend.
+/// uses the same kernels) and EM statistics (CP sums' backward on tensor cores too) on `rows`
+/// NLTCS test rows, 5% missing, against the CPU backend.
 ///
 /// Tolerances (relative; measured on the emulator, 100 rows, largest over the five models):
 /// fp32 1e-5 (measured 1.2e-7), TF32 2e-4 (measured 5.0e-5, HCLT K13; RAT-CP ≤ 1.7e-5, RAT
 /// einsum ≤ 1.9e-5), BF16 1e-3 (measured 2.5e-4, HCLT K13; RAT-CP ≤ 1.9e-4, RAT einsum
 /// ≤ 1.4e-4). TF32 and BF16 must also differ from the fp32 kernels by more than 1e-6 and 1e-5
 /// (measured at least 3.3e-6 and 6.9e-5), about ten times what fp32 rounding alone gives, so
-/// that operands that were not rounded fail the test.
+/// that operands that were not rounded fail the test. EM statistics ([`max_scaled_difference`]
+/// of every layer's counts and the leaves' statistics): fp32 1e-5 (measured 1.1e-6), TF32
+/// 2e-3 (measured 6.9e-4, HCLT K13; RAT einsum, backward in fp32, ≤ 1.8e-4), BF16 2e-2
+/// (measured 6.2e-3, RAT-CP K20; RAT einsum ≤ 1.4e-3).
 /// With the first sum layer's weights all zero, every sum above it sees only -inf inputs and
 /// every log-likelihood must be -inf.
 fn precision_parity(backend: &CudaBackend, rows: usize) {
@@ -538,15 +570,17 @@ fn precision_parity(backend: &CudaBackend, rows: usize) {
         let mut cpu = CpuBackend.load(&einet).expect("cpu load");
         let want = cpu.log_likelihood(&x, Root::Mixture).unwrap();
         let want_total = cpu.em_accumulate(&x, Root::Mixture).unwrap();
+        let want_stats = cpu.em_statistics().unwrap();
         let mut fp32 = Vec::new();
         let mut impossible = einet.params.clone();
         let first_sum = einet.layout.layers.iter().position(|l| l.num_weights() > 0);
         impossible.layers[first_sum.expect("weights")].fill(0.0);
-        // (precision, tolerance against the CPU, least difference from the fp32 kernel)
-        for (precision, tolerance, rounding) in [
-            (Precision::Fp32, 1e-5, 0.0),
-            (Precision::Tf32, 2e-4, 1e-6),
-            (Precision::Bf16, 1e-3, 1e-5),
+        // (precision, tolerance against the CPU, least difference from the fp32 kernel,
+        // tolerance of the EM statistics)
+        for (precision, tolerance, rounding, stats_tolerance) in [
+            (Precision::Fp32, 1e-5, 0.0, 1e-5),
+            (Precision::Tf32, 2e-4, 1e-6, 2e-3),
+            (Precision::Bf16, 1e-3, 1e-5, 2e-2),
         ] {
             let backend = backend.clone().with_precision(precision).unwrap();
             let mut model = backend.load(&einet).expect("cuda load");
@@ -554,9 +588,10 @@ fn precision_parity(backend: &CudaBackend, rows: usize) {
             let diff = max_relative_difference(&got, &want);
             let total = model.em_accumulate(&x, Root::Mixture).unwrap();
             let total_diff = (total - want_total).abs() / want_total.abs();
+            let stats_diff = em_statistics_difference(&model.em_statistics().unwrap(), &want_stats);
             println!(
                 "{name} {precision}: log-likelihoods within {diff:.2e} relative of the CPU's, \
-                 EM's sum within {total_diff:.2e}"
+                 EM's sum within {total_diff:.2e}, its statistics within {stats_diff:.2e}"
             );
             assert!(
                 diff <= tolerance,
@@ -565,6 +600,10 @@ fn precision_parity(backend: &CudaBackend, rows: usize) {
             assert!(
                 total_diff <= tolerance,
                 "{name} {precision}: EM {total_diff:e}"
+            );
+            assert!(
+                stats_diff <= stats_tolerance,
+                "{name} {precision}: EM statistics {stats_diff:e} > {stats_tolerance:e}"
             );
             if precision == Precision::Fp32 {
                 fp32 = got;

@@ -56,7 +56,7 @@ pub struct TrainingRecord {
     pub seed: u64,
     /// Backend used.
     pub backend: String,
-    /// Operand precision of the einsum and CP sums' sum-product forward pass (models written
+    /// Operand precision of the einsum and CP sums on tensor cores (`Precision`; models written
     /// before it was recorded: fp32).
     #[serde(default, skip_serializing_if = "is_fp32")]
     pub precision: Precision,

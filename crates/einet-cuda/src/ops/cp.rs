@@ -121,7 +121,8 @@ impl Ops<'_> {
     }
 
     /// Adds the expected counts of CP sum layer `l` over `rows` rows (values `act`, gradients
-    /// `grad`) to `counts`.
+    /// `grad`) to `counts`, in `precision` (on tensor cores unless fp32).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn cp_sum_counts(
         &self,
         l: &CpPlan,
@@ -130,6 +131,7 @@ impl Ops<'_> {
         grad: &DevBuf<f32>,
         weights: &DevBuf<f32>,
         counts: &DevBuf<f32>,
+        precision: Precision,
     ) -> Result<(), BackendError> {
         let mut args = self.cp_sums(l);
         args.extend([
@@ -140,21 +142,34 @@ impl Ops<'_> {
             count(rows),
             Arg::U32(COUNTS_ROWS),
         ]);
-        let weights_per_node = l.k_max as usize * l.width_max as usize;
+        let row_blocks = blocks(rows, COUNTS_ROWS)?;
+        let tensor_cores = [Kernel::CpSumCountsTf32, Kernel::CpSumCountsBf16];
+        let Some(kernel) = tensor_core_kernel(Semiring::Sum, precision, tensor_cores) else {
+            let weights_per_node = l.k_max as usize * l.width_max as usize;
+            return self.exec.launch(
+                Kernel::CpSumCounts,
+                (blocks(weights_per_node, THREADS)?, l.nodes, row_blocks),
+                THREADS,
+                0,
+                &args,
+            );
+        };
+        let j_tiles = blocks(l.width_max as usize, TC_ROWS)?;
+        args.push(Arg::U32(j_tiles));
+        let o_tiles = blocks(l.k_max as usize, TC_COLS)?;
+        // One block per (input tile, output tile).
+        let tiles = blocks(j_tiles as usize * o_tiles as usize, 1)?;
         self.exec.launch(
-            Kernel::CpSumCounts,
-            (
-                blocks(weights_per_node, THREADS)?,
-                l.nodes,
-                blocks(rows, COUNTS_ROWS)?,
-            ),
-            THREADS,
-            0,
+            kernel,
+            (tiles, l.nodes, row_blocks),
+            TC_THREADS,
+            TC_SMEM,
             &args,
         )
     }
 
-    /// Adds the gradients of CP sum layer `l`'s inputs over `rows` rows to `grad`.
+    /// Adds the gradients of CP sum layer `l`'s inputs over `rows` rows to `grad`, in
+    /// `precision` (on tensor cores unless fp32).
     pub(crate) fn cp_sum_grads(
         &self,
         l: &CpPlan,
@@ -162,14 +177,29 @@ impl Ops<'_> {
         act: &DevBuf<f32>,
         grad: &DevBuf<f32>,
         weights: &DevBuf<f32>,
+        precision: Precision,
     ) -> Result<(), BackendError> {
         let mut args = self.cp_sums(l);
         args.extend([act.arg(), grad.arg(), weights.arg(), count(rows)]);
+        let tensor_cores = [Kernel::CpSumGradsTf32, Kernel::CpSumGradsBf16];
+        let Some(kernel) = tensor_core_kernel(Semiring::Sum, precision, tensor_cores) else {
+            return self.exec.launch(
+                Kernel::CpSumGrads,
+                (blocks(rows * l.width_max as usize, THREADS)?, l.nodes, 1),
+                THREADS,
+                0,
+                &args,
+            );
+        };
         self.exec.launch(
-            Kernel::CpSumGrads,
-            (blocks(rows * l.width_max as usize, THREADS)?, l.nodes, 1),
-            THREADS,
-            0,
+            kernel,
+            (
+                blocks(rows, TC_ROWS)?,
+                l.nodes,
+                blocks(l.width_max as usize, TC_COLS)?,
+            ),
+            TC_THREADS,
+            TC_SMEM,
             &args,
         )
     }
