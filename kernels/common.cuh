@@ -81,6 +81,7 @@ __device__ __forceinline__ float clampf(float x, float lo, float hi) {
 }
 __device__ __forceinline__ u32 min_u32(u32 a, u32 b) { return a < b ? a : b; }
 __device__ __forceinline__ u32 ceil4(u32 a) { return (a + 3u) & ~3u; }
+__device__ __forceinline__ u32 ceil16(u32 a) { return (a + 15u) & ~15u; }
 
 // Sums of `v` over the 32 lanes of a warp (every lane gets the total).
 __device__ __forceinline__ float warp_sum(float v) {
@@ -210,22 +211,22 @@ __device__ __forceinline__ void mma_sync(float d[4], const u32 a[4], const u32 b
 #endif
 }
 
-// acc += X W^T for one staged chunk on tensor cores, operands rounded to P (Tf32 or Bf16),
-// f32 accumulation: xs is [TC_ROWS][TC_DEPTH] (the A operand, row-major), ws is
-// [TC_COLS][TC_DEPTH] (the B operand, one row per output column), both in shared memory.
-// The block has 2 TC_ROWS threads; warp v multiplies rows 16v .. 16v + 15 of xs, and lane
+// acc += X W^T for one chunk of TC_DEPTH on tensor cores, operands rounded to P (Tf32 or
+// Bf16), f32 accumulation: X (the A operand) holds 16 rows per warp of the block at row
+// stride xstride, W (the B operand) one row per output column, TC_COLS rows at row stride
+// wstride, both in shared memory. Warp v multiplies rows 16v .. 16v + 15 of X, and lane
 // `lane` ends with acc[t][i] = the output (16v + mma_c_row(lane, i), 8t + mma_c_col(lane, i)).
 template <class P>
-__device__ __forceinline__ void tc_mma_chunk(const float* xs, const float* ws,
-                                             float acc[TC_COLS / 8][4]) {
+__device__ __forceinline__ void tc_mma_chunk(const float* xs, u32 xstride, const float* ws,
+                                             u32 wstride, float acc[TC_COLS / 8][4]) {
     u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
     for (u32 k0 = 0; k0 < TC_DEPTH; k0 += P::K) {
-        const float* xw = xs + 16 * warp * TC_DEPTH + k0;
+        const float* xw = xs + 16 * warp * xstride + k0;
         u32 a[4];
         for (u32 r = 0; r < 4; ++r)
-            a[r] = P::pack(xw + mma_a_row(lane, r) * TC_DEPTH + P::PER_WORD * mma_a_word(lane, r));
+            a[r] = P::pack(xw + mma_a_row(lane, r) * xstride + P::PER_WORD * mma_a_word(lane, r));
         for (u32 t = 0; t < TC_COLS / 8; ++t) {
-            const float* wt = ws + (8 * t + mma_b_col(lane)) * TC_DEPTH + k0;
+            const float* wt = ws + (8 * t + mma_b_col(lane)) * wstride + k0;
             u32 b[2];
             for (u32 r = 0; r < 2; ++r) b[r] = P::pack(wt + P::PER_WORD * mma_b_word(lane, r));
             mma_sync<P>(acc[t], a, b);
@@ -269,7 +270,7 @@ __device__ __forceinline__ void tc_log_matmul(const In& in, u32 W, const float* 
             ws[e] = o < Ko && j < W ? w[(u64)o * W + j] : 0.0f;
         }
         __syncthreads();
-        tc_mma_chunk<P>(xs, ws, acc);
+        tc_mma_chunk<P>(xs, TC_DEPTH, ws, TC_DEPTH, acc);
     }
     for (u32 t = 0; t < TC_COLS / 8; ++t)
         for (u32 i = 0; i < 4; ++i) {

@@ -255,7 +255,7 @@ __device__ __forceinline__ void cp_sum_counts_tc(CP_SUM_COUNTS_TC_PARAMS) {
                 o < Ko && b < b_end ? tc_backward_scale(delta[at], y[at], ts[k]) : 0.0f;
         }
         __syncthreads();
-        tc_mma_chunk<P>(xs, ws, acc);
+        tc_mma_chunk<P>(xs, TC_DEPTH, ws, TC_DEPTH, acc);
     }
     for (u32 t = 0; t < TC_COLS / 8; ++t)
         for (u32 i = 0; i < 4; ++i) {
@@ -330,7 +330,7 @@ __device__ __forceinline__ void cp_sum_grads_tc(CP_SUM_GRADS_TC_PARAMS) {
             ws[c * TC_DEPTH + k] = j < W && o < Ko ? w[(u64)o * W + j] : 0.0f;
         }
         __syncthreads();
-        tc_mma_chunk<P>(xs, ws, acc);
+        tc_mma_chunk<P>(xs, TC_DEPTH, ws, TC_DEPTH, acc);
     }
 #pragma unroll
     for (u32 t = 0; t < TC_COLS / 8; ++t)

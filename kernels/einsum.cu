@@ -517,3 +517,179 @@ extern "C" __global__ void __launch_bounds__(256) einsum_grads(
         if (v != 0.0f) atomicAdd(GL + (u64)(r0 + b) * Kl + i, v);
     }
 }
+
+// The parameters of the tensor-core einsum counts kernels, and the arguments that pass them on.
+#define EINSUM_COUNTS_TC_PARAMS                                                            \
+    const u32* __restrict__ left, const u32* __restrict__ right,                          \
+        const u32* __restrict__ out, const u32* __restrict__ wofs,                        \
+        const u32* __restrict__ kvec, const u32* __restrict__ koff,                       \
+        const float* __restrict__ act, const float* __restrict__ grad,                    \
+        const float* __restrict__ weights, float* __restrict__ counts, u32 rows,          \
+        u32 rows_per_block, u32 j_tiles, u32 kl_max, u32 krp_max, u32 kop_max
+#define EINSUM_COUNTS_TC_ARGS                                                                    \
+    left, right, out, wofs, kvec, koff, act, grad, weights, counts, rows, rows_per_block, j_tiles, \
+        kl_max, krp_max, kop_max
+
+// einsum_counts on tensor cores with operands P: counts[o, j] += W[o, j] C[j, o] with
+// C = sum_b el[b, i] er[b, k] rho[b, o] for j = i K_r + k (load_backward_rows' shifted
+// children and scaled gradients): the (K_l K_r x B)(B x K_out) product of the outer products
+// and rho, its depth the block's rows, staged TC_DEPTH rows at a time. Block (p, y, z):
+// entries j of [(y % j_tiles) TC_ROWS, +TC_ROWS), outputs [(y / j_tiles) TC_COLS, +TC_COLS)
+// and rows [z rows_per_block, +rows_per_block) of product p, added atomically. Dynamic
+// shared memory (floats): (TC_ROWS + TC_COLS) TC_DEPTH + TC_DEPTH (kl_max + krp_max +
+// kop_max + 1).
+template <class P>
+__device__ __forceinline__ void einsum_counts_tc(EINSUM_COUNTS_TC_PARAMS) {
+    EINET_DYNAMIC_SMEM(sm);
+    float* xs = sm;                           // [TC_ROWS][TC_DEPTH]: el er, j by b
+    float* ws = xs + TC_ROWS * TC_DEPTH;      // [TC_COLS][TC_DEPTH]: rho, o by b
+    float* el = ws + TC_COLS * TC_DEPTH;      // [TC_DEPTH][Kl]
+    float* er = el + TC_DEPTH * kl_max;       // [TC_DEPTH][KrP]
+    float* rho = er + TC_DEPTH * krp_max;     // [TC_DEPTH][KoP]
+    float* shift = rho + TC_DEPTH * kop_max;  // [TC_DEPTH]
+    u32 p = blockIdx.x;
+    u32 l = left[p], r = right[p], on = out[p];
+    u32 Kl = kvec[l], Kr = kvec[r], Ko = kvec[on], J = Kl * Kr;
+    u32 KrP = ceil4(Kr), KoP = ceil4(Ko);
+    u32 j0 = (blockIdx.y % j_tiles) * TC_ROWS, o0 = (blockIdx.y / j_tiles) * TC_COLS;
+    if (j0 >= J || o0 >= Ko) return;
+    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    u32 c0 = blockIdx.z * rows_per_block, c1 = min_u32(rows, c0 + rows_per_block);
+    float acc[TC_COLS / 8][4] = {};
+    for (u32 s0 = c0; s0 < c1; s0 += TC_DEPTH) {
+        u32 nb = min_u32(TC_DEPTH, c1 - s0);
+        __syncthreads();
+        load_backward_rows(act, grad, rows, l, r, on, Kl, Kr, Ko, KrP, KoP, koff, s0, nb, el, er,
+                           rho, shift);
+        for (u32 e = threadIdx.x; e < TC_ROWS * TC_DEPTH; e += blockDim.x) {
+            u32 row = e % TC_ROWS, k = e / TC_ROWS, j = j0 + row;
+            xs[row * TC_DEPTH + k] = k < nb && j < J ? el[k * Kl + j / Kr] * er[k * KrP + j % Kr]
+                                                     : 0.0f;
+        }
+        for (u32 e = threadIdx.x; e < TC_COLS * TC_DEPTH; e += blockDim.x) {
+            u32 c = e % TC_COLS, k = e / TC_COLS, o = o0 + c;
+            ws[c * TC_DEPTH + k] = k < nb && o < Ko ? rho[k * KoP + o] : 0.0f;
+        }
+        __syncthreads();
+        tc_mma_chunk<P>(xs, TC_DEPTH, ws, TC_DEPTH, acc);
+    }
+    for (u32 t = 0; t < TC_COLS / 8; ++t)
+        for (u32 i = 0; i < 4; ++i) {
+            u32 j = j0 + 16 * warp + mma_c_row(lane, i), o = o0 + 8 * t + mma_c_col(lane, i);
+            if (j >= J || o >= Ko || acc[t][i] == 0.0f) continue;
+            u64 w = wofs[p] + (u64)o * J + j;
+            atomicAdd(counts + w, weights[w] * acc[t][i]);
+        }
+}
+
+// einsum_counts with TF32 operands on tensor cores (einsum_counts_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS)
+    einsum_counts_tf32(EINSUM_COUNTS_TC_PARAMS) {
+    einsum_counts_tc<Tf32>(EINSUM_COUNTS_TC_ARGS);
+}
+
+// einsum_counts with BF16 operands on tensor cores (einsum_counts_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS)
+    einsum_counts_bf16(EINSUM_COUNTS_TC_PARAMS) {
+    einsum_counts_tc<Bf16>(EINSUM_COUNTS_TC_ARGS);
+}
+
+// The parameters of the tensor-core einsum gradient kernels, and the arguments that pass them
+// on.
+#define EINSUM_GRADS_TC_PARAMS                                                             \
+    const u32* __restrict__ left, const u32* __restrict__ right,                          \
+        const u32* __restrict__ out, const u32* __restrict__ wofs,                        \
+        const u32* __restrict__ kvec, const u32* __restrict__ koff,                       \
+        const float* __restrict__ act, float* __restrict__ grad,                          \
+        const float* __restrict__ weights, u32 rows, u32 kl_max, u32 krp_max, u32 ko16_max
+#define EINSUM_GRADS_TC_ARGS \
+    left, right, out, wofs, kvec, koff, act, grad, weights, rows, kl_max, krp_max, ko16_max
+
+// einsum_grads on tensor cores with operands P: for each left index i, the (B x K_out)
+// (K_out x 32) product U_i = rho W[., i, k-tile] (load_backward_rows' scaled gradients and
+// the weights), then in fp32
+//   grad_left[b, i]  += el[b, i] sum_k U_i[b, k] er[b, k]   (over the block's k, atomically)
+//   grad_right[b, k] += er[b, k] sum_i U_i[b, k] el[b, i]   (over every i, in registers).
+// Block (p, y, z): rows [y TR, +TR) with TR = 16 warps (the block's 32 TR threads) and right
+// indices [z TC_COLS, +TC_COLS) of product p. Rows past the batch are not loaded: their
+// outputs are computed from what shared memory holds and never written. Dynamic shared
+// memory (floats): TR (kl_max + krp_max + ko16_max + 1) + TC_COLS ko16_max.
+template <class P>
+__device__ __forceinline__ void einsum_grads_tc(EINSUM_GRADS_TC_PARAMS) {
+    EINET_DYNAMIC_SMEM(sm);
+    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, TR = 16 * (blockDim.x >> 5);
+    u32 p = blockIdx.x;
+    u32 l = left[p], r = right[p], on = out[p];
+    u32 Kl = kvec[l], Kr = kvec[r], Ko = kvec[on];
+    u32 KrP = ceil4(Kr), Ko16 = ceil16(Ko);
+    u32 b0 = blockIdx.y * TR, k0 = blockIdx.z * TC_COLS;
+    if (k0 >= Kr) return;
+    float* el = sm;                        // [TR][Kl]
+    float* er = el + TR * kl_max;          // [TR][KrP]
+    float* rho = er + TR * krp_max;        // [TR][Ko16]: the A operand
+    float* shift = rho + TR * ko16_max;    // [TR]
+    float* ws = shift + TR;                // [TC_COLS][Ko16]: W[o][i][k0 + c], the B operand
+    load_backward_rows(act, grad, rows, l, r, on, Kl, Kr, Ko, KrP, Ko16, koff, b0,
+                       min_u32(TR, rows - b0), el, er, rho, shift);
+    // This lane's outputs: rows 16 warp + g + 8 h (h = q / 2) and right indices k0 + 8 t +
+    // 2 (lane % 4) + q % 2.
+    u32 row[2] = {16 * warp + (lane >> 2), 16 * warp + (lane >> 2) + 8};
+    float erv[TC_COLS / 8][4], dr[TC_COLS / 8][4];
+#pragma unroll
+    for (u32 t = 0; t < TC_COLS / 8; ++t)
+#pragma unroll
+        for (u32 q = 0; q < 4; ++q) {
+            u32 k = k0 + 8 * t + mma_c_col(lane, q);
+            erv[t][q] = k < Kr ? er[row[q >> 1] * KrP + k] : 0.0f;
+            dr[t][q] = 0.0f;
+        }
+    const float* W = weights + wofs[p];
+    float* GL = grad + (u64)rows * koff[l];
+    for (u32 i = 0; i < Kl; ++i) {
+        __syncthreads();
+        for (u32 e = threadIdx.x; e < TC_COLS * Ko16; e += blockDim.x) {
+            u32 c = e % TC_COLS, o = e / TC_COLS, k = k0 + c;
+            ws[c * Ko16 + o] = k < Kr && o < Ko ? W[((u64)o * Kl + i) * Kr + k] : 0.0f;
+        }
+        __syncthreads();
+        float acc[TC_COLS / 8][4] = {};
+        for (u32 o0 = 0; o0 < Ko16; o0 += TC_DEPTH)
+            tc_mma_chunk<P>(rho + o0, Ko16, ws + o0, Ko16, acc);
+        float ev[2] = {el[row[0] * Kl + i], el[row[1] * Kl + i]};
+        float part[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (u32 t = 0; t < TC_COLS / 8; ++t)
+#pragma unroll
+            for (u32 q = 0; q < 4; ++q) {
+                part[q >> 1] = fmaf(acc[t][q], erv[t][q], part[q >> 1]);
+                dr[t][q] = fmaf(acc[t][q], ev[q >> 1], dr[t][q]);
+            }
+#pragma unroll
+        for (u32 h = 0; h < 2; ++h) {
+            part[h] += __shfl_xor_sync(0xffffffffu, part[h], 1);
+            part[h] += __shfl_xor_sync(0xffffffffu, part[h], 2);
+            u32 b = b0 + row[h];
+            float v = ev[h] * part[h];
+            if ((lane & 3u) == 0 && b < rows && v != 0.0f) atomicAdd(GL + (u64)b * Kl + i, v);
+        }
+    }
+    float* GR = grad + (u64)rows * koff[r];
+#pragma unroll
+    for (u32 t = 0; t < TC_COLS / 8; ++t)
+#pragma unroll
+        for (u32 q = 0; q < 4; ++q) {
+            u32 b = b0 + row[q >> 1], k = k0 + 8 * t + mma_c_col(lane, q);
+            float v = erv[t][q] * dr[t][q];
+            if (b < rows && k < Kr && v != 0.0f) atomicAdd(GR + (u64)b * Kr + k, v);
+        }
+}
+
+// einsum_grads with TF32 operands on tensor cores (einsum_grads_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) einsum_grads_tf32(EINSUM_GRADS_TC_PARAMS) {
+    einsum_grads_tc<Tf32>(EINSUM_GRADS_TC_ARGS);
+}
+
+// einsum_grads with BF16 operands on tensor cores (einsum_grads_tc).
+extern "C" __global__ void __launch_bounds__(2 * TC_ROWS) einsum_grads_bf16(EINSUM_GRADS_TC_PARAMS) {
+    einsum_grads_tc<Bf16>(EINSUM_GRADS_TC_ARGS);
+}

@@ -48,8 +48,16 @@ pub enum Kernel {
     LogWeights,
     /// Expected counts of an einsum layer.
     EinsumCounts,
+    /// Expected counts of an einsum layer on tensor cores with TF32 operands.
+    EinsumCountsTf32,
+    /// Expected counts of an einsum layer on tensor cores with BF16 operands.
+    EinsumCountsBf16,
     /// Child gradients of an einsum layer.
     EinsumGrads,
+    /// Child gradients of an einsum layer on tensor cores with TF32 operands.
+    EinsumGradsTf32,
+    /// Child gradients of an einsum layer on tensor cores with BF16 operands.
+    EinsumGradsBf16,
     /// Mixing layer, sum or max.
     MixingForward,
     /// Mixing layer gradients and counts.
@@ -90,7 +98,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 29] = [
+    pub const ALL: [Kernel; 33] = [
         Kernel::CheckValues,
         Kernel::LeafPrepare,
         Kernel::LeafForward,
@@ -101,7 +109,11 @@ impl Kernel {
         Kernel::EinsumForwardBf16,
         Kernel::LogWeights,
         Kernel::EinsumCounts,
+        Kernel::EinsumCountsTf32,
+        Kernel::EinsumCountsBf16,
         Kernel::EinsumGrads,
+        Kernel::EinsumGradsTf32,
+        Kernel::EinsumGradsBf16,
         Kernel::MixingForward,
         Kernel::MixingBackward,
         Kernel::RootLikelihood,
@@ -135,7 +147,11 @@ impl Kernel {
             Kernel::EinsumForwardBf16 => "einsum_forward_bf16",
             Kernel::LogWeights => "log_weights",
             Kernel::EinsumCounts => "einsum_counts",
+            Kernel::EinsumCountsTf32 => "einsum_counts_tf32",
+            Kernel::EinsumCountsBf16 => "einsum_counts_bf16",
             Kernel::EinsumGrads => "einsum_grads",
+            Kernel::EinsumGradsTf32 => "einsum_grads_tf32",
+            Kernel::EinsumGradsBf16 => "einsum_grads_bf16",
             Kernel::MixingForward => "mixing_forward",
             Kernel::MixingBackward => "mixing_backward",
             Kernel::RootLikelihood => "root_likelihood",
@@ -168,7 +184,11 @@ impl Kernel {
             | Kernel::EinsumForwardBf16
             | Kernel::LogWeights
             | Kernel::EinsumCounts
-            | Kernel::EinsumGrads => "einsum.cu",
+            | Kernel::EinsumCountsTf32
+            | Kernel::EinsumCountsBf16
+            | Kernel::EinsumGrads
+            | Kernel::EinsumGradsTf32
+            | Kernel::EinsumGradsBf16 => "einsum.cu",
             Kernel::MixingForward | Kernel::MixingBackward | Kernel::RootLikelihood => "mixing.cu",
             Kernel::MstepWeights | Kernel::MstepLeaves => "mstep.cu",
             Kernel::CpProductForward

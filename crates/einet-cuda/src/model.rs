@@ -343,19 +343,18 @@ impl CudaModel {
         let ops = self.ops();
         let s = self.scratch();
         let grad = s.grad.as_ref().expect("allocated for EM");
+        let (weights, counts, precision) = (&self.weights, &self.counts, self.precision);
         for layer in self.plan.layers.iter().rev() {
             match layer {
                 LayerPlan::Einsum(e) => {
-                    ops.einsum_counts(e, rows, &s.act, grad, &self.weights, &self.counts)?;
-                    ops.einsum_grads(e, rows, &s.act, grad, &self.weights)?;
+                    ops.einsum_counts(e, rows, &s.act, grad, weights, counts, precision)?;
+                    ops.einsum_grads(e, rows, &s.act, grad, weights, precision)?;
                 }
                 LayerPlan::Mixing(m) => {
-                    ops.mixing_backward(m, rows, &self.weights, &self.counts, &s.act, grad)?;
+                    ops.mixing_backward(m, rows, weights, counts, &s.act, grad)?;
                 }
                 LayerPlan::CpProduct(l) => ops.cp_product_backward(l, rows, grad)?,
                 LayerPlan::CpSum(l) => {
-                    let (weights, counts, precision) =
-                        (&self.weights, &self.counts, self.precision);
                     ops.cp_sum_counts(l, rows, &s.act, grad, weights, counts, precision)?;
                     ops.cp_sum_grads(l, rows, &s.act, grad, weights, precision)?;
                 }

@@ -11,6 +11,7 @@ use einet_core::params::distributions;
 
 use crate::abi::{
     BACKTRACK_EXTRA, EINSUM_TO, FAMILY_WORDS, FamilyCode, NODE_WORDS, NodeKind, STACK_WORDS,
+    TC_COLS, TC_DEPTH, TC_ROWS,
 };
 
 /// Dynamic shared memory a block may use without opting in.
@@ -79,6 +80,9 @@ pub(crate) struct EinsumPlan {
     pub counts_mt_blocks: u32,
     /// Largest row tile of the child-gradient kernel.
     grads_tr: u32,
+    /// Warps (16 rows each) of the tensor-core child-gradient kernels' blocks; `None` when
+    /// even one warp's tile exceeds the shared memory (the fp32 kernel runs instead).
+    tc_grads_warps: Option<u32>,
 }
 
 /// A launch of the einsum forward kernels: rows per tile (= threads), weight i-slices per
@@ -110,6 +114,39 @@ pub(crate) struct GradsLaunch {
     pub smem: u32,
 }
 
+/// A launch of the tensor-core counts kernels: tiles of TC_ROWS entries × TC_COLS outputs
+/// per product (`j_tiles` along the entries), rows per block, shared memory bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TcCountsLaunch {
+    pub j_tiles: u32,
+    pub tiles: u32,
+    pub krp_max: u32,
+    pub kop_max: u32,
+    pub rows_per_block: u32,
+    pub smem: u32,
+}
+
+/// A launch of the tensor-core child-gradient kernels: rows per block (16 per warp), threads,
+/// `K_out` padded to the mma depth, shared memory bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TcGradsLaunch {
+    pub tile_rows: u32,
+    pub threads: u32,
+    pub krp_max: u32,
+    pub ko16_max: u32,
+    pub smem: u32,
+}
+
+/// Floats of shared memory of the tensor-core counts kernels.
+fn tc_counts_floats(kl: u32, krp: u32, kop: u32) -> usize {
+    ((TC_ROWS + TC_COLS) * TC_DEPTH + TC_DEPTH * (kl + krp + kop + 1)) as usize
+}
+
+/// Floats of shared memory of the tensor-core child-gradient kernels for `tr` rows.
+fn tc_grads_floats(tr: u32, kl: u32, krp: u32, ko16: u32) -> usize {
+    (tr * (kl + krp + ko16 + 1) + TC_COLS * ko16) as usize
+}
+
 /// Floats of shared memory of the forward kernels for tile `tr` and `ic` staged i-slices.
 fn forward_floats(tr: u32, ic: u32, kl: u32, kr: u32) -> usize {
     (tr * (kl + kr + 1)) as usize + (ic * kr * EINSUM_TO) as usize
@@ -129,6 +166,15 @@ fn stage_slices(base: usize, slice: usize, kl: u32) -> u32 {
     let by_stage = (STAGE_BYTES / 4 / slice.max(1)).max(1);
     let by_limit = (SMEM_LIMIT / 4).saturating_sub(base) / slice.max(1);
     by_stage.min(by_limit).clamp(1, kl.max(1) as usize) as u32
+}
+
+/// Rows per block of a counts kernel with `per_chunk` blocks per row chunk over `rows` rows:
+/// one chunk when those blocks alone fill the device, else up to ⌈rows / 64⌉ chunks.
+fn chunk_rows(per_chunk: usize, rows: usize) -> u32 {
+    let chunks = COUNTS_TARGET_BLOCKS
+        .div_ceil(per_chunk.max(1))
+        .clamp(1, rows.div_ceil(64).max(1));
+    u32::try_from(rows.div_ceil(chunks).max(1)).unwrap_or(u32::MAX)
 }
 
 impl EinsumPlan {
@@ -161,6 +207,10 @@ impl EinsumPlan {
         })
         .ok_or_else(|| too_large(&format!("einsum gradient tiles ({k_desc})")))?;
         let counts_threads = n_mt_max.div_ceil(32).clamp(1, THREADS / 32) * 32;
+        let ko16 = ko_max.div_ceil(TC_DEPTH) * TC_DEPTH;
+        let tc_grads_warps = [TC_ROWS / 16, TC_ROWS / 32, 1]
+            .into_iter()
+            .find(|&w| fits(tc_grads_floats(16 * w, kl_max, krp, ko16), SMEM_LIMIT));
         Ok(EinsumPlan {
             products,
             index,
@@ -173,6 +223,7 @@ impl EinsumPlan {
             counts_threads,
             counts_mt_blocks: n_mt_max.div_ceil(counts_threads).max(1),
             grads_tr,
+            tc_grads_warps,
         })
     }
 
@@ -201,14 +252,40 @@ impl EinsumPlan {
         }
     }
 
-    /// Rows per block of the counts kernel over `rows` rows: one chunk when the products
-    /// alone fill the device, else up to ⌈rows / 64⌉ chunks.
+    /// Rows per block of the counts kernel over `rows` rows.
     pub(crate) fn counts_rows_per_block(&self, rows: usize) -> u32 {
-        let per_chunk = (self.products * self.counts_mt_blocks).max(1) as usize;
-        let chunks = COUNTS_TARGET_BLOCKS
-            .div_ceil(per_chunk)
-            .clamp(1, rows.div_ceil(64).max(1));
-        u32::try_from(rows.div_ceil(chunks).max(1)).unwrap_or(u32::MAX)
+        chunk_rows((self.products * self.counts_mt_blocks) as usize, rows)
+    }
+
+    /// The tensor-core counts launch over `rows` rows.
+    pub(crate) fn tc_counts_launch(&self, rows: usize) -> TcCountsLaunch {
+        let (krp_max, kop_max) = (ceil4(self.kr_max), ceil4(self.ko_max));
+        let j_tiles = (self.kl_max * self.kr_max).div_ceil(TC_ROWS);
+        let tiles = j_tiles * self.ko_max.div_ceil(TC_COLS);
+        TcCountsLaunch {
+            j_tiles,
+            tiles,
+            krp_max,
+            kop_max,
+            rows_per_block: chunk_rows((self.products * tiles) as usize, rows),
+            smem: (tc_counts_floats(self.kl_max, krp_max, kop_max) * 4) as u32,
+        }
+    }
+
+    /// The tensor-core child-gradient launch, if its tile fits the shared memory.
+    pub(crate) fn tc_grads_launch(&self) -> Option<TcGradsLaunch> {
+        let warps = self.tc_grads_warps?;
+        let (krp_max, ko16_max) = (
+            ceil4(self.kr_max),
+            self.ko_max.div_ceil(TC_DEPTH) * TC_DEPTH,
+        );
+        Some(TcGradsLaunch {
+            tile_rows: 16 * warps,
+            threads: 32 * warps,
+            krp_max,
+            ko16_max,
+            smem: (tc_grads_floats(16 * warps, self.kl_max, krp_max, ko16_max) * 4) as u32,
+        })
     }
 
     /// The child-gradient launch over `rows` rows.

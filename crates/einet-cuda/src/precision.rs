@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 /// The operand precision of the sum-product forward pass (in EM's forward pass too) of dense
 /// CP sum layers (the `(B × ΣK_in)·(ΣK_in × K_out)` product in log space) and einsum layers
 /// (the `(B × K_l·K_r)·(K_l·K_r × K_out)` product of the children's outer product and the
-/// weights), and of EM's backward pass through CP sums (the counts, a product over the rows,
-/// and the input gradients, a product over the outputs). Max-product passes (MPE), mixing and
-/// leaf layers, the einsum layers' backward pass and the M-step stay in fp32 whatever it is.
+/// weights), and of EM's backward pass through both (the counts, products over the rows, and
+/// the input gradients, products over the outputs). Max-product passes (MPE), mixing and leaf
+/// layers and the M-step stay in fp32 whatever it is.
 ///
 /// ```
 /// use einet_cuda::Precision;

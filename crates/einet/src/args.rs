@@ -87,9 +87,9 @@ pub struct RunArgs {
     #[arg(long, value_parser = positive_usize)]
     pub threads: Option<usize>,
     /// Operand precision of the cuda backend's einsum and CP sum layers (sum-product forward
-    /// pass, in EM too, and EM's backward pass through CP sums): fp32, or tf32 / bf16 on
-    /// tensor cores with fp32 accumulation (compute capability 8.0+); max-product MPE, mixing
-    /// and leaf layers and the einsum layers' backward pass stay fp32
+    /// pass and EM's backward pass): fp32, or tf32 / bf16 on tensor cores with fp32
+    /// accumulation (compute capability 8.0+); max-product MPE, mixing and leaf layers stay
+    /// fp32
     #[arg(long, default_value_t = Precision::Fp32)]
     pub precision: Precision,
     /// Most memory a model with its training state, a batch or a decompressed data file may

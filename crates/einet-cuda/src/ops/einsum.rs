@@ -99,7 +99,8 @@ impl Ops<'_> {
     }
 
     /// Adds the expected counts of einsum layer `e` over `rows` rows (values `act`,
-    /// gradients `grad`) to `counts`.
+    /// gradients `grad`) to `counts`, in `precision` (on tensor cores unless fp32).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn einsum_counts(
         &self,
         e: &EinsumPlan,
@@ -108,7 +109,37 @@ impl Ops<'_> {
         grad: &DevBuf<f32>,
         weights: &DevBuf<f32>,
         counts: &DevBuf<f32>,
+        precision: Precision,
     ) -> Result<(), BackendError> {
+        let buffers = [
+            act.arg(),
+            grad.arg(),
+            weights.at(e.weights),
+            counts.at(e.weights),
+            count(rows),
+        ];
+        let tensor_cores = [Kernel::EinsumCountsTf32, Kernel::EinsumCountsBf16];
+        if let Some(kernel) = tensor_core_kernel(Semiring::Sum, precision, tensor_cores) {
+            let c = e.tc_counts_launch(rows);
+            return self.exec.launch(
+                kernel,
+                (e.products, c.tiles, blocks(rows, c.rows_per_block)?),
+                TC_THREADS,
+                c.smem,
+                &[
+                    &self.einsum_nodes(e)[..],
+                    &buffers,
+                    &[
+                        Arg::U32(c.rows_per_block),
+                        Arg::U32(c.j_tiles),
+                        Arg::U32(e.kl_max),
+                        Arg::U32(c.krp_max),
+                        Arg::U32(c.kop_max),
+                    ],
+                ]
+                .concat(),
+            );
+        }
         let c = e.counts_launch(rows);
         let rows_per_block = e.counts_rows_per_block(rows);
         self.exec.launch(
@@ -122,12 +153,8 @@ impl Ops<'_> {
             c.smem,
             &[
                 &self.einsum_nodes(e)[..],
+                &buffers,
                 &[
-                    act.arg(),
-                    grad.arg(),
-                    weights.at(e.weights),
-                    counts.at(e.weights),
-                    count(rows),
                     Arg::U32(e.counts_mt_blocks),
                     Arg::U32(e.kl_max),
                     Arg::U32(c.krp_max),
@@ -140,7 +167,8 @@ impl Ops<'_> {
         )
     }
 
-    /// Adds the gradients of einsum layer `e`'s children over `rows` rows to `grad`.
+    /// Adds the gradients of einsum layer `e`'s children over `rows` rows to `grad`, in
+    /// `precision` (on tensor cores unless fp32 or the layer's K exceed their tiles).
     pub(crate) fn einsum_grads(
         &self,
         e: &EinsumPlan,
@@ -148,7 +176,34 @@ impl Ops<'_> {
         act: &DevBuf<f32>,
         grad: &DevBuf<f32>,
         weights: &DevBuf<f32>,
+        precision: Precision,
     ) -> Result<(), BackendError> {
+        let buffers = [act.arg(), grad.arg(), weights.at(e.weights), count(rows)];
+        let tensor_cores = [Kernel::EinsumGradsTf32, Kernel::EinsumGradsBf16];
+        let tc =
+            tensor_core_kernel(Semiring::Sum, precision, tensor_cores).zip(e.tc_grads_launch());
+        if let Some((kernel, g)) = tc {
+            return self.exec.launch(
+                kernel,
+                (
+                    e.products,
+                    blocks(rows, g.tile_rows)?,
+                    blocks(e.kr_max as usize, TC_COLS)?,
+                ),
+                g.threads,
+                g.smem,
+                &[
+                    &self.einsum_nodes(e)[..],
+                    &buffers,
+                    &[
+                        Arg::U32(e.kl_max),
+                        Arg::U32(g.krp_max),
+                        Arg::U32(g.ko16_max),
+                    ],
+                ]
+                .concat(),
+            );
+        }
         let g = e.grads_launch(rows);
         self.exec.launch(
             Kernel::EinsumGrads,
@@ -157,11 +212,8 @@ impl Ops<'_> {
             g.smem,
             &[
                 &self.einsum_nodes(e)[..],
+                &buffers,
                 &[
-                    act.arg(),
-                    grad.arg(),
-                    weights.at(e.weights),
-                    count(rows),
                     Arg::U32(g.tr),
                     Arg::U32(e.kl_max),
                     Arg::U32(g.krp_max),
