@@ -7,10 +7,11 @@
 #     cuda` into gpu-bin/), keeps only what this check runs (einet_cuda.lib-tests, the
 #     cuda_*.test files but the emulator's, gpu_vs_cpu.bench, einet) and strips them, and
 #     copies the real data of the CPU parity tests and the DEBD runs into gpu-bin/data/ (the
-#     GPU machine has no ../shared): MNIST's test images and labels (mnist/), the CIFAR-10
-#     subset's test batch (cifar10-subset/) and four DEBD sets (debd/), from
-#     GPU_CHECK_DATA_SRC (default ../shared/data). ~20 MiB in all (5.7 MiB of it data), within
-#     the 64 MiB that the device tool carries (gpu-pack's full output is ~400 MB).
+#     GPU machine has no ../shared): MNIST's images and labels (mnist/, training set too for
+#     the precision step), the CIFAR-10 subset's test batch (cifar10-subset/) and four DEBD
+#     sets (debd/), from GPU_CHECK_DATA_SRC (default ../shared/data). ~30 MiB in all (15 MiB
+#     of it data), within the 64 MiB that the device tool carries (gpu-pack's full output is
+#     ~400 MB).
 # There (no Rust, no network), from the repository root, gpu-bin/ carried along:
 #   OUT=/some/dir scripts/gpu-check.sh      (OUT defaults to ./gpu-check-out)
 # with EINET_DATA set to gpu-bin/data. The device tool returns at most 8 files, so call it as
@@ -30,12 +31,18 @@
 #      and CUDA side by side, on A1 and C2 at batch 100 and 1000 and B1 at batch 100; its
 #      estimates (JSON) go to $OUT/criterion
 #   5. `einet experiment debd --setting demo --backend cuda`: nltcs, plants and baudio with all
-#      four demo variants, msnbc with the reference's algorithm (results in $OUT/debd-cuda)
+#      four demo variants, msnbc with the reference's algorithm (results in $OUT/debd-cuda);
+#      `einet bench` at tf32 and bf16 on A1, C2, C3 (batch 1000) and at every precision on
+#      PyJuice's models P1–P3 (batch 512); and
+#      scripts/precision_compare.py: the same HCLT and RAT models trained on nltcs, plants
+#      and MNIST at fp32, tf32 and bf16, their end-of-training test LL against fp32's
+#      (the bounds that a faster default must meet; $OUT/precision/precision.md)
 #   6. compute-sanitizer memcheck on part of the suite, if the tool exists
 #   7. compute-sanitizer racecheck on one test
 # It continues after failures and exits 1 if any test (steps 2, 6, 7) failed or was not run.
-# Steps are cut when the time budget (GPU_CHECK_BUDGET_S, default 450 s) is spent, so the
-# whole run stays under ~8 minutes; on an H200 it took 133 s (docs/results/gpu/).
+# Steps are cut when the time budget (GPU_CHECK_BUDGET_S, default 540 s) is spent, so the
+# whole run stays under ~9.5 minutes (device tool: timeout_s 600); on an H200 it took 133 s
+# before the precision runs of step 5 existed (docs/results/gpu/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${GPU_BIN:-gpu-bin}
@@ -60,8 +67,8 @@ if [[ ${1:-} == prepare ]]; then
   for set in $DEBD_SETS; do
     for part in train valid test; do debd+=("debd/$set.$part.data.gz"); done
   done
-  for rel in mnist/t10k-images-idx3-ubyte.gz mnist/t10k-labels-idx1-ubyte.gz \
-    cifar10-subset/test_batch_first1000.bin.gz "${debd[@]}"; do
+  mnist=(mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz) # MNIST training: precision step
+  for rel in "${mnist[@]}" cifar10-subset/test_batch_first1000.bin.gz "${debd[@]}"; do
     if [[ -f $src/$rel ]]; then
       mkdir -p "$BIN/data/$(dirname "$rel")" && cp "$src/$rel" "$BIN/data/$rel"
     else
@@ -76,7 +83,7 @@ fi
 
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
-BUDGET=${GPU_CHECK_BUDGET_S:-450}
+BUDGET=${GPU_CHECK_BUDGET_S:-540}
 start=$SECONDS
 summary="$OUT/summary.txt"
 : > "$summary"
@@ -184,6 +191,21 @@ if [[ -x $BIN/einet ]]; then
   step other debd_cuda_large 80 "$BIN/einet" experiment debd --setting demo \
     --datasets "$DEBD_LARGE" --leaf-init random --stepwise-rule parameters --backend cuda \
     -o "$OUT/debd-cuda"
+fi
+
+# 5b. Tensor-core precisions: throughput, and end-of-training log-likelihoods against fp32.
+if [[ -x $BIN/einet ]]; then
+  for p in tf32 bf16; do
+    step other "einet_bench_cuda_$p" 50 "$BIN/einet" bench --config A1,C2,C3 --backend cuda \
+      --batch-size 1000 --precision "$p" --json "$OUT/bench-cuda-$p.json"
+  done
+  for p in fp32 tf32 bf16; do # PyJuice's models at its batch size (perf-anchors.md)
+    step other "einet_bench_cuda_pyjuice_$p" 40 "$BIN/einet" bench --config P1,P2,P3 \
+      --backend cuda --batch-size 512 --precision "$p" --json "$OUT/bench-cuda-pyjuice-$p.json"
+  done
+  step other precision_compare 160 python3 scripts/precision_compare.py --einet "$BIN/einet" \
+    --data-dir "$EINET_DATA" --out "$OUT/precision" --budget-s 150
+  [[ -f $OUT/precision/precision.md ]] && sed 's/^/  /' "$OUT/precision/precision.md" >>"$summary"
 fi
 
 # 6. Memory errors in the kernels (a subset of the suite; kernels run far slower here).
