@@ -2,8 +2,8 @@
 
     python3 scripts/precision_compare.py --self-test      (or: python3 -m unittest discover -s scripts/tests)
 
-The check that every run's arguments parse runs when an einet binary is found ($EINET_BIN,
-else target/release/einet, else target/debug/einet) and is skipped otherwise.
+The check that every run's arguments parse runs when an optimised einet binary is found
+($EINET_BIN, else target/release/einet) and is skipped otherwise.
 """
 
 import importlib.util
@@ -22,8 +22,7 @@ _spec.loader.exec_module(pc)
 
 
 def einet_binary():
-    for path in (os.environ.get("EINET_BIN"), os.path.join(ROOT, "target", "release", "einet"),
-                 os.path.join(ROOT, "target", "debug", "einet")):
+    for path in (os.environ.get("EINET_BIN"), os.path.join(ROOT, "target", "release", "einet")):
         if path and os.access(path, os.X_OK):
             return path
     return None
