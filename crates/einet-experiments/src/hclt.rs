@@ -458,13 +458,20 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
         |e| e["config"]["full_batch_epochs"].to_string(),
         ", ",
     );
+    let patience = grouped(
+        &rows,
+        |e| {
+            let c = &e["config"];
+            if c["early_stop_mini_batch"] == false {
+                format!("{} (full-batch phase only)", c["patience"])
+            } else {
+                c["patience"].to_string()
+            }
+        },
+        ", ",
+    );
     if let Some(e) = rows.first() {
         let c = &e["config"];
-        let patience = if c["early_stop_mini_batch"] == false {
-            format!("{} (full-batch phase only)", c["patience"])
-        } else {
-            c["patience"].to_string()
-        };
         let num = |v: &Value| {
             v.as_f64()
                 .map_or("?".into(), |x| format!("{}", (x * 1e6).round() / 1e6))
@@ -472,7 +479,7 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
         let _ = writeln!(
             s,
             "Configuration: K {}, {} trees, {} mini-batch epochs (step {} → {}) and \
-             {full_batch} full-batch epochs, patience {}, pseudocount {}, batch {}. Full-batch \
+             {full_batch} full-batch epochs, patience {patience}, pseudocount {}, batch {}. Full-batch \
              epochs are numbered after all {} mini-batch epochs, also when patience ended that \
              phase earlier, so a best epoch of {} plus the full-batch epochs is the last one \
              allowed. Machines: {machines}.",
@@ -481,7 +488,6 @@ fn markdown(entries: &[Value], debd: &[Value]) -> String {
             c["epochs"],
             num(&c["step_size"][0]),
             num(&c["step_size"][1]),
-            patience,
             num(&c["pseudocount"]),
             c["batch_size"],
             c["epochs"],
@@ -522,5 +528,36 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("0 of 1 data sets"), "{md}");
+    }
+
+    #[test]
+    fn the_configuration_names_the_sets_of_each_patience_and_phase_length() {
+        let entry = |name: &str, patience: u64, full_batch: u64| {
+            serde_json::json!({
+                "dataset": name, "seed": 0, "vars": 16, "test_ll": -6.0, "valid_ll": -5.9,
+                "published_test_ll": -5.999, "best_epoch": 10, "epochs_run": 12,
+                "seconds": 3.0, "run": {"nproc": 2, "threads": 1},
+                "config": {"k": 12, "trees": 4, "epochs": 100, "patience": patience,
+                           "full_batch_epochs": full_batch, "step_size": [0.1, 0.9],
+                           "pseudocount": 0.1, "batch_size": 1024},
+            })
+        };
+        let md = markdown(
+            &[
+                entry("nltcs", 3, 300),
+                entry("msnbc", 10, 300),
+                entry("kdd", 3, 100),
+            ],
+            &[],
+        );
+        assert!(
+            md.contains("300 (nltcs, msnbc), 100 (kdd) full-batch epochs, patience 3 (nltcs, kdd), 10 (msnbc),"),
+            "{md}"
+        );
+        let same = markdown(&[entry("nltcs", 3, 300), entry("kdd", 3, 300)], &[]);
+        assert!(
+            same.contains("300 full-batch epochs, patience 3, pseudocount 0.1"),
+            "{same}"
+        );
     }
 }
