@@ -81,7 +81,6 @@ __device__ __forceinline__ float clampf(float x, float lo, float hi) {
 }
 __device__ __forceinline__ u32 min_u32(u32 a, u32 b) { return a < b ? a : b; }
 __device__ __forceinline__ u32 ceil4(u32 a) { return (a + 3u) & ~3u; }
-__device__ __forceinline__ u32 ceil16(u32 a) { return (a + 15u) & ~15u; }
 
 // Sums of `v` over the 32 lanes of a warp (every lane gets the total).
 __device__ __forceinline__ float warp_sum(float v) {

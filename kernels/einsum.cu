@@ -621,7 +621,7 @@ __device__ __forceinline__ void einsum_grads_tc(EINSUM_GRADS_TC_PARAMS) {
     u32 p = blockIdx.x;
     u32 l = left[p], r = right[p], on = out[p];
     u32 Kl = kvec[l], Kr = kvec[r], Ko = kvec[on];
-    u32 KrP = ceil4(Kr), Ko16 = ceil16(Ko);
+    u32 KrP = ceil4(Kr), Ko16 = (Ko + TC_DEPTH - 1) / TC_DEPTH * TC_DEPTH;  // host: ko16_max
     u32 b0 = blockIdx.y * TR, k0 = blockIdx.z * TC_COLS;
     if (k0 >= Kr) return;
     float* el = sm;                        // [TR][Kl]

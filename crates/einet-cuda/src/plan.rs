@@ -257,19 +257,23 @@ impl EinsumPlan {
         chunk_rows((self.products * self.counts_mt_blocks) as usize, rows)
     }
 
-    /// The tensor-core counts launch over `rows` rows.
-    pub(crate) fn tc_counts_launch(&self, rows: usize) -> TcCountsLaunch {
+    /// The tensor-core counts launch over `rows` rows, if its staging fits the shared memory
+    /// (else the fp32 kernel runs).
+    pub(crate) fn tc_counts_launch(&self, rows: usize) -> Option<TcCountsLaunch> {
         let (krp_max, kop_max) = (ceil4(self.kr_max), ceil4(self.ko_max));
+        if tc_counts_floats(self.kl_max, krp_max, kop_max) * 4 > SMEM_LIMIT {
+            return None;
+        }
         let j_tiles = (self.kl_max * self.kr_max).div_ceil(TC_ROWS);
         let tiles = j_tiles * self.ko_max.div_ceil(TC_COLS);
-        TcCountsLaunch {
+        Some(TcCountsLaunch {
             j_tiles,
             tiles,
             krp_max,
             kop_max,
             rows_per_block: chunk_rows((self.products * tiles) as usize, rows),
             smem: (tc_counts_floats(self.kl_max, krp_max, kop_max) * 4) as u32,
-        }
+        })
     }
 
     /// The tensor-core child-gradient launch, if its tile fits the shared memory.
@@ -746,6 +750,10 @@ mod tests {
                         let g = e.grads_launch(rows);
                         assert!(g.smem as usize <= SMEM_LIMIT && g.threads <= THREADS);
                         assert!(g.threads >= 1 && g.ic >= 1 && f.ic >= 1);
+                        let tc = e.tc_counts_launch(rows).expect("tensor-core counts fit");
+                        assert!(tc.smem as usize <= SMEM_LIMIT && tc.tiles >= tc.j_tiles);
+                        let tg = e.tc_grads_launch().expect("tensor-core gradients fit");
+                        assert!(tg.smem as usize <= SMEM_LIMIT && tg.threads == 2 * tg.tile_rows);
                     }
                 }
             }

@@ -99,7 +99,8 @@ impl Ops<'_> {
     }
 
     /// Adds the expected counts of einsum layer `e` over `rows` rows (values `act`,
-    /// gradients `grad`) to `counts`, in `precision` (on tensor cores unless fp32).
+    /// gradients `grad`) to `counts`, in `precision` (on tensor cores unless fp32 or the
+    /// layer's K exceed their staging).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn einsum_counts(
         &self,
@@ -119,8 +120,9 @@ impl Ops<'_> {
             count(rows),
         ];
         let tensor_cores = [Kernel::EinsumCountsTf32, Kernel::EinsumCountsBf16];
-        if let Some(kernel) = tensor_core_kernel(Semiring::Sum, precision, tensor_cores) {
-            let c = e.tc_counts_launch(rows);
+        let tc = tensor_core_kernel(Semiring::Sum, precision, tensor_cores)
+            .zip(e.tc_counts_launch(rows));
+        if let Some((kernel, c)) = tc {
             return self.exec.launch(
                 kernel,
                 (e.products, c.tiles, blocks(rows, c.rows_per_block)?),
