@@ -233,6 +233,22 @@ __device__ __forceinline__ void tc_mma_chunk(const float* xs, u32 xstride, const
     }
 }
 
+// Adds a counts tile computed by tc_mma_chunk (rows: weight entries j of [j0, +TC_ROWS),
+// columns: outputs o of [o0, +TC_COLS)) to counts[o W + j] scaled by weights[o W + j]; both
+// point at the sum's first weight. Entries past W and outputs past Ko are skipped.
+__device__ __forceinline__ void tc_add_counts(const float acc[TC_COLS / 8][4], u32 j0, u32 o0,
+                                              u32 W, u32 Ko, const float* __restrict__ weights,
+                                              float* counts) {
+    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    for (u32 t = 0; t < TC_COLS / 8; ++t)
+        for (u32 i = 0; i < 4; ++i) {
+            u32 j = j0 + 16 * warp + mma_c_row(lane, i), o = o0 + 8 * t + mma_c_col(lane, i);
+            if (j >= W || o >= Ko || acc[t][i] == 0.0f) continue;
+            u64 at = (u64)o * W + j;
+            atomicAdd(counts + at, weights[at] * acc[t][i]);
+        }
+}
+
 // One tile of a log-space product on tensor cores (tc_mma_chunk with operands P):
 // y[b, o] = m_b + log sum_j w[o W + j] e^{z_bj - m_b} for the rows b of [b0, b0 + TC_ROWS)
 // below `rows` and the outputs o of [o0, o0 + TC_COLS) below Ko, with z_bj = in.z(j, b)

@@ -257,13 +257,7 @@ __device__ __forceinline__ void cp_sum_counts_tc(CP_SUM_COUNTS_TC_PARAMS) {
         __syncthreads();
         tc_mma_chunk<P>(xs, TC_DEPTH, ws, TC_DEPTH, acc);
     }
-    for (u32 t = 0; t < TC_COLS / 8; ++t)
-        for (u32 i = 0; i < 4; ++i) {
-            u32 j = j0 + 16 * warp + mma_c_row(lane, i), o = o0 + 8 * t + mma_c_col(lane, i);
-            if (j >= W || o >= Ko || acc[t][i] == 0.0f) continue;
-            u64 at = wofs[n] + (u64)o * W + j;
-            atomicAdd(counts + at, weights[at] * acc[t][i]);
-        }
+    tc_add_counts(acc, j0, o0, W, Ko, weights + wofs[n], counts + wofs[n]);
 }
 
 // cp_sum_counts with TF32 operands on tensor cores (cp_sum_counts_tc).

@@ -553,7 +553,6 @@ __device__ __forceinline__ void einsum_counts_tc(EINSUM_COUNTS_TC_PARAMS) {
     u32 KrP = ceil4(Kr), KoP = ceil4(Ko);
     u32 j0 = (blockIdx.y % j_tiles) * TC_ROWS, o0 = (blockIdx.y / j_tiles) * TC_COLS;
     if (j0 >= J || o0 >= Ko) return;
-    u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
     u32 c0 = blockIdx.z * rows_per_block, c1 = min_u32(rows, c0 + rows_per_block);
     float acc[TC_COLS / 8][4] = {};
     for (u32 s0 = c0; s0 < c1; s0 += TC_DEPTH) {
@@ -573,13 +572,7 @@ __device__ __forceinline__ void einsum_counts_tc(EINSUM_COUNTS_TC_PARAMS) {
         __syncthreads();
         tc_mma_chunk<P>(xs, TC_DEPTH, ws, TC_DEPTH, acc);
     }
-    for (u32 t = 0; t < TC_COLS / 8; ++t)
-        for (u32 i = 0; i < 4; ++i) {
-            u32 j = j0 + 16 * warp + mma_c_row(lane, i), o = o0 + 8 * t + mma_c_col(lane, i);
-            if (j >= J || o >= Ko || acc[t][i] == 0.0f) continue;
-            u64 w = wofs[p] + (u64)o * J + j;
-            atomicAdd(counts + w, weights[w] * acc[t][i]);
-        }
+    tc_add_counts(acc, j0, o0, J, Ko, weights + wofs[p], counts + wofs[p]);
 }
 
 // einsum_counts with TF32 operands on tensor cores (einsum_counts_tc).
