@@ -22,8 +22,8 @@ impl Ranks {
 }
 
 /// Runs `train` in this process, or with `distributed` as one rank of the MPI job. After an
-/// error that every rank knows of ([`einet::Error::RankFailed`], a stop) rank 0 returns it
-/// and the other ranks exit quietly; a rank with an error that only it knows of prints it
+/// error that every rank knows of ([`einet::Error::RankFailed`], a stop) rank 0 prints it,
+/// the other ranks wait for that and every rank exits with its code; a rank with an error that only it knows of prints it
 /// and ends the whole job, so that no rank waits for it.
 pub fn run(distributed: bool, train: impl FnOnce(&Ranks) -> Result<()>) -> Result<()> {
     if !distributed {
@@ -77,10 +77,17 @@ mod mpi {
                 _ => None,
             });
         match known {
-            Some(_) if rank == 0 => Err(e),
             Some(code) => {
+                if rank == 0 {
+                    crate::print_error(&e);
+                }
+                // A barrier: no rank exits, which has mpirun end the job, before rank 0 has
+                // written the error. A failed barrier leaves nothing to wait for.
+                let _ = mpi.all_reduce_sum(&mut [0.0]);
                 // The last reference: MPI is finalised with every rank.
                 drop(mpi);
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
                 std::process::exit(code)
             }
             None => {
