@@ -245,7 +245,8 @@ __device__ __forceinline__ void tc_add_counts(const float acc[TC_COLS / 8][4], u
             u32 j = j0 + 16 * warp + mma_c_row(lane, i), o = o0 + 8 * t + mma_c_col(lane, i);
             if (j >= W || o >= Ko || acc[t][i] == 0.0f) continue;
             u64 at = (u64)o * W + j;
-            atomicAdd(counts + at, weights[at] * acc[t][i]);
+            // A zero weight's count is zero, also where its product overflowed.
+            if (weights[at] != 0.0f) atomicAdd(counts + at, weights[at] * acc[t][i]);
         }
 }
 
@@ -299,8 +300,9 @@ __device__ __forceinline__ void tc_log_matmul(const In& in, u32 W, const float* 
 // The EM backward pass of a sum on tensor cores rests on the shift t_b of row b: the least
 // output y_bo over the outputs with a gradient (delta_bo != 0, y_bo > -inf), or -inf when
 // none has one. Then delta_bo e^{z_bj - y_bo} = (delta_bo e^{t_b - y_bo}) e^{z_bj - t_b} with
-// the first factor at most delta_bo; the second overflows only where an output lies more
-// than ~88 nats below the row's largest input (weights below e^-88 on every large input).
+// the first factor at most delta_bo; the second overflows where an output lies more than
+// ~88 nats below the row's largest input (weights near zero on every large input), which
+// tc_backward_range guards against.
 __device__ __forceinline__ float tc_backward_shift(const float* __restrict__ y,
                                                    const float* __restrict__ delta, u32 Ko) {
     u32 lane = threadIdx.x & 31u;
@@ -315,6 +317,14 @@ __device__ __forceinline__ float tc_backward_shift(const float* __restrict__ y,
 __device__ __forceinline__ float tc_backward_scale(float delta, float y, float t) {
     return delta != 0.0f && y != EINET_NEG_INF && t != EINET_NEG_INF ? delta * expf(t - y)
                                                                       : 0.0f;
+}
+
+// The shift t of tc_backward_shift raised to at least m - 80, with m the largest input the
+// block reads in that row: a live output lies at most ~103 nats (the forward pass's denormal
+// range) below m, so neither e^{z - t} (at most e^80) nor delta e^{t - y} (at most
+// delta e^23) overflows f32.
+__device__ __forceinline__ float tc_backward_range(float t, float m) {
+    return t == EINET_NEG_INF ? t : fmaxf(t, m - 80.0f);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -109,6 +109,19 @@ struct CpInputs {
     }
 };
 
+// The row shift of the tensor-core CP backward kernels for row b, by one warp:
+// tc_backward_shift over the row's outputs, kept within tc_backward_range of the inputs
+// [j0, j1) that the block reads.
+__device__ __forceinline__ float cp_backward_shift(const CpInputs& in, u32 j0, u32 j1, u32 b,
+                                                   const float* __restrict__ y,
+                                                   const float* __restrict__ delta, u32 Ko) {
+    float t = tc_backward_shift(y + (u64)b * Ko, delta + (u64)b * Ko, Ko);
+    if (t == EINET_NEG_INF) return t;  // warp-uniform
+    float m = EINET_NEG_INF;
+    for (u32 j = j0 + (threadIdx.x & 31u); j < j1; j += 32) m = fmaxf(m, in.z(j, b));
+    return tc_backward_range(t, warp_max(m));
+}
+
 // cp_sum_forward's sum semiring on tensor cores (tc_log_matmul with operands P). Block
 // (x, n, z): rows [x TC_ROWS, +TC_ROWS) and outputs [z TC_COLS, +TC_COLS) of sum n.
 template <class P>
@@ -154,14 +167,16 @@ extern "C" __global__ void __launch_bounds__(256) cp_sum_counts(
     const float* delta = grad + (u64)rows * koff[node];
     u32 b0 = blockIdx.z * rows_per_block;
     u32 b1 = b0 + rows_per_block < rows ? b0 + rows_per_block : rows;
-    float acc = 0.0f;
+    u64 at = wofs[n] + idx;
+    if (weights[at] == 0.0f) return;
+    // W e^{z - y} = e^{z - y + ln W} <= 1: no overflow, however far y lies below z.
+    float log_w = logf(weights[at]), acc = 0.0f;
     for (u32 b = b0; b < b1; ++b) {
         float d = delta[(u64)b * Ko + o], yo = y[(u64)b * Ko + o];
         if (d != 0.0f && yo != EINET_NEG_INF)
-            acc += d * expf(cp_input(inputs, n_in, j, b, rows, kvec, koff, act) - yo);
+            acc += d * expf(cp_input(inputs, n_in, j, b, rows, kvec, koff, act) - yo + log_w);
     }
-    u64 at = wofs[n] + idx;
-    if (acc != 0.0f) atomicAdd(counts + at, weights[at] * acc);
+    if (acc != 0.0f) atomicAdd(counts + at, acc);
 }
 
 // Gradients of sum n's inputs: grad_c[b, i] += sum_o delta_bo W[o, j] e^{z_bj - out_bo} for
@@ -186,8 +201,9 @@ extern "C" __global__ void __launch_bounds__(256) cp_sum_grads(
     float z = cp_input(inputs, n_in, j, b, rows, kvec, koff, act);
     float g = 0.0f;
     for (u32 o = 0; o < Ko; ++o) {
-        float d = delta[(u64)b * Ko + o], yo = y[(u64)b * Ko + o];
-        if (d != 0.0f && yo != EINET_NEG_INF) g += d * w[(u64)o * W] * expf(z - yo);
+        float d = delta[(u64)b * Ko + o], yo = y[(u64)b * Ko + o], wo = w[(u64)o * W];
+        // A zero weight adds nothing, also where e^{z - y} overflows.
+        if (d != 0.0f && yo != EINET_NEG_INF && wo != 0.0f) g += d * wo * expf(z - yo);
     }
     if (g == 0.0f) return;
     u32 c;
@@ -210,7 +226,7 @@ extern "C" __global__ void __launch_bounds__(256) cp_sum_grads(
         rows, rows_per_block, j_tiles
 
 // cp_sum_counts on tensor cores with operands P: counts[o, j] += W[o, j] C[j, o] with
-// C = sum_b e^{z_bj - t_b} (delta_bo e^{t_b - y_bo}), t_b of tc_backward_shift: the
+// C = sum_b e^{z_bj - t_b} (delta_bo e^{t_b - y_bo}), t_b of cp_backward_shift: the
 // (W x B)(B x K_out) product of the shifted inputs and the scaled output gradients, its
 // depth the block's rows. Block (x, n, z): inputs [(x % j_tiles) TC_ROWS, +TC_ROWS), outputs
 // [(x / j_tiles) TC_COLS, +TC_COLS) and rows [z rows_per_block, +rows_per_block) of sum n,
@@ -238,7 +254,7 @@ __device__ __forceinline__ void cp_sum_counts_tc(CP_SUM_COUNTS_TC_PARAMS) {
         for (u32 k = warp; k < TC_DEPTH; k += warps) {
             float t = EINET_NEG_INF;
             if (c0 + k < b_end)
-                t = tc_backward_shift(y + (u64)(c0 + k) * Ko, delta + (u64)(c0 + k) * Ko, Ko);
+                t = cp_backward_shift(in, j0, j0 + TC_ROWS < W ? j0 + TC_ROWS : W, c0 + k, y, delta, Ko);
             if (lane == 0) ts[k] = t;
         }
         __syncthreads();
@@ -285,7 +301,7 @@ extern "C" __global__ void __launch_bounds__(2 * TC_ROWS)
 
 // cp_sum_grads on tensor cores with operands P: the gradient of input entry j of row b is
 // e^{z_bj - t_b} G[b, j] with G = sum_o (delta_bo e^{t_b - y_bo}) W[o, j], t_b of
-// tc_backward_shift: the (B x K_out)(K_out x W) product of the scaled output gradients and
+// cp_backward_shift: the (B x K_out)(K_out x W) product of the scaled output gradients and
 // the weights, added atomically to the inputs. Block (x, n, z): rows [x TC_ROWS, +TC_ROWS)
 // and inputs [z TC_COLS, +TC_COLS) of sum n.
 template <class P>
@@ -301,6 +317,7 @@ __device__ __forceinline__ void cp_sum_grads_tc(CP_SUM_GRADS_TC_PARAMS) {
     if (j0 >= W) return;
     const u32* inputs = node_lists + list_start[n];
     u32 n_in = list_len[n];
+    CpInputs in{inputs, n_in, rows, kvec, koff, act};
     const float* y = act + (u64)rows * koff[node];
     const float* delta = grad + (u64)rows * koff[node];
     const float* w = weights + wofs[n];
@@ -308,7 +325,7 @@ __device__ __forceinline__ void cp_sum_grads_tc(CP_SUM_GRADS_TC_PARAMS) {
     for (u32 r = warp; r < TC_ROWS; r += warps) {
         float t = EINET_NEG_INF;
         if (b0 + r < rows)
-            t = tc_backward_shift(y + (u64)(b0 + r) * Ko, delta + (u64)(b0 + r) * Ko, Ko);
+            t = cp_backward_shift(in, j0, j0 + TC_COLS < W ? j0 + TC_COLS : W, b0 + r, y, delta, Ko);
         if (lane == 0) ts[r] = t;
     }
     float acc[TC_COLS / 8][4] = {};

@@ -11,7 +11,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
-use crate::forward::{ROW_CHUNK, ShiftedChildren, dot, exp_rows, node_block, sum_inputs};
+use crate::forward::{ROW_CHUNK, ShiftedChildren, dot, node_block, sum_inputs};
 
 /// Propagates `grad` (set at the root) down the network, adding expected counts and leaf
 /// statistics to `stats`. `act` holds the forward pass of the same rows.
@@ -225,9 +225,22 @@ fn cp_product_backward(layout: &Layout, layer: &ProductLayer, rows: usize, grad:
     }
 }
 
-/// CP sums, per sum: with `E = e^{z − m}` its shifted inputs and `R = δ·e^{m − out}`, the
-/// counts `n = W ⊙ (Rᵀ E)` and the inputs' gradients `E ⊙ (R W)`, two matrix products per
-/// chunk of rows.
+/// How far (in nats) the row shift `s` of a sum's backward pass may lie below the row's
+/// largest input or above its least live output.
+const SHIFT_RANGE: f32 = 80.0;
+
+/// The row shift of a sum's backward pass, which splits `δ_o e^{z_j − y_o}` into
+/// `e^{z_j − s}` and `δ_o e^{s − y_o}`: the row's `largest` input, but at most [`SHIFT_RANGE`]
+/// above its `least` live output (`δ_o ≠ 0`, `y_o > −∞`). A live output lies at most ~103
+/// nats (the forward pass's denormal range) below the largest input, so neither factor
+/// exceeds `e^{80}`, also where a weight near zero leaves an output more than 88 nats below it.
+fn backward_shift(largest: f32, least: f32) -> f32 {
+    largest.min(least + SHIFT_RANGE)
+}
+
+/// CP sums, per sum: with `E = e^{z − s}` its shifted inputs and `R = δ·e^{s − out}`
+/// ([`backward_shift`]), the counts `n = W ⊙ (Rᵀ E)` and the inputs' gradients `E ⊙ (R W)`,
+/// two matrix products per chunk of rows.
 fn cp_sum_backward(
     layout: &Layout,
     layer: &SumLayer,
@@ -254,14 +267,28 @@ fn cp_sum_backward(
             for start in (0..rows).step_by(ROW_CHUNK) {
                 let n = ROW_CHUNK.min(rows - start);
                 let mut e = sum_inputs(layout, layer.inputs(m), act, rows, start, n);
-                let shift = exp_rows(&mut e, width);
                 let mut r = vec![0.0f32; n * k_out];
-                for b in 0..n {
-                    for o in 0..k_out {
-                        let (d, yo) = (delta[(start + b) * k_out + o], y[(start + b) * k_out + o]);
-                        if d != 0.0 && yo != f32::NEG_INFINITY {
-                            r[b * k_out + o] = d * (shift[b] - yo).exp();
-                        }
+                for (b, (z, r)) in e
+                    .chunks_exact_mut(width)
+                    .zip(r.chunks_exact_mut(k_out))
+                    .enumerate()
+                {
+                    let at = (start + b) * k_out;
+                    let (y, delta) = (&y[at..at + k_out], &delta[at..at + k_out]);
+                    let live = |o: usize| delta[o] != 0.0 && y[o] != f32::NEG_INFINITY;
+                    let least = (0..k_out)
+                        .filter(|&o| live(o))
+                        .map(|o| y[o])
+                        .fold(f32::INFINITY, f32::min);
+                    if least == f32::INFINITY {
+                        z.fill(0.0);
+                        continue;
+                    }
+                    let largest = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let s = backward_shift(largest, least);
+                    z.iter_mut().for_each(|z| *z = (*z - s).exp());
+                    for o in (0..k_out).filter(|&o| live(o)) {
+                        r[o] = delta[o] * (s - y[o]).exp();
                     }
                 }
                 let r_v = ArrayView2::from_shape((n, k_out), &r[..]).expect("shape");
@@ -275,7 +302,10 @@ fn cp_sum_backward(
                 general_mat_mul(1.0, &r_v, &w_view, 0.0, &mut dz_v);
                 chunk.iter_mut().zip(&e).for_each(|(g, e)| *g *= e);
             }
-            raw.iter_mut().zip(w).for_each(|(c, w)| *c *= w);
+            // A zero weight's count is zero, also where e^{z − y} overflowed.
+            raw.iter_mut()
+                .zip(w)
+                .for_each(|(c, &w)| *c = if w == 0.0 { 0.0 } else { *c * w });
             (raw, dz)
         })
         .collect();

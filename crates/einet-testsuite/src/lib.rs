@@ -49,6 +49,7 @@ macro_rules! backend_testsuite {
             mpe_backtracks_like_the_reference,
             normal_model_integrates_to_one,
             impossible_inputs_give_minus_infinity_not_nan,
+            outputs_far_below_their_inputs_keep_exact_counts,
             batch_size_one_matches_batches,
             bad_input_is_an_error,
             invalid_values_are_named_and_change_nothing,

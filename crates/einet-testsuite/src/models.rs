@@ -1,6 +1,7 @@
 //! Small random models for the suite: RAT and Poon–Domingos structures with Tucker layers, RAT
 //! and hidden Chow–Liu trees with CP layers, with every leaf family.
 
+use einet_core::layout::Layer;
 use einet_core::learn::ChowLiuTree;
 use einet_core::region_graph::PoonDomingos;
 use einet_core::rng::Rng;
@@ -181,4 +182,58 @@ pub fn normal_model(seed: u64) -> Einet {
         layer: LayerKind::Tucker,
     };
     Einet::new(graph, config, seed).expect("valid")
+}
+
+/// Three Normal variables on a hidden Chow–Liu chain 0 → 1 → 2 with CP layers (K 3, 1 class)
+/// whose live sum outputs lie ~90 nats below an input of zero weight, and rows near 0: the
+/// leaves are N(0, 1) but for variable 2's entries 1 and 2, N(13.4, 1) (~90 nats less likely
+/// at 0). The sum over {1, 2} has outputs 0 and 2 on its inputs 1 and 2 only (~90 nats below
+/// input 0) and output 1 on input 0 only; the root sum puts zero weight on product entry 1, so
+/// output 1 has no gradient while its input lies ~90 nats above the others.
+pub fn far_apart_outputs() -> (Einet, Vec<f32>) {
+    let chain = ChowLiuTree {
+        root: 0,
+        parent: vec![None, Some(0), Some(1)],
+    };
+    let config = EinetConfig {
+        k_leaf: 3,
+        k_sum: 3,
+        num_classes: 1,
+        num_channels: 1,
+        leaves: LeafSpec::uniform(LeafFamily::Normal {
+            min_var: 0.2,
+            max_var: 2.0,
+        }),
+        layer: LayerKind::Cp,
+    };
+    let mut einet = Einet::new(hclt(&[chain]).expect("valid tree"), config, 0).expect("valid");
+    let leaf = &einet.layout.leaf;
+    for e in 0..leaf.entry_family.len() {
+        for k in 0..leaf.k {
+            let mu = if leaf.vars[e] == 2 && k > 0 {
+                13.4f32
+            } else {
+                0.0
+            };
+            // Expectation parameters (E[x], E[x²]) of N(μ, 1).
+            let at = leaf.param_offsets[e] as usize + 2 * k;
+            einet.params.leaf[at..at + 2].copy_from_slice(&[mu, mu * mu + 1.0]);
+        }
+    }
+    for (layer, weights) in einet.layout.layers.iter().zip(&mut einet.params.layers) {
+        let Layer::Sum(sum) = layer else { continue };
+        for m in 0..sum.out.len() {
+            let w = &mut weights[sum.weights(m)];
+            let rows: &[[f32; 3]] = match w.len() {
+                3 => &[[0.6, 0.0, 0.4]],
+                9 => &[[0.0, 0.5, 0.5], [1.0, 0.0, 0.0], [0.0, 0.3, 0.7]],
+                n => panic!("a sum of {n} weights"),
+            };
+            w.copy_from_slice(rows.as_flattened());
+        }
+    }
+    let rows = vec![
+        0.1, -0.2, 0.05, 0.0, 0.3, -0.1, -0.1, 0.05, 0.2, 0.2, 0.0, -0.3,
+    ];
+    (einet, rows)
 }
