@@ -319,12 +319,32 @@ __device__ __forceinline__ float tc_backward_scale(float delta, float y, float t
                                                                       : 0.0f;
 }
 
-// The shift t of tc_backward_shift raised to at least m - 80, with m the largest input the
-// block reads in that row: a live output lies at most ~103 nats (the forward pass's denormal
-// range) below m, so neither e^{z - t} (at most e^80) nor delta e^{t - y} (at most
-// delta e^23) overflows f32.
+// How far (nats) the row shift s of a sum's backward pass may lie from the row's largest
+// input or its least live output. A live output lies at most ~103 nats (the forward pass's
+// subnormal range) below the largest input, so with s within this range of both neither
+// e^{z - s} nor delta e^{s - y} exceeds e^80 in f32, also where weights near zero leave an
+// output more than 88 nats below an input.
+#define EINET_BACKWARD_RANGE 80.0f
+
+// The shift t of tc_backward_shift raised to at least m - EINET_BACKWARD_RANGE, with m the
+// largest input the block reads in that row.
 __device__ __forceinline__ float tc_backward_range(float t, float m) {
-    return t == EINET_NEG_INF ? t : fmaxf(t, m - 80.0f);
+    return t == EINET_NEG_INF ? t : fmaxf(t, m - EINET_BACKWARD_RANGE);
+}
+
+// The backward shift of a row whose inputs are shifted by `top` (their largest), lowered to
+// at most EINET_BACKWARD_RANGE above the row's least live output (one thread reads the
+// row's Ko outputs y and gradients g); *scale = e^{top - shift} (1 unless lowered) is the
+// factor that the shifted inputs then take.
+__device__ __forceinline__ float backward_shift(float top, const float* __restrict__ y,
+                                                const float* __restrict__ g, u32 Ko,
+                                                float* scale) {
+    float least = EINET_INF;
+    for (u32 o = 0; o < Ko; ++o)
+        if (g[o] != 0.0f && y[o] != EINET_NEG_INF) least = fminf(least, y[o]);
+    float s = least == EINET_INF ? top : fminf(top, least + EINET_BACKWARD_RANGE);
+    *scale = s == top ? 1.0f : expf(top - s);
+    return s;
 }
 
 // ---------------------------------------------------------------------------------------

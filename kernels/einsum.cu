@@ -265,7 +265,8 @@ extern "C" __global__ void __launch_bounds__(256) log_weights(const float* __res
 
 // Loads rows [s0, s0 + nb) of a product's children and output gradient into the row-major
 // tiles el [nb][Kl], er [nb][KrP] (exponentiated, max-shifted; padding columns 0), and
-// rho [nb][KoP] = delta * e^{a + c - out} (0 where delta is 0 or out is -inf). Ends with a
+// rho [nb][KoP] = delta * e^{s - out} (0 where delta is 0 or out is -inf) with s the
+// backward_shift of a + c, el's row scaled by e^{a + c - s} where s is lower. Ends with a
 // barrier.
 __device__ __forceinline__ void load_backward_rows(const float* __restrict__ act,
                                                    const float* __restrict__ grad, u32 rows,
@@ -275,6 +276,8 @@ __device__ __forceinline__ void load_backward_rows(const float* __restrict__ act
                                                    float* rho, float* shift) {
     const float* L = act + (u64)rows * koff[l] + (u64)s0 * Kl;
     const float* R = act + (u64)rows * koff[r] + (u64)s0 * Kr;
+    const float* Y = act + (u64)rows * koff[on] + (u64)s0 * Ko;
+    const float* G = grad + (u64)rows * koff[on] + (u64)s0 * Ko;
     for (u32 idx = threadIdx.x; idx < nb * Kl; idx += blockDim.x) el[idx] = L[idx];
     for (u32 idx = threadIdx.x; idx < nb * KrP; idx += blockDim.x) {
         u32 b = idx / KrP, j = idx % KrP;
@@ -284,11 +287,12 @@ __device__ __forceinline__ void load_backward_rows(const float* __restrict__ act
     for (u32 b = threadIdx.x; b < nb; b += blockDim.x) {
         float a = exp_shift_row(el, Kl, Kl, b);
         float c = exp_shift_row(er, KrP, KrP, b);
-        shift[b] = a + c;
+        float scale;
+        shift[b] = backward_shift(a + c, Y + (u64)b * Ko, G + (u64)b * Ko, Ko, &scale);
+        if (scale != 1.0f)
+            for (u32 i = 0; i < Kl; ++i) el[b * Kl + i] *= scale;
     }
     __syncthreads();
-    const float* Y = act + (u64)rows * koff[on] + (u64)s0 * Ko;
-    const float* G = grad + (u64)rows * koff[on] + (u64)s0 * Ko;
     for (u32 idx = threadIdx.x; idx < nb * KoP; idx += blockDim.x) {
         u32 b = idx / KoP, o = idx % KoP;
         float v = 0.0f;
@@ -371,7 +375,8 @@ extern "C" __global__ void __launch_bounds__(256) einsum_counts(
             u32 j = jt * 4 + c;
             if (j >= Kr || acc[a][c] == 0.0f) continue;
             u64 w = base + ((u64)o * Kl + i) * Kr + j;
-            atomicAdd(counts + w, weights[w] * acc[a][c]);
+            // A zero weight's count is zero, also where its product overflowed.
+            if (weights[w] != 0.0f) atomicAdd(counts + w, weights[w] * acc[a][c]);
         }
     }
 }
@@ -416,14 +421,19 @@ extern "C" __global__ void __launch_bounds__(256) einsum_grads(
     }
     for (u32 idx = threadIdx.x; idx < TR * Kl; idx += blockDim.x) sdl[idx] = 0.0f;
     __syncthreads();
+    const float* Y = act + (u64)rows * koff[on];
+    const float* G = grad + (u64)rows * koff[on];
     for (u32 b = threadIdx.x; b < TR; b += blockDim.x) {
         float a = exp_shift_column(elT, TR, Kl, b);
         float c = exp_shift_column(erT, TR, KrP, b);
-        shift[b] = a + c;
+        float scale = 1.0f;
+        shift[b] = r0 + b < rows ? backward_shift(a + c, Y + (u64)(r0 + b) * Ko,
+                                                  G + (u64)(r0 + b) * Ko, Ko, &scale)
+                                 : a + c;
+        if (scale != 1.0f)
+            for (u32 i = 0; i < Kl; ++i) elT[i * TR + b] *= scale;
     }
     __syncthreads();
-    const float* Y = act + (u64)rows * koff[on];
-    const float* G = grad + (u64)rows * koff[on];
     for (u32 idx = threadIdx.x; idx < TR * Ko; idx += blockDim.x) {
         u32 b = idx / Ko, o = idx % Ko;
         float v = 0.0f;

@@ -92,8 +92,9 @@ fn einsum_backward(
 }
 
 /// Counts `n[o,i,j] = W[o,i,j]·Σ_b ρ[b,o]·el[b,i]·er[b,j]` and child gradients
-/// `δl[b,i] = el[b,i]·Σ_j U[b,i,j]·er[b,j]`, `δr` alike, with `ρ = δ·e^{a+c−out}` and
-/// `U = ρ·W` (rows of `W` flattened over `(i, j)`).
+/// `δl[b,i] = el[b,i]·Σ_j U[b,i,j]·er[b,j]`, `δr` alike, with `ρ = δ·e^{s−out}` and
+/// `U = ρ·W` (rows of `W` flattened over `(i, j)`); `s` is the [`backward_shift`] of the
+/// children's maxima `a + c`, and `el` is scaled by `e^{a+c−s}` where `s` is lower.
 fn product_backward(
     left: &[f32],
     right: &[f32],
@@ -117,7 +118,7 @@ fn product_backward(
     let w_view = ArrayView2::from_shape((k_out, kk), w).expect("shape");
     for start in (0..rows).step_by(ROW_CHUNK) {
         let n = ROW_CHUNK.min(rows - start);
-        let s = ShiftedChildren::new(
+        let mut s = ShiftedChildren::new(
             &left[start * kl..(start + n) * kl],
             &right[start * kr..(start + n) * kr],
             kl,
@@ -125,13 +126,25 @@ fn product_backward(
             n,
         );
         for b in 0..n {
+            let at = (start + b) * k_out;
+            let (y, delta) = (&out[at..at + k_out], &delta[at..at + k_out]);
+            let live = |o: usize| delta[o] != 0.0 && y[o] != f32::NEG_INFINITY;
+            let least = (0..k_out)
+                .filter(|&o| live(o))
+                .map(|o| y[o])
+                .fold(f32::INFINITY, f32::min);
+            let shift = backward_shift(s.shift[b], least);
+            if shift < s.shift[b] {
+                let scale = (s.shift[b] - shift).exp();
+                s.el[b * kl..(b + 1) * kl]
+                    .iter_mut()
+                    .for_each(|e| *e *= scale);
+            }
             for o in 0..k_out {
-                let d = delta[(start + b) * k_out + o];
-                let y = out[(start + b) * k_out + o];
-                rho[b * k_out + o] = if d == 0.0 || y == f32::NEG_INFINITY {
-                    0.0
+                rho[b * k_out + o] = if live(o) {
+                    delta[o] * (shift - y[o]).exp()
                 } else {
-                    d * (s.shift[b] - y).exp()
+                    0.0
                 };
             }
             let er = &s.er[b * kr..(b + 1) * kr];
@@ -160,11 +173,12 @@ fn product_backward(
             right.iter_mut().zip(er).for_each(|(r, e)| *r *= e);
         }
     }
+    // A zero weight's count is zero, also where its product overflowed.
     g.counts
         .iter_mut()
         .zip(w)
         .zip(&raw)
-        .for_each(|((c, w), r)| *c = w * r);
+        .for_each(|((c, &w), r)| *c = if w == 0.0 { 0.0 } else { w * r });
     g
 }
 

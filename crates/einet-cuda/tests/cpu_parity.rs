@@ -644,44 +644,49 @@ fn gpu_cp_sums_match_cpu_at_every_precision() {
     }
 }
 
-/// The CP backward on [`einet_testsuite::models::far_apart_outputs`] (live outputs ~90 nats
-/// below an input of zero weight, e^{90} overflows f32): at every precision the EM statistics
-/// are finite and zero for the zero weights; at fp32 they are within 1e-4 of the CPU's
-/// (measured 1.6e-5: the forward pass's sums Σ W e^{z − m} are subnormal there, about 20 of
-/// 24 bits). At TF32 and BF16 those subnormal operands keep only ~7 and ~4 bits (measured
-/// 0.40 and 2.0 from the CPU), so only finiteness is asserted there.
+/// EM's backward pass on [`einet_testsuite::models::far_apart_outputs`] (CP and einsum
+/// sums whose live outputs lie ~90 nats below an input of zero weight; e^{90} overflows f32):
+/// at every precision the EM statistics are finite and zero for the zero weights; at fp32
+/// they are within 1e-4 of the CPU's (measured 1.6e-5: the forward pass's sums Σ W e^{z − m}
+/// are subnormal there, about 20 of 24 bits). At TF32 and BF16 those subnormal operands keep
+/// only ~7 and ~4 bits (measured up to 0.40 and 2.0 from the CPU, CP chain), so only
+/// finiteness is asserted there.
 fn far_apart_parity(backend: &CudaBackend) {
     use einet_cuda::Precision;
-    let (einet, x) = einet_testsuite::models::far_apart_outputs();
-    let mut cpu = CpuBackend.load(&einet).expect("cpu load");
-    cpu.em_accumulate(&x, Root::Mixture).unwrap();
-    let want = cpu.em_statistics().unwrap();
-    for (precision, tolerance) in [
-        (Precision::Fp32, Some(1e-4)),
-        (Precision::Tf32, None),
-        (Precision::Bf16, None),
-    ] {
-        let mut model = backend
-            .clone()
-            .with_precision(precision)
-            .unwrap()
-            .load(&einet)
-            .expect("cuda load");
-        model.em_accumulate(&x, Root::Mixture).unwrap();
-        let got = model.em_statistics().unwrap();
-        for (l, counts) in got.counts.iter().enumerate() {
-            for (i, &n) in counts.iter().enumerate() {
-                let w = einet.params.layers[l][i];
+    for (name, einet, x) in einet_testsuite::models::far_apart_outputs() {
+        let mut cpu = CpuBackend.load(&einet).expect("cpu load");
+        cpu.em_accumulate(&x, Root::Mixture).unwrap();
+        let want = cpu.em_statistics().unwrap();
+        for (precision, tolerance) in [
+            (Precision::Fp32, Some(1e-4)),
+            (Precision::Tf32, None),
+            (Precision::Bf16, None),
+        ] {
+            let mut model = backend
+                .clone()
+                .with_precision(precision)
+                .unwrap()
+                .load(&einet)
+                .expect("cuda load");
+            model.em_accumulate(&x, Root::Mixture).unwrap();
+            let got = model.em_statistics().unwrap();
+            for (l, counts) in got.counts.iter().enumerate() {
+                for (i, &n) in counts.iter().enumerate() {
+                    let w = einet.params.layers[l][i];
+                    assert!(
+                        n.is_finite() && (w != 0.0 || n == 0.0),
+                        "{name} {precision}: layer {l} weight {i} ({w}): count {n}"
+                    );
+                }
+            }
+            let diff = em_statistics_difference(&got, &want);
+            println!("{name} {precision}: EM statistics within {diff:.2e} of the CPU's");
+            if let Some(tolerance) = tolerance {
                 assert!(
-                    n.is_finite() && (w != 0.0 || n == 0.0),
-                    "{precision}: layer {l} weight {i} ({w}): count {n}"
+                    diff <= tolerance,
+                    "{name} {precision}: {diff:e} > {tolerance:e}"
                 );
             }
-        }
-        let diff = em_statistics_difference(&got, &want);
-        println!("far-apart outputs {precision}: EM statistics within {diff:.2e} of the CPU's");
-        if let Some(tolerance) = tolerance {
-            assert!(diff <= tolerance, "{precision}: {diff:e} > {tolerance:e}");
         }
     }
 }

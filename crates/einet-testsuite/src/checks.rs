@@ -983,47 +983,56 @@ pub fn impossible_inputs_give_minus_infinity_not_nan<B: Backend>(backend: &B) {
 }
 
 /// A live output far below its sum's largest input keeps exact EM statistics
-/// ([`far_apart_outputs`]: every output ~90 nats below an input, e^{90} overflows f32). Every
+/// ([`far_apart_outputs`]: CP and einsum sums, outputs ~90 nats below an input of zero
+/// weight, e^{90} overflows f32). Every
 /// count is finite, zero for a zero weight, and equals the finite difference of the f64
 /// reference for doubling its weight (tolerance 1e-3 relative + 1e-4), and the
 /// log-likelihoods equal the reference's (1e-5 relative).
 pub fn outputs_far_below_their_inputs_keep_exact_counts<B: Backend>(backend: &B) {
-    let (einet, rows) = far_apart_outputs();
-    let want: Vec<f64> = rows
-        .chunks_exact(3)
-        .map(|r| reference::log_likelihood(&einet, r))
-        .collect();
-    assert!(want.iter().all(|l| l.is_finite() && *l < -85.0), "{want:?}");
-    let mut model = load(backend, &einet);
-    let got = model.log_likelihood(&rows, Root::Mixture).unwrap();
-    for (g, w) in got.iter().zip(&want) {
+    for (name, einet, rows) in far_apart_outputs() {
+        let vars = einet.layout.num_vars;
+        let want: Vec<f64> = rows
+            .chunks_exact(vars)
+            .map(|r| reference::log_likelihood(&einet, r))
+            .collect();
         assert!(
-            (f64::from(*g) - w).abs() <= 1e-5 * w.abs(),
-            "log-likelihood {g}, reference {w}"
+            want.iter().all(|l| l.is_finite() && *l < -85.0),
+            "{name}: {want:?}"
         );
-    }
-    model.em_accumulate(&rows, Root::Mixture).unwrap();
-    let stats = model.em_statistics().unwrap();
-    for (l, counts) in stats.counts.iter().enumerate() {
-        for (i, &n) in counts.iter().enumerate() {
-            let w = einet.params.layers[l][i];
-            assert!(n.is_finite(), "layer {l} weight {i}: count {n}");
-            if w == 0.0 {
-                assert!(n == 0.0, "layer {l} weight {i} is zero, its count {n}");
-                continue;
-            }
-            let mut bumped = einet.clone();
-            bumped.params.layers[l][i] *= 2.0;
-            let fd: f64 = rows
-                .chunks_exact(3)
-                .zip(&want)
-                .map(|(r, w)| (reference::log_likelihood(&bumped, r) - w).exp() - 1.0)
-                .sum();
-            let n = f64::from(n);
+        let mut model = load(backend, &einet);
+        let got = model.log_likelihood(&rows, Root::Mixture).unwrap();
+        for (g, w) in got.iter().zip(&want) {
             assert!(
-                (n - fd).abs() <= 1e-4 + 1e-3 * fd.abs(),
-                "layer {l} weight {i}: count {n}, finite difference {fd}"
+                (f64::from(*g) - w).abs() <= 1e-5 * w.abs(),
+                "{name}: log-likelihood {g}, reference {w}"
             );
+        }
+        model.em_accumulate(&rows, Root::Mixture).unwrap();
+        let stats = model.em_statistics().unwrap();
+        for (l, counts) in stats.counts.iter().enumerate() {
+            for (i, &n) in counts.iter().enumerate() {
+                let w = einet.params.layers[l][i];
+                assert!(n.is_finite(), "{name}: layer {l} weight {i}: count {n}");
+                if w == 0.0 {
+                    assert!(
+                        n == 0.0,
+                        "{name}: layer {l} weight {i} is zero, its count {n}"
+                    );
+                    continue;
+                }
+                let mut bumped = einet.clone();
+                bumped.params.layers[l][i] *= 2.0;
+                let fd: f64 = rows
+                    .chunks_exact(vars)
+                    .zip(&want)
+                    .map(|(r, w)| (reference::log_likelihood(&bumped, r) - w).exp() - 1.0)
+                    .sum();
+                let n = f64::from(n);
+                assert!(
+                    (n - fd).abs() <= 1e-4 + 1e-3 * fd.abs(),
+                    "{name}: layer {l} weight {i}: count {n}, finite difference {fd}"
+                );
+            }
         }
     }
 }

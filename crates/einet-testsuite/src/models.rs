@@ -184,18 +184,19 @@ pub fn normal_model(seed: u64) -> Einet {
     Einet::new(graph, config, seed).expect("valid")
 }
 
-/// Three Normal variables on a hidden Chow–Liu chain 0 → 1 → 2 with CP layers (K 3, 1 class)
-/// whose live sum outputs lie ~90 nats below an input of zero weight, and rows near 0: the
-/// leaves are N(0, 1) but for variable 2's entries 1 and 2, N(13.4, 1) (~90 nats less likely
-/// at 0). The sum over {1, 2} has outputs 0 and 2 on its inputs 1 and 2 only (~90 nats below
-/// input 0) and output 1 on input 0 only; the root sum puts zero weight on product entry 1, so
-/// output 1 has no gradient while its input lies ~90 nats above the others.
-pub fn far_apart_outputs() -> (Einet, Vec<f32>) {
-    let chain = ChowLiuTree {
-        root: 0,
-        parent: vec![None, Some(0), Some(1)],
-    };
-    let config = EinetConfig {
+/// Models whose live sum outputs lie ~90 nats below an input of zero weight (e^{90}
+/// overflows f32), with rows near 0; their leaves are N(0, 1) but for the entries named
+/// below, N(13.4, 1) (~90 nats less likely at 0).
+///
+/// - "CP chain": three variables on a hidden Chow–Liu chain 0 → 1 → 2 with CP layers (K 3,
+///   1 class), variable 2's entries 1 and 2 far. The sum over {1, 2} has outputs 0 and 2 on
+///   its inputs 1 and 2 only (~90 nats below input 0) and output 1 on input 0 only; the root
+///   sum puts zero weight on product entry 1, so output 1 has no gradient while its input
+///   lies ~90 nats above the others.
+/// - "Tucker pair": two variables, one einsum product of their leaves (K 3, 1 class), every
+///   entry but 0 far; the product's weight on the leaves' entries (0, 0) is zero.
+pub fn far_apart_outputs() -> Vec<(&'static str, Einet, Vec<f32>)> {
+    let config = |layer| EinetConfig {
         k_leaf: 3,
         k_sum: 3,
         num_classes: 1,
@@ -204,23 +205,20 @@ pub fn far_apart_outputs() -> (Einet, Vec<f32>) {
             min_var: 0.2,
             max_var: 2.0,
         }),
-        layer: LayerKind::Cp,
+        layer,
     };
-    let mut einet = Einet::new(hclt(&[chain]).expect("valid tree"), config, 0).expect("valid");
-    let leaf = &einet.layout.leaf;
-    for e in 0..leaf.entry_family.len() {
-        for k in 0..leaf.k {
-            let mu = if leaf.vars[e] == 2 && k > 0 {
-                13.4f32
-            } else {
-                0.0
-            };
-            // Expectation parameters (E[x], E[x²]) of N(μ, 1).
-            let at = leaf.param_offsets[e] as usize + 2 * k;
-            einet.params.leaf[at..at + 2].copy_from_slice(&[mu, mu * mu + 1.0]);
-        }
-    }
-    for (layer, weights) in einet.layout.layers.iter().zip(&mut einet.params.layers) {
+    let chain = ChowLiuTree {
+        root: 0,
+        parent: vec![None, Some(0), Some(1)],
+    };
+    let mut cp = Einet::new(
+        hclt(&[chain]).expect("valid tree"),
+        config(LayerKind::Cp),
+        0,
+    )
+    .expect("valid");
+    far_leaves(&mut cp, |v| v == 2);
+    for (layer, weights) in cp.layout.layers.iter().zip(&mut cp.params.layers) {
         let Layer::Sum(sum) = layer else { continue };
         for m in 0..sum.out.len() {
             let w = &mut weights[sum.weights(m)];
@@ -232,8 +230,42 @@ pub fn far_apart_outputs() -> (Einet, Vec<f32>) {
             w.copy_from_slice(rows.as_flattened());
         }
     }
-    let rows = vec![
-        0.1, -0.2, 0.05, 0.0, 0.3, -0.1, -0.1, 0.05, 0.2, 0.2, 0.0, -0.3,
-    ];
-    (einet, rows)
+    let pair = random_binary_trees(2, 1, 1, 0).expect("valid");
+    let mut tucker = Einet::new(pair, config(LayerKind::Tucker), 0).expect("valid");
+    far_leaves(&mut tucker, |_| true);
+    let [Layer::Einsum(_)] = tucker.layout.layers.as_slice() else {
+        panic!("one einsum layer")
+    };
+    tucker.params.layers[0][0] = 0.0;
+    vec![
+        (
+            "CP chain",
+            cp,
+            vec![
+                0.1, -0.2, 0.05, 0.0, 0.3, -0.1, -0.1, 0.05, 0.2, 0.2, 0.0, -0.3,
+            ],
+        ),
+        (
+            "Tucker pair",
+            tucker,
+            vec![0.1, -0.2, 0.0, 0.3, -0.1, 0.05, 0.2, 0.0],
+        ),
+    ]
+}
+
+/// Moves the leaf entries k > 0 of the variables `far` picks to N(13.4, 1), the others to
+/// N(0, 1) (expectation parameters E[x], E[x²]).
+fn far_leaves(einet: &mut Einet, far: impl Fn(u32) -> bool) {
+    let leaf = &einet.layout.leaf;
+    for e in 0..leaf.entry_family.len() {
+        for k in 0..leaf.k {
+            let mu = if far(leaf.vars[e]) && k > 0 {
+                13.4f32
+            } else {
+                0.0
+            };
+            let at = leaf.param_offsets[e] as usize + 2 * k;
+            einet.params.leaf[at..at + 2].copy_from_slice(&[mu, mu * mu + 1.0]);
+        }
+    }
 }
