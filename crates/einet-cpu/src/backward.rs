@@ -128,11 +128,8 @@ fn product_backward(
         for b in 0..n {
             let at = (start + b) * k_out;
             let (y, delta) = (&out[at..at + k_out], &delta[at..at + k_out]);
-            let live = |o: usize| delta[o] != 0.0 && y[o] != f32::NEG_INFINITY;
-            let least = (0..k_out)
-                .filter(|&o| live(o))
-                .map(|o| y[o])
-                .fold(f32::INFINITY, f32::min);
+            let live = |o: usize| is_live(y[o], delta[o]);
+            let least = least_live_output(y, delta);
             let shift = backward_shift(s.shift[b], least);
             if shift < s.shift[b] {
                 let scale = (s.shift[b] - shift).exp();
@@ -239,6 +236,20 @@ fn cp_product_backward(layout: &Layout, layer: &ProductLayer, rows: usize, grad:
     }
 }
 
+/// Whether an output with value `y` and gradient `delta` takes part in the backward pass.
+fn is_live(y: f32, delta: f32) -> bool {
+    delta != 0.0 && y != f32::NEG_INFINITY
+}
+
+/// The least live output of a row ([`is_live`]), or +∞ when none is live.
+fn least_live_output(y: &[f32], delta: &[f32]) -> f32 {
+    y.iter()
+        .zip(delta)
+        .filter(|&(&y, &d)| is_live(y, d))
+        .map(|(&y, _)| y)
+        .fold(f32::INFINITY, f32::min)
+}
+
 /// How far (in nats) the row shift `s` of a sum's backward pass may lie below the row's
 /// largest input or above its least live output.
 const SHIFT_RANGE: f32 = 80.0;
@@ -289,11 +300,8 @@ fn cp_sum_backward(
                 {
                     let at = (start + b) * k_out;
                     let (y, delta) = (&y[at..at + k_out], &delta[at..at + k_out]);
-                    let live = |o: usize| delta[o] != 0.0 && y[o] != f32::NEG_INFINITY;
-                    let least = (0..k_out)
-                        .filter(|&o| live(o))
-                        .map(|o| y[o])
-                        .fold(f32::INFINITY, f32::min);
+                    let live = |o: usize| is_live(y[o], delta[o]);
+                    let least = least_live_output(y, delta);
                     if least == f32::INFINITY {
                         z.fill(0.0);
                         continue;
